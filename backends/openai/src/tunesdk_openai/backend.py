@@ -1,0 +1,261 @@
+"""The ``openai`` backend: OpenAI's fine-tuning API, OpenAI-compatible servers and Azure OpenAI.
+
+The flow (validate → convert → upload → create once → poll) belongs to
+:class:`tunesdk.managed.ManagedBackend`; this class makes the OpenAI calls with the official SDK.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from tunesdk.backend import Capabilities, Check, Plan
+from tunesdk.errors import ProviderError, QuotaExceeded, TuneError
+from tunesdk.events import Checkpoint, Event, RunStatus
+from tunesdk.managed import ManagedBackend, RemoteJob
+from tunesdk_openai import mapping
+from tunesdk_openai.client import AZURE_KEY_ENV, OPENAI_KEY_ENV, ClientCache, target
+from tunesdk_openai.errors import FineTuningUnavailable, InvalidRequest, map_error
+from tunesdk_openai.normalize import checkpoint_event, job_event, merge_by_step
+from tunesdk_openai.uploads import find_uploaded, upload_jsonl
+
+if TYPE_CHECKING:
+    from tunesdk.job import Job
+    from tunesdk.models import Messages, ModelHandle
+    from tunesdk.store import RunRecord
+
+#: client settings chat() accepts next to the generation arguments
+CLIENT_OPTIONS = ("base_url", "api_key", "organization", "project", "azure_endpoint", "api_version")
+#: jobs created this long before the run are never the run's own (bounds find_job's search)
+_FIND_SLACK_S = 3600
+
+
+class OpenAIBackend(ManagedBackend):
+    """Fine-tune on OpenAI (or any server speaking ``/fine_tuning/jobs``) with the official SDK."""
+
+    name = "openai"
+    provider = "openai"
+    api_key_env = OPENAI_KEY_ENV
+    data_format = "openai"
+    sdk_module = "openai"
+    capabilities = Capabilities(
+        objectives=frozenset({"sft", "dpo"}),
+        methods=frozenset({"full", "lora"}),
+        eval=True,
+        notes="OpenAI picks the training method; new jobs stop on 2027-01-06 (use base_url or "
+        "Azure OpenAI after that)",
+    )
+    status_map: ClassVar[dict[str, RunStatus]] = {
+        "validating_files": "validating",
+        "queued": "queued",
+        "running": "running",
+        # a paused job waits for resume; provider_status keeps the word "paused"
+        "paused": "queued",
+        "succeeded": "completed",
+        "failed": "failed",
+        "cancelled": "cancelled",
+    }
+
+    def __init__(self) -> None:
+        self._clients = ClientCache()
+
+    # ---- availability and planning ----------------------------------------------------------
+
+    def check(self) -> Check:
+        import importlib.util
+
+        if importlib.util.find_spec("openai") is None:
+            return Check(
+                usable=False,
+                reason="the official openai SDK is not installed",
+                fix="pip install tunesdk-openai",
+            )
+        azure = bool(os.environ.get("AZURE_OPENAI_ENDPOINT"))
+        env = AZURE_KEY_ENV if azure else OPENAI_KEY_ENV
+        if not os.environ.get(env):
+            return Check(usable=False, reason=f"{env} is not set", fix=f"export {env}=...")
+        from importlib.metadata import version
+
+        return Check(usable=True, versions={"openai": version("openai")})
+
+    def plan(self, job: Job) -> Plan:
+        target(mapping.options_of(job))  # an incomplete Azure setup is a plan-time error
+        return mapping.plan(job)
+
+    def client(self, job: Job | None = None, **overrides: Any) -> Any:
+        """The official SDK client for this job's target (cached)."""
+        options = mapping.options_of(job) if job is not None else {}
+        options.update({k: v for k, v in overrides.items() if v is not None})
+        return self._clients.get(options)
+
+    # ---- hooks of ManagedBackend ------------------------------------------------------------
+
+    def upload_file(self, run: RunRecord, path: Path, role: str) -> str:
+        client = self.client(run.job)
+        options = mapping.options_of(run.job)
+        filename = f"{run.run_id}.{role}.jsonl"
+        attempted = set(run.state.get("upload_attempted", []))
+        if role in attempted:
+            # an earlier attempt may have stored the file before its response was lost
+            found = find_uploaded(client, filename, path.stat().st_size)
+            if found:
+                return found
+        run.update_state(upload_attempted=sorted(attempted | {role}))
+        return upload_jsonl(
+            client,
+            path,
+            filename,
+            threshold=int(options.get("upload_threshold_bytes", mapping.DEFAULT_UPLOAD_THRESHOLD)),
+            part_bytes=int(options.get("upload_part_bytes", mapping.DEFAULT_PART_BYTES)),
+            retrying=self.retrying,
+        )
+
+    def create_job(self, run: RunRecord, file_ids: dict[str, str]) -> str:
+        objective = run.plan.objective
+        names = mapping.Placeholders(
+            training_file=file_ids["train"],
+            validation_file=file_ids.get("eval", ""),
+            run_id=run.run_id,
+        )
+        body = mapping.job_request(run.job, objective, names, with_eval="eval" in file_ids)
+        known = (
+            "model",
+            "training_file",
+            "validation_file",
+            "method",
+            "seed",
+            "suffix",
+            "metadata",
+            "integrations",
+        )
+        extra = {k: v for k, v in body.items() if k not in known}
+        created = self.client(run.job).fine_tuning.jobs.create(
+            **{k: v for k, v in body.items() if k in known}, extra_body=extra or None
+        )
+        return str(created.id)
+
+    def find_job(self, run: RunRecord) -> str | None:
+        client = self.client(run.job)
+        since = datetime.fromisoformat(run.created_at).timestamp() - _FIND_SLACK_S
+        jobs = client.fine_tuning.jobs.list(metadata={mapping.RUN_ID_KEY: run.run_id}, limit=100)
+        # newest first; check the tag ourselves, since a compatible server may ignore the filter
+        for remote in jobs:
+            if (remote.metadata or {}).get(mapping.RUN_ID_KEY) == run.run_id:
+                return str(remote.id)
+            if remote.created_at < since:
+                break
+        return None
+
+    def fetch_job(self, run: RunRecord) -> RemoteJob:
+        remote = self.client(run.job).fine_tuning.jobs.retrieve(run.state["remote_job_id"])
+        n_epochs = _n_epochs(remote)
+        if n_epochs and run.state.get("n_epochs") != n_epochs:
+            run.update_state(n_epochs=n_epochs)
+        error = None
+        if remote.error is not None and remote.error.message:
+            code = f" ({remote.error.code})" if remote.error.code else ""
+            error = f"{remote.error.message}{code}"
+        return RemoteJob(
+            status=str(remote.status),
+            model_id=remote.fine_tuned_model,
+            error=error,
+            trained_tokens=remote.trained_tokens,
+            raw=remote.model_dump(mode="json"),
+        )
+
+    def fetch_events(self, run: RunRecord, cursor: Any) -> tuple[list[Event], Any]:
+        client = self.client(run.job)
+        job_id = run.state["remote_job_id"]
+        # newest first: read back to the last event already delivered, then replay in order
+        fresh = []
+        for event in client.fine_tuning.jobs.list_events(job_id, limit=100):
+            if event.id == cursor:
+                break
+            fresh.append(event)
+        fresh.reverse()
+        n_epochs = run.state.get("n_epochs")
+        events = [e for item in fresh for e in job_event(item, n_epochs)]
+        merged = merge_by_step(events, self._checkpoints(run, client, job_id))
+        return merged, (fresh[-1].id if fresh else cursor)
+
+    def _checkpoints(self, run: RunRecord, client: Any, job_id: str) -> list[Checkpoint]:
+        if run.state.get("checkpoints_unsupported"):
+            return []
+        import openai
+
+        try:
+            page = client.fine_tuning.jobs.checkpoints.list(job_id, limit=100)
+        except openai.NotFoundError:
+            run.update_state(
+                checkpoints_unsupported=True
+            )  # an OpenAI-compatible server without them
+            return []
+        return [checkpoint_event(c) for c in sorted(page.data, key=lambda c: c.step_number)]
+
+    def cancel_job(self, run: RunRecord) -> None:
+        job_id = run.state["remote_job_id"]
+        try:
+            self.client(run.job).fine_tuning.jobs.cancel(job_id)
+        except Exception as exc:
+            mapped = self.to_provider_error(exc)
+            if isinstance(mapped, InvalidRequest) and self.fetch_job(run).status in {
+                "succeeded",
+                "failed",
+                "cancelled",
+            }:
+                return  # it ended first; the next poll reports how
+            raise mapped from exc
+
+    def map_error(self, exc: Exception) -> ProviderError | None:
+        return map_error(exc)
+
+    def is_transient(self, exc: BaseException, mapped: ProviderError) -> bool:
+        if isinstance(mapped, QuotaExceeded | FineTuningUnavailable):
+            return False  # a 429 for exhausted credit does not clear by waiting
+        return super().is_transient(exc, mapped)
+
+    # ---- the resulting model ----------------------------------------------------------------
+
+    def chat(self, model: ModelHandle, messages: Messages, **generation: Any) -> str:
+        """Chat completions on the fine-tuned model. Client settings (``base_url``, ``api_key``,
+        ``azure_endpoint``, ``api_version``, ...) may be passed next to generation arguments;
+        otherwise the environment's are used."""
+        from tunesdk.models import ProviderModel
+
+        if not isinstance(model, ProviderModel):
+            raise TuneError(
+                f"the openai backend serves provider models, not {type(model).__name__}"
+            )
+        overrides = {k: generation.pop(k) for k in CLIENT_OPTIONS if k in generation}
+        client = self.client(None, **overrides)
+        response = self.retrying(
+            lambda: client.chat.completions.create(
+                model=model.model_id, messages=messages, **generation
+            )
+        )
+        content = response.choices[0].message.content if response.choices else None
+        if content is None:
+            raise ProviderError(
+                f"{model.model_id} returned no text (finish reason "
+                f"{response.choices[0].finish_reason if response.choices else 'none'})",
+                provider=self.provider,
+            )
+        return str(content)
+
+    def generate(self, model: ModelHandle, prompt: str, **generation: Any) -> str:
+        """OpenAI's fine-tuned models are chat models: the prompt is sent as one user message."""
+        return self.chat(model, [{"role": "user", "content": prompt}], **generation)
+
+
+def _n_epochs(remote: Any) -> int | None:
+    method = getattr(remote, "method", None)
+    kind = getattr(method, "type", None)
+    detail = getattr(method, kind, None) if isinstance(kind, str) else None
+    hyper = getattr(detail, "hyperparameters", None) or getattr(remote, "hyperparameters", None)
+    value = getattr(hyper, "n_epochs", None)
+    return value if isinstance(value, int) else None
+
+
+__all__ = ["OpenAIBackend"]

@@ -1,0 +1,371 @@
+"""The Backend plugin interface: what every engine or provider implements.
+
+A backend package subclasses :class:`Backend` (local engines usually subclass
+:class:`tunesdk.local.LocalBackend`, providers :class:`tunesdk.managed.ManagedBackend`) and registers it
+under the ``tunesdk.backends`` entry-point group::
+
+    [project.entry-points."tunesdk.backends"]
+    mybackend = "my_package:MyBackend"
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from tunesdk.errors import TuneError, UnsupportedOption
+
+if TYPE_CHECKING:
+    from tunesdk.events import Event
+    from tunesdk.job import Job
+    from tunesdk.models import LocalModel, Messages, ModelHandle, ProviderModel
+    from tunesdk.store import RunRecord
+
+BackendKind = Literal["local", "managed"]
+OptionStatus = Literal["mapped", "defaulted", "dropped"]
+
+
+class Capabilities(BaseModel):
+    """What a backend can do; used for planning and for ``tunesdk backends``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    objectives: frozenset[str] = frozenset({"sft"})
+    methods: frozenset[str] = frozenset({"lora"})
+    needs_gpu: bool = False
+    multi_process: bool = False
+    resume: bool = False
+    eval: bool = True
+    download: bool = False
+    notes: str | None = None
+
+
+class Check(BaseModel):
+    """Whether a backend can run on this machine now and, if not, the exact fix."""
+
+    usable: bool
+    reason: str | None = None
+    fix: str | None = None
+    versions: dict[str, str] = Field(default_factory=dict)
+
+
+class PlanRow(BaseModel):
+    """The fate of one Job option on one backend."""
+
+    option: str
+    value: Any = None
+    status: OptionStatus
+    native: str | None = Field(None, description="native key (dotted path) it maps to")
+    native_value: Any = None
+    reason: str | None = None
+    user_set: bool = False
+
+
+class NativeRequest(BaseModel):
+    """One call a managed backend will make (for plans: what exactly is sent)."""
+
+    method: str
+    path: str
+    body: Any = None
+    description: str | None = None
+
+
+class Plan(BaseModel):
+    """What a backend would run or send for a Job, and what happens to every option."""
+
+    backend: str
+    kind: BackendKind
+    model: str
+    objective: str
+    native: dict[str, Any] = Field(default_factory=dict)
+    native_format: Literal["json", "yaml"] = "json"
+    requests: list[NativeRequest] = Field(default_factory=list)
+    rows: list[PlanRow] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def dropped(self) -> list[PlanRow]:
+        """Options the user set that this backend cannot honour."""
+        return [r for r in self.rows if r.status == "dropped" and r.user_set]
+
+    def row(self, option: str) -> PlanRow:
+        for row in self.rows:
+            if row.option == option:
+                return row
+        raise KeyError(option)
+
+    def native_text(self) -> str:
+        """The native request (JSON) or config (YAML) as text."""
+        if self.native_format == "yaml":
+            return yaml.safe_dump(self.native, sort_keys=False)
+        return json.dumps(self.native, indent=2)
+
+    def write_native(self, path: str | Path) -> Path:
+        target = Path(path)
+        target.write_text(self.native_text(), encoding="utf-8")
+        return target
+
+    def render(self) -> str:
+        """A plain-text summary: native request, then one line per option."""
+        lines = [f"plan for backend {self.backend!r} ({self.kind}) — model {self.model}, {self.objective}"]
+        for request in self.requests:
+            lines.append(f"  {request.method} {request.path}" + (f"  # {request.description}" if request.description else ""))
+        lines.append("options:")
+        width = max((len(r.option) for r in self.rows), default=10)
+        for r in self.rows:
+            target = f" -> {r.native}" if r.native else ""
+            why = f"  ({r.reason})" if r.reason else ""
+            mark = "*" if r.user_set else " "
+            lines.append(f" {mark}{r.option:<{width}} {r.status:<9} {_short(r.value)}{target}{why}")
+        for note in self.notes:
+            lines.append(f"note: {note}")
+        return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# Every Job option a plan accounts for (method fields are added per method).
+_JOB_OPTIONS = (
+    "objective",
+    "method",
+    "epochs",
+    "max_steps",
+    "learning_rate",
+    "batch_size",
+    "micro_batch_size",
+    "warmup_ratio",
+    "lr_scheduler",
+    "weight_decay",
+    "max_grad_norm",
+    "max_seq_length",
+    "seed",
+    "beta",
+    "eval_data",
+    "eval_split",
+    "eval_steps",
+    "n_checkpoints",
+    "train_on_inputs",
+    "packing",
+    "chat_template",
+    "suffix",
+    "output_dir",
+    "report_to",
+    "wandb_project",
+    "resources.processes",
+    "resources.gpus",
+    "resources.nodes",
+    "resources.strategy",
+    "resources.deepspeed_stage",
+    "resources.mixed_precision",
+)
+
+
+def job_options(job: Job, objective: str) -> list[str]:
+    """The option names a plan for ``job`` must account for."""
+    names = [n for n in _JOB_OPTIONS if not (n == "beta" and objective != "dpo")]
+    method_fields = [f"method.{f}" for f in type(job.method).model_fields if f != "kind"]
+    index = names.index("method") + 1
+    return names[:index] + method_fields + names[index:]
+
+
+def option_value(job: Job, option: str) -> Any:
+    """The value of a (possibly dotted) Job option; ``method`` gives the method kind."""
+    if option == "method":
+        return job.method.kind
+    if option == "learning_rate":
+        return job.effective_learning_rate
+    node: Any = job
+    for part in option.split("."):
+        node = getattr(node, part)
+    if isinstance(node, BaseModel):
+        return node.model_dump(mode="json")
+    return node if isinstance(node, str | int | float | bool | list | dict | type(None)) else str(node)
+
+
+class PlanBuilder:
+    """Collects a plan's rows; ``build()`` accounts for every option and applies strict mode.
+
+    Options the backend neither mapped nor dropped explicitly are recorded as dropped with a generic
+    reason, so a plan never silently ignores an option.
+    """
+
+    def __init__(self, job: Job, backend: str, kind: BackendKind, *, objective: str | None = None):
+        self.job = job
+        self.backend = backend
+        self.kind = kind
+        self.objective = objective or job.infer_objective()
+        self.model = job.model_for(backend)
+        self.native: dict[str, Any] = {}
+        self.native_format: Literal["json", "yaml"] = "json"
+        self.requests: list[NativeRequest] = []
+        self.notes: list[str] = []
+        self._rows: dict[str, PlanRow] = {}
+        self._user_set = job.options_set()
+
+    def _add(self, option: str, status: OptionStatus, **fields: Any) -> None:
+        value = fields.pop("value", None)
+        if value is None:
+            value = option_value(self.job, option)
+        self._rows[option] = PlanRow(
+            option=option,
+            value=value,
+            status=status,
+            user_set=self._is_user_set(option),
+            **fields,
+        )
+
+    def _is_user_set(self, option: str) -> bool:
+        if option == "learning_rate":
+            return "learning_rate" in self._user_set
+        return option in self._user_set
+
+    def mapped(
+        self, option: str, native: str | None = None, native_value: Any = None, *, reason: str | None = None
+    ) -> None:
+        """``option`` is honoured, as ``native`` = ``native_value`` (defaults to the option's value)."""
+        value = option_value(self.job, option)
+        self._add(
+            option,
+            "mapped" if self._is_user_set(option) or native is not None else "defaulted",
+            native=native,
+            native_value=value if native_value is None else native_value,
+            reason=reason,
+        )
+
+    def defaulted(self, option: str, reason: str, *, native: str | None = None, native_value: Any = None) -> None:
+        """``option`` is left to the backend's own default (which ``reason`` states)."""
+        self._add(option, "defaulted", native=native, native_value=native_value, reason=reason)
+
+    def dropped(self, option: str, reason: str) -> None:
+        """``option`` cannot be honoured by this backend."""
+        self._add(option, "dropped", reason=reason)
+
+    def build(self) -> Plan:
+        for option in job_options(self.job, self.objective):
+            if option not in self._rows:
+                value = option_value(self.job, option)
+                if value in (None, [], False) and not self._is_user_set(option):
+                    self._add(option, "defaulted", reason="not set")
+                else:
+                    self._add(option, "dropped", reason=f"{self.backend} has no equivalent")
+        for key, value in self.job.backend_options.get(self.backend, {}).items():
+            self._rows[f"backend_options.{key}"] = PlanRow(
+                option=f"backend_options.{key}",
+                value=_redact(key, value),
+                status="mapped",
+                native=key,
+                native_value=_redact(key, value),
+                reason="passed through unchanged",
+                user_set=True,
+            )
+        plan = Plan(
+            backend=self.backend,
+            kind=self.kind,
+            model=self.model,
+            objective=self.objective,
+            native=self.native,
+            native_format=self.native_format,
+            requests=self.requests,
+            rows=list(self._rows.values()),
+            notes=self.notes,
+        )
+        if self.job.strict and plan.dropped:
+            raise UnsupportedOption(
+                self.backend, {r.option: r.reason or "not supported" for r in plan.dropped}
+            )
+        return plan
+
+
+SECRET_WORDS = ("key", "token", "secret", "password")
+
+
+def _redact(key: str, value: Any) -> Any:
+    return "***" if any(word in key.lower() for word in SECRET_WORDS) and value else value
+
+
+class Backend:
+    """Base class of every backend. Subclasses set ``name``, ``kind`` and ``capabilities``."""
+
+    name: ClassVar[str]
+    kind: ClassVar[BackendKind]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: (first, longest) seconds between polls while a run is live
+    poll_interval: ClassVar[tuple[float, float]] = (0.2, 1.0)
+
+    def check(self) -> Check:
+        """Whether this backend can run here; must be cheap and must not import heavy packages
+        unless they are needed to answer."""
+        return Check(usable=True)
+
+    def plan(self, job: Job) -> Plan:
+        """The native request/config and one row per option. Pure: no upload, GPU or network."""
+        raise NotImplementedError
+
+    def preflight(self, job: Job, plan: Plan) -> None:
+        """Checks that may read local files (the data) but spend nothing; raise on problems."""
+
+    def launch(self, run: RunRecord) -> None:
+        """Start the run (spawn the worker, or upload and create the remote job)."""
+        raise NotImplementedError
+
+    def poll(self, run: RunRecord) -> list[Event]:
+        """New events since the last poll (those the backend does not emit itself)."""
+        return []
+
+    def cancel(self, run: RunRecord) -> None:
+        """Ask the run to stop; the terminal Cancelled event follows through poll or the worker."""
+        raise NotImplementedError
+
+    def train(self, run: RunRecord) -> ModelHandle:
+        """Local backends: train in the worker process and return the model handle."""
+        raise TuneError(f"backend {self.name!r} does not train locally")
+
+    # ---- operations on the models this backend produces ---------------------------------------
+
+    def chat(self, model: ModelHandle, messages: Messages, **generation: Any) -> str:
+        raise self._unsupported("chat()")
+
+    def generate(self, model: ModelHandle, prompt: str, **generation: Any) -> str:
+        raise self._unsupported("generate()")
+
+    def load(self, model: LocalModel) -> tuple[Any, Any]:
+        raise self._unsupported("load()")
+
+    def merge(self, model: LocalModel, path: Path) -> LocalModel:
+        raise self._unsupported("merge()")
+
+    def download(self, model: ProviderModel, path: Path) -> LocalModel:
+        raise self._unsupported("download()")
+
+    def deploy(self, model: ProviderModel, **options: Any) -> ProviderModel:
+        raise self._unsupported("deploy()")
+
+    def _unsupported(self, what: str) -> TuneError:
+        return TuneError(
+            f"{what} is not available for models of backend {self.name!r}",
+            fix="see the backend's documentation for what its models support",
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} ({self.kind})>"
+
+
+__all__ = [
+    "Backend",
+    "BackendKind",
+    "Capabilities",
+    "Check",
+    "NativeRequest",
+    "Plan",
+    "PlanBuilder",
+    "PlanRow",
+    "job_options",
+    "option_value",
+]

@@ -1,0 +1,302 @@
+"""Writing records in each backend's native JSONL shape.
+
+One function per target turns a canonical record into the dict that target reads:
+- ``openai``: chat ``messages`` (+ ``tools``), DPO ``input`` / ``preferred_output`` /
+  ``non_preferred_output``; tool-call arguments stay JSON text.
+- ``together``: conversational, instruction (prompt/completion), generic text, preference
+  (the OpenAI DPO shape).
+- ``fireworks``: OpenAI-compatible chat and DPO shapes.
+- ``trl`` (and ``unsloth``): TRL's dataset types — conversational language modeling
+  (``messages``), prompt/completion, ``text``, preference; tool-call arguments as dicts.
+- ``axolotl``: ``chat_template`` datasets (per-turn ``training`` flag from ``weight``),
+  ``input_output`` segments for plain pairs, ``completion`` text, ``chat_template.default`` DPO.
+- ``jsonl``: tunesdk's canonical shape, lossless and re-loadable (keeps unmodelled fields too).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from tunesdk.data.records import Conversation, Message, Preference, Record
+from tunesdk.data.templates import hf_message
+from tunesdk.errors import DataError
+
+OUTPUT_FORMATS = ("openai", "together", "fireworks", "trl", "unsloth", "axolotl", "jsonl")
+
+#: which record kinds each output format can carry
+SUPPORTED_KINDS = {
+    "openai": ("sft", "dpo"),
+    "fireworks": ("sft", "dpo"),
+    "together": ("sft", "dpo", "text"),
+    "trl": ("sft", "dpo", "text"),
+    "unsloth": ("sft", "dpo", "text"),
+    "axolotl": ("sft", "dpo", "text"),
+    "jsonl": ("sft", "dpo", "text"),
+}
+
+
+def check_output_format(fmt: str, kind: str) -> None:
+    """Raise DataError when ``fmt`` is unknown or cannot carry ``kind`` data."""
+    if fmt not in SUPPORTED_KINDS:
+        raise DataError(
+            f"unknown output format {fmt!r}",
+            fix=f"use one of {', '.join(OUTPUT_FORMATS)}",
+        )
+    if kind not in SUPPORTED_KINDS[fmt]:
+        raise DataError(
+            f"{fmt} fine-tuning does not take {kind} data",
+            fix="convert plain text to conversations first, or pick a backend that trains on "
+            "raw text (together, trl, unsloth, axolotl)",
+        )
+
+
+# ---- message shapes -----------------------------------------------------------------------------
+
+
+def openai_message(message: Message) -> dict[str, Any]:
+    """A message in OpenAI's chat shape (tool-call arguments as JSON text)."""
+    content = message.content
+    out: dict[str, Any] = {"role": message.role}
+    if content is not None:
+        out["content"] = content
+    if message.name is not None:
+        out["name"] = message.name
+    if message.tool_calls is not None:
+        out["tool_calls"] = [
+            {
+                **({"id": call.id} if call.id is not None else {}),
+                "type": call.type,
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in message.tool_calls
+        ]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    if message.weight is not None:
+        out["weight"] = message.weight
+    if message.extra:
+        out.update(message.extra)
+    return out
+
+
+def _axolotl_message(message: Message) -> dict[str, Any]:
+    out = hf_message(message)
+    weight = out.pop("weight", None)
+    if weight is not None:
+        out["training"] = bool(weight)
+    return out
+
+
+def _tools(out: dict[str, Any], record: Conversation | Preference) -> dict[str, Any]:
+    if record.tools is not None:
+        out["tools"] = record.tools
+    return out
+
+
+# ---- per-target record shapes -------------------------------------------------------------------
+
+
+def _openai_dpo(pair: Preference, *, keep_parallel: bool = True) -> dict[str, Any]:
+    context: dict[str, Any] = {"messages": [openai_message(m) for m in pair.prompt]}
+    _tools(context, pair)
+    if keep_parallel and pair.parallel_tool_calls is not None:
+        context["parallel_tool_calls"] = pair.parallel_tool_calls
+    return {
+        "input": context,
+        "preferred_output": [openai_message(m) for m in pair.chosen],
+        "non_preferred_output": [openai_message(m) for m in pair.rejected],
+    }
+
+
+def _openai_chat(conv: Conversation) -> dict[str, Any]:
+    out = _tools({"messages": [openai_message(m) for m in conv.messages]}, conv)
+    if conv.parallel_tool_calls is not None:
+        out["parallel_tool_calls"] = conv.parallel_tool_calls
+    return out
+
+
+def _plain_pair(conv: Conversation) -> tuple[str, str]:
+    return conv.messages[0].text, conv.messages[-1].text
+
+
+def to_openai(record: Record) -> dict[str, Any]:
+    if isinstance(record, Conversation):
+        return _openai_chat(record)
+    if isinstance(record, Preference):
+        return _openai_dpo(record)
+    raise _no_text("openai")
+
+
+def to_fireworks(record: Record) -> dict[str, Any]:
+    if isinstance(record, Conversation):
+        return _tools({"messages": [openai_message(m) for m in record.messages]}, record)
+    if isinstance(record, Preference):
+        return _openai_dpo(record, keep_parallel=False)
+    raise _no_text("fireworks")
+
+
+def to_together(record: Record) -> dict[str, Any]:
+    if isinstance(record, Conversation):
+        if not record.chat:
+            prompt, completion = _plain_pair(record)
+            return {"prompt": prompt, "completion": completion}
+        messages = [openai_message(m) for m in record.messages]
+        if any(m.weight is not None for m in record.messages):
+            # Together trains on every message once any has a weight (train_on_inputs turns
+            # on): pin the untrained turns to 0 so only what tunesdk trains is learned
+            for message, out in zip(record.messages, messages, strict=True):
+                if message.weight is None and not message.trained:
+                    out["weight"] = 0
+        return _tools({"messages": messages}, record)
+    if isinstance(record, Preference):
+        return _openai_dpo(record, keep_parallel=False)
+    return {"text": record.text}
+
+
+def to_trl(record: Record) -> dict[str, Any]:
+    if isinstance(record, Conversation):
+        if not record.chat:
+            prompt, completion = _plain_pair(record)
+            return {"prompt": prompt, "completion": completion}
+        return _tools({"messages": [hf_message(m) for m in record.messages]}, record)
+    if isinstance(record, Preference):
+        if not record.chat:
+            return {
+                "prompt": record.prompt[0].text if record.prompt else "",
+                "chosen": "".join(m.text for m in record.chosen),
+                "rejected": "".join(m.text for m in record.rejected),
+            }
+        return _tools(
+            {
+                "prompt": [hf_message(m) for m in record.prompt],
+                "chosen": [hf_message(m) for m in record.chosen],
+                "rejected": [hf_message(m) for m in record.rejected],
+            },
+            record,
+        )
+    return {"text": record.text}
+
+
+def to_axolotl(record: Record) -> dict[str, Any]:
+    if isinstance(record, Conversation):
+        if not record.chat:
+            prompt, completion = _plain_pair(record)
+            return {
+                "segments": [{"label": False, "text": prompt}, {"label": True, "text": completion}]
+            }
+        return _tools({"messages": [_axolotl_message(m) for m in record.messages]}, record)
+    if isinstance(record, Preference):
+
+        def reply(side: list[Message]) -> dict[str, Any]:
+            return {"role": "assistant", "content": "".join(m.text for m in side)}
+
+        return {
+            "messages": [hf_message(m) for m in record.prompt],
+            "chosen": reply(record.chosen),
+            "rejected": reply(record.rejected),
+        }
+    return {"text": record.text}
+
+
+def to_canonical(record: Record) -> dict[str, Any]:
+    """tunesdk's lossless JSONL shape; loading it back gives equal records."""
+    out: dict[str, Any]
+    if isinstance(record, Conversation):
+        if record.chat:
+            out = _openai_chat(record)
+        else:
+            prompt, completion = _plain_pair(record)
+            out = {"prompt": prompt, "completion": completion}
+    elif isinstance(record, Preference):
+        if record.chat:
+            out = _openai_dpo(record)
+        else:
+            out = to_trl(record)
+            _tools(out, record)
+    else:
+        out = {"text": record.text}
+    if record.meta:
+        out.update(record.meta)
+    return out
+
+
+def _no_text(target: str) -> DataError:
+    return DataError(
+        f"{target} fine-tuning does not take plain text",
+        fix="give conversations or preference pairs",
+    )
+
+
+WRITERS: dict[str, Callable[[Record], dict[str, Any]]] = {
+    "openai": to_openai,
+    "together": to_together,
+    "fireworks": to_fireworks,
+    "trl": to_trl,
+    "unsloth": to_trl,
+    "axolotl": to_axolotl,
+    "jsonl": to_canonical,
+}
+
+
+def write_jsonl(records: Iterable[Record], fmt: str, path: str | Path) -> int:
+    """Write ``records`` as ``fmt`` JSONL, atomically (a temp file renamed into place).
+
+    Returns the number of lines written. On any error the target is left untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    convert = WRITERS[fmt]
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    count = 0
+    try:
+        with temp.open("wb", buffering=1 << 20) as out:
+            write = out.write
+            for record in records:
+                try:
+                    write(dumps(convert(record)).encode())
+                except UnicodeEncodeError as exc:
+                    raise DataError(
+                        f"text holds {exc.object[exc.start : exc.end]!r}, an unpaired UTF-16 "
+                        "surrogate that is not valid Unicode",
+                        where=str(record.source) if record.source else None,
+                        fix="repair the text (it was probably cut in the middle of an emoji)",
+                    ) from None
+                write(b"\n")
+                count += 1
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return count
+
+
+def axolotl_dataset_entry(data: Any, path: str | Path) -> dict[str, Any]:
+    """The ``datasets:`` entry of an Axolotl config that reads what ``data.to("axolotl", path)``
+    wrote (``data`` is a ``Dataset``; its first record tells chat from plain pairs)."""
+    entry: dict[str, Any] = {"path": str(path), "ds_type": "json", "split": "train"}
+    first = data.head(1)
+    if data.kind == "dpo":
+        entry.update(
+            type="chat_template.default",
+            field_messages="messages",
+            field_chosen="chosen",
+            field_rejected="rejected",
+        )
+    elif data.kind == "text":
+        entry.update(type="completion", field="text")
+    elif first and not first[0].chat:
+        entry.update(type="input_output")
+    else:
+        entry.update(
+            type="chat_template",
+            field_messages="messages",
+            roles_to_train=["assistant"],
+            train_on_eos="turn",
+            message_field_training="training",
+        )
+    return entry

@@ -1,0 +1,134 @@
+"""One validation pass: feed it each pipeline item, then ask for the report.
+
+``Dataset.validate`` runs it alone; ``Dataset.to`` runs it while writing, so converting for a
+backend reads the file once and still refuses data the backend would reject.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tunesdk.data import rules
+from tunesdk.data.records import Record
+from tunesdk.data.report import Problem, Report
+from tunesdk.data.tokens import TemplateFailure, TokenCounter
+
+
+class Checker:
+    """Collects every problem of one pass over a dataset under one backend's rules."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        format: str,
+        kind: str,
+        backend: str | None,
+        counter: TokenCounter | None = None,
+        max_seq_length: int | None = None,
+        min_examples: int | None = None,
+    ) -> None:
+        self.name = name
+        self.rules = rules.rules_for(backend)
+        self.counter = counter
+        self.max_seq_length = max_seq_length
+        self.minimum = self.rules.min_examples if min_examples is None else min_examples
+        self.report = Report(source=name, format=format, kind=kind, backend=backend)
+        self.count = 0
+        self.plain_pairs = False
+        if kind not in self.rules.kinds:
+            self.report.add(
+                Problem(
+                    file=name,
+                    message=f"{backend} does not train on {kind} data ({format})",
+                    fix="convert the data to conversations, or use together/trl/unsloth/axolotl",
+                )
+            )
+
+    def feed(self, record: Record | None, problem: Problem | None) -> None:
+        """Check one pipeline item (a record, or the problem that stopped it being read)."""
+        self.count += 1
+        if problem is not None:
+            self.report.add(problem)
+            return
+        assert record is not None
+        findings = rules.check_record(record, self.rules)
+        if findings or self.counter is not None:
+            source = record.source
+            file, line = (source.file, source.line) if source else (self.name, None)
+            for field, message, fix, severity in findings:
+                self.report.add(
+                    Problem(
+                        file=file,
+                        line=line,
+                        field=field,
+                        message=message,
+                        fix=fix,
+                        severity=severity,
+                    )
+                )
+            if self.counter is not None:
+                self._check_length(record, file, line)
+        if not getattr(record, "chat", True):
+            self.plain_pairs = True
+
+    def _check_length(self, record: Record, file: str, line: int | None) -> None:
+        assert self.counter is not None
+        try:
+            length = self.counter.count(record)
+        except TemplateFailure as exc:
+            self.report.add(
+                Problem(
+                    file=file,
+                    line=line,
+                    message=str(exc),
+                    fix="give the turn order this chat template expects (many templates need "
+                    "strictly alternating user/assistant turns)",
+                )
+            )
+            return
+        limit = self.max_seq_length
+        if limit is not None and length > limit:
+            self.report.add(
+                Problem(
+                    file=file,
+                    line=line,
+                    severity="warning",
+                    message=f"example is {length} tokens, over max_seq_length {limit}: "
+                    f"the last {length - limit} token(s) are cut off in training",
+                    fix="shorten or split the example, or raise max_seq_length",
+                )
+            )
+
+    def finish(self) -> Report:
+        """Add the whole-dataset checks (how many examples) and return the report."""
+        report = self.report
+        report.examples = self.count
+        backend = self.rules.name
+        if self.count == 0:
+            report.add(Problem(file=self.name, message="no examples", fix="give examples"))
+        elif self.count < self.minimum:
+            report.add(
+                Problem(
+                    file=self.name,
+                    message=f"{self.count} example(s); {backend or 'this job'} needs at least "
+                    f"{self.minimum}",
+                    fix=f"add at least {self.minimum - self.count} more example(s)",
+                )
+            )
+        if self.plain_pairs and self.rules.chat_only:
+            report.add(
+                Problem(
+                    file=self.name,
+                    severity="warning",
+                    message=f"{backend} trains chat models only: plain prompt/completion pairs "
+                    "are sent as one user turn and one assistant turn",
+                    fix="give conversations if prompts need a system message or several turns",
+                )
+            )
+        return report
+
+
+def make_checker(ds: Any, backend: str | None, **options: Any) -> Checker:
+    """A checker for ``ds`` (a Dataset) under ``backend``'s rules."""
+    return Checker(name=ds.name, format=ds.format, kind=ds.kind, backend=backend, **options)

@@ -1,0 +1,325 @@
+"""The Job: one description of a fine-tuning run, valid for every backend."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import yaml
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from tunesdk._spec import Spec
+from tunesdk.errors import JobError
+from tunesdk.methods import LoRA, Method
+
+if TYPE_CHECKING:
+    from tunesdk.backend import Plan
+    from tunesdk.events import Event
+    from tunesdk.run import Result, Run
+
+Objective = Literal["sft", "dpo"]
+Scheduler = Literal[
+    "linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"
+]
+Tracker = Literal["wandb", "tensorboard", "mlflow"]
+
+
+class ModelRef(Spec):
+    """A base model with per-backend ids, for when backends name the same model differently.
+
+    ``ModelRef(name="meta-llama/Llama-3.1-8B-Instruct", ids={"fireworks": "accounts/fireworks/models/..."})``
+    """
+
+    name: str = Field(min_length=1)
+    ids: dict[str, str] = Field(default_factory=dict)
+
+    def for_backend(self, backend: str) -> str:
+        """The id this backend knows the model by (``name`` when no override is given)."""
+        return self.ids.get(backend, self.name)
+
+
+class Resources(Spec):
+    """Where and how wide a local backend trains."""
+
+    processes: int = Field(1, ge=1, description="training processes per node (one per GPU on GPUs)")
+    gpus: int | None = Field(None, ge=0, description="GPUs to use; None = all visible")
+    nodes: int = Field(1, ge=1)
+    strategy: Literal["auto", "ddp", "fsdp", "deepspeed"] = "auto"
+    deepspeed_stage: Literal[1, 2, 3] | None = None
+    mixed_precision: Literal["no", "fp16", "bf16"] | None = None
+    fixes: ClassVar[dict[str, str]] = {
+        "strategy": 'use "auto", "ddp", "fsdp" or "deepspeed"',
+        "deepspeed_stage": "use ZeRO stage 1, 2 or 3",
+    }
+
+
+class Job(Spec):
+    """One fine-tuning job: base model, data, objective, method, hyperparameters, output, resources.
+
+    Unset hyperparameters take the guide's defaults; ``learning_rate=None`` means the method's default
+    (2e-4 for LoRA/QLoRA, 2e-5 for full fine-tuning).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    model: str | ModelRef = Field(description="HF model id, local path, or ModelRef with per-backend ids")
+    data: Any = Field(description="training data: path, list of dicts, datasets.Dataset or ts.Dataset")
+    eval_data: Any = None
+    eval_split: float | None = Field(None, gt=0.0, lt=1.0)
+    objective: Objective | None = Field(None, description="sft or dpo; None = inferred from the data")
+    method: Method = Field(default_factory=LoRA)
+
+    epochs: int = Field(1, ge=1)
+    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
+    learning_rate: float | None = Field(None, gt=0.0, le=1.0)
+    batch_size: int = Field(8, ge=1, description="effective batch size (all processes, all accumulation)")
+    micro_batch_size: int | None = Field(None, ge=1, description="per-step batch; None = batch_size")
+    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
+    lr_scheduler: Scheduler = "linear"
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_grad_norm: float = Field(1.0, gt=0.0)
+    max_seq_length: int = Field(2048, ge=8)
+    seed: int = 42
+    beta: float = Field(0.1, gt=0.0, description="DPO temperature")
+
+    eval_steps: int | None = Field(None, ge=1, description="evaluate every N steps; None = per epoch")
+    n_checkpoints: int | None = Field(None, ge=1, description="checkpoints to keep/save; None = backend's")
+    train_on_inputs: bool = False
+    packing: bool = False
+    chat_template: str | None = None
+
+    name: str | None = None
+    suffix: str | None = Field(None, max_length=40, description="added to the provider's model name")
+    output_dir: str | None = None
+    report_to: list[Tracker] = Field(default_factory=list)
+    wandb_project: str | None = None
+
+    resources: Resources = Field(default_factory=Resources)
+    strict: bool = False
+    backend_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    fixes: ClassVar[dict[str, str]] = {
+        "epochs": "use a whole number ≥ 1 (1–3 is typical for LLMs; more risks overfitting)",
+        "learning_rate": "use a positive rate, e.g. 2e-4 for LoRA/QLoRA or 2e-5 for full fine-tuning",
+        "batch_size": "use a whole number ≥ 1",
+        "micro_batch_size": "make batch_size a multiple of micro_batch_size "
+        "(gradient accumulation = batch_size / micro_batch_size)",
+        "warmup_ratio": "use a fraction in [0, 1), e.g. 0.05 for 5% of steps",
+        "eval_split": "use a fraction in (0, 1), e.g. 0.1",
+        "objective": 'use "sft" or "dpo" (or leave it unset to infer it from the data)',
+        "method": "use kind full, lora, qlora, prefix or adapter",
+        "max_seq_length": "use a length ≥ 8 tokens, at most the base model's context",
+        "report_to": 'use any of "wandb", "tensorboard", "mlflow"',
+        "eval_data": "give eval_data or eval_split, not both",
+        "suffix": "use at most 40 characters",
+    }
+
+    # ---- validation -----------------------------------------------------------------------------
+
+    @field_validator("model")
+    @classmethod
+    def _model_not_blank(cls, value: str | ModelRef) -> str | ModelRef:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("model is empty: give a Hugging Face id or a local path")
+        return value
+
+    @field_validator("data", "eval_data")
+    @classmethod
+    def _data_source(cls, value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError("empty path: give a file, a directory or a glob")
+            return value
+        if isinstance(value, list):
+            bad = next((i for i, row in enumerate(value) if not isinstance(row, Mapping)), None)
+            if bad is not None:
+                raise ValueError(f"item {bad} is {type(value[bad]).__name__}, expected a dict")
+            return value
+        if value is None or hasattr(value, "__iter__"):
+            return value
+        raise ValueError(
+            f"unsupported data source {type(value).__name__}: use a path, a list of dicts, "
+            "a datasets.Dataset or a ts.Dataset"
+        )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Job:
+        if self.data is None:
+            raise ValueError("data is required")
+        micro = self.micro_batch_size
+        if micro is not None and (micro > self.batch_size or self.batch_size % micro):
+            raise ValueError(
+                f"micro_batch_size must divide batch_size: batch_size={self.batch_size}, "
+                f"micro_batch_size={micro}"
+            )
+        if self.eval_data is not None and self.eval_split is not None:
+            raise ValueError("eval_data and eval_split are both set: give one")
+        return self
+
+    # ---- derived values -----------------------------------------------------------------------
+
+    @property
+    def model_name(self) -> str:
+        """The base model's name (a ModelRef's default name)."""
+        return self.model.name if isinstance(self.model, ModelRef) else self.model
+
+    def model_for(self, backend: str) -> str:
+        """The base model id to use on ``backend``."""
+        return self.model.for_backend(backend) if isinstance(self.model, ModelRef) else self.model
+
+    @property
+    def effective_learning_rate(self) -> float:
+        """``learning_rate``, or the method's default when unset."""
+        return self.learning_rate or type(self.method).default_learning_rate
+
+    @property
+    def effective_micro_batch_size(self) -> int:
+        return self.micro_batch_size or self.batch_size
+
+    @property
+    def gradient_accumulation_steps(self) -> int:
+        """batch_size / micro_batch_size (per process count is the backend's business)."""
+        return self.batch_size // self.effective_micro_batch_size
+
+    def options_set(self) -> set[str]:
+        """Options the user gave explicitly (dotted for method fields, e.g. ``method.r``)."""
+        names = set(self.model_fields_set)
+        if "method" in names:
+            names |= {f"method.{f}" for f in self.method.model_fields_set if f != "kind"}
+        if "resources" in names:
+            names |= {f"resources.{f}" for f in self.resources.model_fields_set}
+        return names
+
+    def infer_objective(self) -> Objective:
+        """``objective`` if given, else ``"dpo"`` for preference data and ``"sft"`` otherwise."""
+        if self.objective:
+            return self.objective
+        from tunesdk.data import Dataset
+
+        return "dpo" if Dataset.load(self.data).kind == "dpo" else "sft"
+
+    # ---- serialization ------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; in-memory datasets other than lists of dicts cannot be serialized."""
+        for name in ("data", "eval_data"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str | list):
+                raise JobError(
+                    f"{name} is an in-memory {type(value).__name__}, which cannot be written to a file",
+                    where=f"job.{name}",
+                    fix=f"save it as JSONL (e.g. ds.to('jsonl', 'train.jsonl')) and pass the path as {name}",
+                )
+        return self.model_dump(mode="json", exclude_defaults=False)
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_dict(cls, data: Any, *, base_dir: str | Path | None = None, where: str | None = None) -> Job:
+        """Build a Job from a mapping; relative data paths resolve against ``base_dir``."""
+        if isinstance(data, Mapping) and base_dir is not None:
+            data = dict(data)
+            for key in ("data", "eval_data"):
+                value = data.get(key)
+                if isinstance(value, str) and not Path(value).is_absolute() and "://" not in value:
+                    candidate = Path(base_dir) / value
+                    if candidate.exists() or any(ch in value for ch in "*?["):
+                        data[key] = str(candidate)
+        job: Job = cls.parse(data, where=where)
+        return job
+
+    @classmethod
+    def from_yaml(cls, source: str | Path) -> Job:
+        """Load a Job from a YAML (or JSON) file, or from YAML text."""
+        path = Path(source) if isinstance(source, Path) or "\n" not in str(source) else None
+        if path is not None and not path.exists():
+            raise JobError(f"job file {path} does not exist", fix="check the path")
+        text = path.read_text(encoding="utf-8") if path is not None else str(source)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f"line {mark.line + 1}" if mark is not None else "?"
+            raise JobError(
+                f"not valid YAML ({getattr(exc, 'problem', exc)})",
+                where=f"{path or 'job'}:{line}",
+                fix="fix the YAML syntax at that line",
+            ) from None
+        return cls.from_dict(
+            data, base_dir=path.parent if path else None, where=str(path) if path else None
+        )
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> Job:
+        return cls.from_yaml(source)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Job:
+        """A copy with dotted-key overrides applied, e.g. ``{"method.r": 8, "epochs": 3}``."""
+        data = self.model_dump(mode="python")
+        for key, value in overrides.items():
+            node = data
+            *parents, leaf = key.split(".")
+            for part in parents:
+                child = node.get(part)
+                if not isinstance(child, dict):
+                    raise JobError(f"cannot set {key!r}: {part!r} is not a section", fix="check the key")
+                node = child
+            node[leaf] = value
+        return type(self).parse(data, where="overrides")
+
+    # ---- running --------------------------------------------------------------------------------
+
+    def plan(self, backend: str) -> Plan:
+        """What exactly ``backend`` would run or send for this job. Pure: no upload, GPU or network."""
+        from tunesdk.run import plan_job
+
+        return plan_job(self, backend)
+
+    def run(
+        self,
+        backend: str,
+        *,
+        on_event: Callable[[Event], None] | None = None,
+        progress: bool | None = None,
+        resume: bool | str = False,
+    ) -> Result:
+        """Run to the end and return the Result; raises RunFailed / RunCancelled otherwise."""
+        from tunesdk.run import run_job
+
+        return run_job(self, backend, on_event=on_event, progress=progress, resume=resume)
+
+    def submit(self, backend: str, *, resume: bool | str = False) -> Run:
+        """Start the run and return at once."""
+        from tunesdk.run import Run
+
+        return Run.submit(self, backend, resume=resume)
+
+    async def arun(
+        self, backend: str, *, on_event: Callable[[Event], None] | None = None
+    ) -> Result:
+        """Async twin of :meth:`run`."""
+        run = await self.asubmit(backend)
+        async for event in run.aevents():
+            if on_event is not None:
+                on_event(event)
+        return await run.await_result()
+
+    async def asubmit(self, backend: str) -> Run:
+        """Async twin of :meth:`submit`."""
+        import asyncio
+
+        return await asyncio.to_thread(self.submit, backend)

@@ -1,0 +1,112 @@
+"""Local backends train in a child process: ``python -m tunesdk.worker RUN_DIR``.
+
+The child owns the GPU and the training loop; the caller only reads the run folder. An exception,
+an out-of-memory kill or a cancel in training therefore never takes the caller down, and a child
+that dies without writing its last event is noticed by whoever polls the run (the submitting
+process, or another one after ``Run.attach``), which records the run as failed with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from tunesdk.backend import Backend
+from tunesdk.events import Event, Failed
+
+if TYPE_CHECKING:
+    from tunesdk.store import RunRecord
+
+# Children started by this process, so they are reaped (no zombies) and their exit codes known.
+_children: dict[str, subprocess.Popen[bytes]] = {}
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (guards against a recycled pid), or None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":  # zombie: already dead
+        return None
+    return fields[19]
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "the training process disappeared without reporting how it ended"
+    if returncode < 0:
+        sig = signal.Signals(-returncode)
+        hint = " (often the out-of-memory killer)" if sig == signal.SIGKILL else ""
+        return f"the training process was killed by {sig.name}{hint}"
+    return f"the training process exited with code {returncode} without reporting a result"
+
+
+class LocalBackend(Backend):
+    """Base class of backends that train on this machine through the worker process."""
+
+    kind = "local"
+    #: seconds a cancelled worker gets to save a checkpoint before it is killed
+    cancel_grace_s: ClassVar[float] = 60.0
+
+    def worker_command(self, run: RunRecord) -> list[str]:
+        """The command that runs training; multi-process backends wrap it in accelerate/torchrun."""
+        return [sys.executable, "-m", "tunesdk.worker", str(run.dir)]
+
+    def worker_env(self, run: RunRecord) -> dict[str, str]:
+        return dict(os.environ)
+
+    def launch(self, run: RunRecord) -> None:
+        with open(run.worker_log, "ab") as log:
+            proc = subprocess.Popen(
+                self.worker_command(run),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.worker_env(run),
+                start_new_session=True,  # its own process group: cancel reaches every rank
+            )
+        _children[run.run_id] = proc
+        run.update_state(worker_pid=proc.pid, worker_start=process_start_time(proc.pid))
+
+    def worker_alive(self, run: RunRecord) -> bool:
+        proc = _children.get(run.run_id)
+        if proc is not None:
+            return proc.poll() is None
+        pid = run.state.get("worker_pid")
+        if pid is None:
+            return False
+        start = process_start_time(int(pid))
+        return start is not None and start == run.state.get("worker_start")
+
+    def poll(self, run: RunRecord) -> list[Event]:
+        if self.worker_alive(run) or run.terminal:
+            return []
+        proc = _children.pop(run.run_id, None)
+        reason = describe_exit(proc.returncode if proc is not None else None)
+        return [Failed(error=reason, error_type="WorkerDied", details_path=str(run.worker_log))]
+
+    def cancel(self, run: RunRecord) -> None:
+        run.mark_cancel_requested()
+        self._signal(run, signal.SIGTERM)
+
+    def kill(self, run: RunRecord) -> None:
+        """Hard stop, used when a cancelled worker overruns ``cancel_grace_s``."""
+        self._signal(run, signal.SIGKILL)
+
+    def _signal(self, run: RunRecord, sig: signal.Signals) -> None:
+        pid = run.state.get("worker_pid")
+        if pid is None or not self.worker_alive(run):
+            return
+        try:
+            os.killpg(int(pid), sig)
+        except ProcessLookupError:
+            pass
+
+
+__all__ = ["LocalBackend", "describe_exit", "process_start_time"]

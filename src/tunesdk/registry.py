@@ -1,0 +1,155 @@
+"""Finding backends: installed packages register under the ``tunesdk.backends`` entry-point group."""
+
+from __future__ import annotations
+
+import threading
+from importlib.metadata import entry_points, version
+from typing import Literal
+
+from pydantic import BaseModel
+
+from tunesdk.backend import Backend
+from tunesdk.errors import BackendUnavailable
+
+GROUP = "tunesdk.backends"
+
+#: backends the project maintains: name -> (distribution, kind); listed even when not installed
+KNOWN_BACKENDS: dict[str, tuple[str, Literal["local", "managed"]]] = {
+    "trl": ("tunesdk-trl", "local"),
+    "unsloth": ("tunesdk-unsloth", "local"),
+    "axolotl": ("tunesdk-axolotl", "local"),
+    "openai": ("tunesdk-openai", "managed"),
+    "together": ("tunesdk-together", "managed"),
+    "fireworks": ("tunesdk-fireworks", "managed"),
+}
+
+_registered: dict[str, type[Backend]] = {}
+_instances: dict[str, Backend] = {}
+_lock = threading.Lock()
+
+
+class BackendInfo(BaseModel):
+    """One row of ``tunesdk backends``."""
+
+    name: str
+    kind: str
+    installed: bool
+    usable: bool
+    reason: str | None = None
+    fix: str | None = None
+    distribution: str | None = None
+    version: str | None = None
+
+
+def register_backend(name: str, backend: type[Backend]) -> None:
+    """Register a backend class in this process (entry points are the packaged way)."""
+    with _lock:
+        _registered[name] = backend
+        _instances.pop(name, None)
+
+
+def _entry_points() -> dict[str, object]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def installed_names() -> list[str]:
+    """Names of every backend installed or registered here."""
+    return sorted(set(_entry_points()) | set(_registered))
+
+
+def get_backend(name: str) -> Backend:
+    """The backend instance for ``name``; BackendUnavailable with the install command if missing."""
+    with _lock:
+        if name in _instances:
+            return _instances[name]
+        cls = _registered.get(name)
+        if cls is None:
+            ep = _entry_points().get(name)
+            if ep is None:
+                raise _not_installed(name)
+            try:
+                cls = ep.load()  # type: ignore[attr-defined]
+            except ImportError as exc:
+                dist = KNOWN_BACKENDS.get(name, (f"the package providing {name!r}", ""))[0]
+                raise BackendUnavailable(
+                    name,
+                    f"the backend is installed but failed to import: {exc}",
+                    fix=f"reinstall it: pip install --force-reinstall {dist}",
+                ) from exc
+        instance = cls()  # type: ignore[misc]
+        _instances[name] = instance
+        return instance
+
+
+def _not_installed(name: str) -> BackendUnavailable:
+    if name in KNOWN_BACKENDS:
+        return BackendUnavailable(
+            name, "not installed", fix=f"pip install {KNOWN_BACKENDS[name][0]}"
+        )
+    known = ", ".join(installed_names()) or "none"
+    return BackendUnavailable(
+        name,
+        f"no backend named {name!r} (installed: {known})",
+        fix="check the name, or install the package that provides it",
+    )
+
+
+def backends() -> list[BackendInfo]:
+    """Every installed backend and every known one, with whether it is usable here and the fix."""
+    infos: list[BackendInfo] = []
+    eps = _entry_points()
+    for name in sorted(set(eps) | set(_registered) | set(KNOWN_BACKENDS)):
+        dist_name = KNOWN_BACKENDS.get(name, (None, ""))[0]
+        ep = eps.get(name)
+        dist = getattr(ep, "dist", None)
+        if ep is None and name not in _registered:
+            infos.append(
+                BackendInfo(
+                    name=name,
+                    kind=KNOWN_BACKENDS[name][1],
+                    installed=False,
+                    usable=False,
+                    reason="not installed",
+                    fix=f"pip install {dist_name}",
+                    distribution=dist_name,
+                )
+            )
+            continue
+        try:
+            backend = get_backend(name)
+            check = backend.check()
+        except BackendUnavailable as exc:
+            infos.append(
+                BackendInfo(
+                    name=name,
+                    kind=KNOWN_BACKENDS.get(name, (None, "local"))[1],
+                    installed=True,
+                    usable=False,
+                    reason=exc.reason,
+                    fix=exc.fix,
+                )
+            )
+            continue
+        infos.append(
+            BackendInfo(
+                name=name,
+                kind=backend.kind,
+                installed=True,
+                usable=check.usable,
+                reason=check.reason,
+                fix=check.fix,
+                distribution=dist.name if dist is not None else dist_name,
+                version=_version(dist.name) if dist is not None else None,
+            )
+        )
+    return infos
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return version(distribution)
+    except Exception:
+        return None
+
+
+__all__ = ["KNOWN_BACKENDS", "BackendInfo", "backends", "get_backend", "register_backend"]

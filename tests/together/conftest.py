@@ -1,0 +1,108 @@
+"""Fixtures for the Together tests: an emulator per test, the SDK pointed at it, data files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from together import Together
+from tunesdk_together.emulator import Timing, TogetherEmulator
+
+FAST = Timing(
+    seconds_per_step=0.02,
+    pending_s=0.03,
+    queued_s=0.03,
+    compress_s=0.03,
+    upload_s=0.03,
+    cancel_s=0.03,
+)
+
+
+@pytest.fixture
+def emulator() -> Iterator[TogetherEmulator]:
+    with TogetherEmulator(timing=FAST) as emu:
+        yield emu
+
+
+@pytest.fixture
+def client(emulator: TogetherEmulator) -> Together:
+    return Together(base_url=emulator.base_url, api_key="test-key", max_retries=0)
+
+
+@pytest.fixture
+def together_env(
+    emulator: TogetherEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> TogetherEmulator:
+    """The process environment a user would set: key, base URL, and a private run store."""
+    for name, value in emulator.env("dummy-together-key").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TUNESDK_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    return emulator
+
+
+class Data:
+    """Writes small datasets in Together's formats into a test's temporary folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def write(self, name: str, rows: list[dict[str, Any]]) -> Path:
+        path = self.folder / name
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+        return path
+
+    @staticmethod
+    def chat(n: int = 16) -> list[dict[str, Any]]:
+        return [
+            {
+                "messages": [
+                    {"role": "system", "content": "You answer in one word."},
+                    {"role": "user", "content": f"What is item {i}?"},
+                    {"role": "assistant", "content": f"Item{i}"},
+                ]
+            }
+            for i in range(n)
+        ]
+
+    @staticmethod
+    def preference(n: int = 16) -> list[dict[str, Any]]:
+        return [
+            {
+                "input": {"messages": [{"role": "user", "content": f"Greet person {i}."}]},
+                "preferred_output": [{"role": "assistant", "content": f"Hello, person {i}!"}],
+                "non_preferred_output": [{"role": "assistant", "content": "Go away."}],
+            }
+            for i in range(n)
+        ]
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Data:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return Data(folder)
+
+
+@pytest.fixture
+def sft_file(data: Data) -> Path:
+    return data.write("train.jsonl", data.chat())
+
+
+@pytest.fixture
+def dpo_file(data: Data) -> Path:
+    return data.write("prefs.jsonl", data.preference())
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry and poll quickly: the emulator answers in milliseconds."""
+    from tunesdk_together.backend import TogetherBackend
+
+    from tunesdk.managed import RetryPolicy
+
+    monkeypatch.setattr(TogetherBackend, "retry_policy", RetryPolicy(6, 0.01, 0.05))
+    monkeypatch.setattr(TogetherBackend, "poll_interval", (0.02, 0.1))
