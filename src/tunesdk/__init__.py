@@ -1,0 +1,96 @@
+"""tunesdk: define an LLM fine-tuning job once, run it on any backend.
+
+    import tunesdk as ts
+    job = ts.Job(model="Qwen/Qwen2.5-0.5B-Instruct", data="train.jsonl", method=ts.LoRA(r=16))
+    result = job.run(backend="trl")
+
+Importing this package is light: no torch, transformers or provider SDK is imported.
+"""
+
+from tunesdk.backend import Backend, Capabilities, Check, Plan, PlanBuilder, PlanRow
+from tunesdk.data import Dataset, decontaminate, mix
+from tunesdk.errors import (
+    AuthError,
+    BackendUnavailable,
+    DataError,
+    JobError,
+    ProviderError,
+    QuotaExceeded,
+    RateLimited,
+    RunCancelled,
+    RunFailed,
+    RunNotFound,
+    TuneError,
+    UnsupportedOption,
+)
+from tunesdk.events import (
+    Cancelled,
+    Checkpoint,
+    Completed,
+    Evaluation,
+    Event,
+    Failed,
+    Log,
+    Progress,
+    StatusChanged,
+    parse_event,
+)
+from tunesdk.job import Job, ModelRef, Resources
+from tunesdk.methods import Adapter, Full, LoRA, PrefixTuning, QLoRA
+from tunesdk.models import LocalModel, ModelHandle, ProviderModel, load_model
+from tunesdk.registry import BackendInfo, backends, get_backend, register_backend
+from tunesdk.run import Result, Run
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Adapter",
+    "AuthError",
+    "Backend",
+    "BackendInfo",
+    "BackendUnavailable",
+    "Cancelled",
+    "Capabilities",
+    "Check",
+    "Checkpoint",
+    "Completed",
+    "DataError",
+    "Dataset",
+    "Evaluation",
+    "Event",
+    "Failed",
+    "Full",
+    "Job",
+    "JobError",
+    "LoRA",
+    "LocalModel",
+    "Log",
+    "ModelHandle",
+    "ModelRef",
+    "Plan",
+    "PlanBuilder",
+    "PlanRow",
+    "PrefixTuning",
+    "Progress",
+    "ProviderError",
+    "ProviderModel",
+    "QLoRA",
+    "QuotaExceeded",
+    "RateLimited",
+    "Resources",
+    "Result",
+    "Run",
+    "RunCancelled",
+    "RunFailed",
+    "RunNotFound",
+    "StatusChanged",
+    "TuneError",
+    "UnsupportedOption",
+    "backends",
+    "decontaminate",
+    "get_backend",
+    "load_model",
+    "mix",
+    "parse_event",
+    "register_backend",
+]

@@ -304,6 +304,10 @@ class Backend:
         unless they are needed to answer."""
         return Check(usable=True)
 
+    def check_job(self, job: Job) -> Check:
+        """Whether this job can run here (credentials may come from the job's backend_options)."""
+        return self.check()
+
     def plan(self, job: Job) -> Plan:
         """The native request/config and one row per option. Pure: no upload, GPU or network."""
         raise NotImplementedError

@@ -160,6 +160,24 @@ class ManagedBackend(Backend):
             )
         return Check(usable=True)
 
+    def check_job(self, job: Job) -> Check:
+        """SDK installed and a client can be built from the environment or the job's options."""
+        import importlib.util
+
+        if importlib.util.find_spec(self.sdk_module) is None:
+            return self.check()
+        try:
+            self.client(job)
+        except TuneError as exc:
+            return Check(usable=False, reason=exc.message, fix=exc.fix)
+        except Exception as exc:  # an SDK refusing to build a client (e.g. no key)
+            return Check(usable=False, reason=str(exc), fix=self.check().fix)
+        return Check(usable=True)
+
+    def client(self, job: Job | None = None) -> Any:
+        """The official SDK client for ``job`` (keys from backend_options or the environment)."""
+        raise NotImplementedError
+
     # ---- the flow -----------------------------------------------------------------------------
 
     def preflight(self, job: Job, plan: Plan) -> None:

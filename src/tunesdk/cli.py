@@ -1,0 +1,289 @@
+"""``tunesdk``: the command line, a thin face over the public API.
+
+Exit codes: 0 success; 1 the run failed or was cancelled; 2 bad input (job, data, option);
+3 backend unavailable or provider error. User errors print one readable block, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from tunesdk.errors import (
+    BackendUnavailable,
+    DataError,
+    ProviderError,
+    RunCancelled,
+    RunFailed,
+    TuneError,
+)
+
+app = typer.Typer(
+    name="tunesdk",
+    help="Define an LLM fine-tuning job once; run it on TRL, Unsloth, Axolotl, OpenAI, Together or Fireworks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+JobFile = Annotated[Path, typer.Argument(help="job YAML/JSON file")]
+BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="backend name (see `tunesdk backends`)")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="override a job option: key=value (dotted keys ok)")
+]
+
+
+def _load_job(path: Path, sets: list[str] | None) -> Any:
+    from tunesdk.job import Job
+
+    job = Job.from_yaml(path)
+    if sets:
+        overrides: dict[str, Any] = {}
+        for item in sets:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise TuneError(f"--set {item!r} is not key=value", fix="e.g. --set epochs=3")
+            overrides[key.strip()] = yaml.safe_load(value)
+        job = job.with_overrides(overrides)
+    return job
+
+
+def _print_event(event: Any, as_json: bool) -> None:
+    if as_json:
+        print(event.to_json(), flush=True)
+        return
+    from tunesdk.events import Evaluation, Log, Progress, StatusChanged
+
+    if isinstance(event, Progress):
+        loss = f" loss={event.train_loss:.4f}" if event.train_loss is not None else ""
+        total = f"/{event.total_steps}" if event.total_steps else ""
+        out.print(f"step {event.step}{total}{loss}")
+    elif isinstance(event, Evaluation):
+        out.print(f"eval step {event.step}: eval_loss={event.eval_loss}")
+    elif isinstance(event, StatusChanged):
+        extra = f" ({event.provider_status})" if event.provider_status else ""
+        out.print(f"status: {event.status}{extra}")
+    elif isinstance(event, Log):
+        out.print(f"{event.level}: {event.message}")
+    else:
+        out.print(f"{event.type}")
+
+
+@app.command()
+def run(
+    job_file: JobFile,
+    backend: BackendOpt,
+    set_: SetOpt = None,
+    json_events: Annotated[bool, typer.Option("--json", help="print events as JSON lines")] = False,
+    detach: Annotated[bool, typer.Option("--detach", help="submit and print the run id")] = False,
+) -> None:
+    """Run a job to the end (or submit it with --detach)."""
+    from tunesdk.run import Run
+
+    job = _load_job(job_file, set_)
+    submitted = Run.submit(job, backend)
+    if detach:
+        print(submitted.run_id)
+        return
+    err.print(f"run {submitted.run_id}")
+    try:
+        result = submitted.wait(on_event=lambda e: _print_event(e, json_events))
+    except KeyboardInterrupt:
+        err.print("cancelling...")
+        submitted.cancel()
+        raise typer.Exit(130) from None
+    if not json_events:
+        out.print(f"completed: model {result.model.to_uri() if result.model else '-'}")
+        out.print(json.dumps(result.metrics))
+
+
+@app.command()
+def resume(run_id: str) -> None:
+    """Start a new run of RUN's job from RUN's last checkpoint."""
+    from tunesdk.run import Run
+
+    old = Run.attach(run_id)
+    result = old.record.job.run(backend=old.record.backend, resume=run_id)
+    out.print(f"completed: model {result.model.to_uri() if result.model else '-'}")
+
+
+@app.command()
+def plan(
+    job_file: JobFile,
+    backend: BackendOpt,
+    set_: SetOpt = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="write the native config")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the whole plan as JSON")] = False,
+) -> None:
+    """Show what BACKEND would run or send, and the fate of every option. Spends nothing."""
+    job = _load_job(job_file, set_)
+    the_plan = job.plan(backend)
+    if output is not None:
+        the_plan.write_native(output)
+        err.print(f"wrote {output}")
+    if as_json:
+        print(the_plan.model_dump_json(indent=2))
+        return
+    print(the_plan.native_text())
+    print(the_plan.render())
+
+
+@app.command("backends")
+def list_backends() -> None:
+    """List backends: installed, usable here, and the fix when not."""
+    from tunesdk.registry import backends as all_backends
+
+    table = Table("backend", "kind", "usable", "version", "why not / fix")
+    for info in all_backends():
+        why = "" if info.usable else f"{info.reason or ''}" + (f" — {info.fix}" if info.fix else "")
+        table.add_row(info.name, info.kind, "yes" if info.usable else "no", info.version or "", why)
+    out.print(table)
+
+
+@app.command()
+def runs() -> None:
+    """List runs in the run store ($TUNESDK_HOME)."""
+    from tunesdk.store import RunStore
+
+    table = Table("run", "backend", "status", "created")
+    for record in RunStore().list():
+        table.add_row(record.run_id, record.backend, record.status, record.created_at)
+    out.print(table)
+
+
+@app.command()
+def status(run_id: str) -> None:
+    """Show a run's status, last progress and result."""
+    from tunesdk.events import Completed, Failed, Progress
+    from tunesdk.run import Run
+
+    the_run = Run.attach(run_id)
+    the_run.refresh()
+    events = the_run.record.events()
+    out.print(f"run {the_run.run_id}: {the_run.status} ({the_run.record.backend})")
+    last = next((e for e in reversed(events) if isinstance(e, Progress)), None)
+    if last is not None:
+        out.print(f"step {last.step}/{last.total_steps} loss {last.train_loss}")
+    final = events[-1] if events else None
+    if isinstance(final, Completed):
+        out.print(f"model {final.model.to_uri()}")
+    elif isinstance(final, Failed):
+        out.print(f"error: {final.error}")
+
+
+@app.command()
+def logs(
+    run_id: str,
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="follow until the run ends")] = False,
+    json_events: Annotated[bool, typer.Option("--json", help="print events as JSON lines")] = False,
+) -> None:
+    """Print a run's events."""
+    from tunesdk.run import Run
+
+    for event in Run.attach(run_id).events(follow=follow):
+        _print_event(event, json_events)
+
+
+@app.command()
+def cancel(run_id: str) -> None:
+    """Cancel a run and wait until it stops."""
+    from tunesdk.run import Run
+
+    the_run = Run.attach(run_id)
+    the_run.cancel()
+    out.print(f"run {the_run.run_id}: {the_run.status}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the job file's JSON Schema."""
+    from tunesdk.job import Job
+
+    print(json.dumps(Job.model_json_schema(), indent=2))
+
+
+@app.command()
+def validate(
+    file: Annotated[str, typer.Argument(help="data file, directory or glob")],
+    backend: Annotated[str | None, typer.Option("--backend", "-b")] = None,
+    max_seq_length: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Check a data file with the rules of BACKEND; lists every problem with file and line."""
+    from tunesdk.data import Dataset
+
+    report = Dataset.load(file).validate(backend=backend, max_seq_length=max_seq_length)
+    print(report.render())
+    if not report.ok:
+        raise typer.Exit(2)
+
+
+@app.command()
+def stats(file: Annotated[str, typer.Argument(help="data file, directory or glob")]) -> None:
+    """Counts, turns and token lengths of a data file."""
+    from tunesdk.data import Dataset
+
+    print(Dataset.load(file).stats().render())
+
+
+@app.command()
+def convert(
+    file: Annotated[str, typer.Argument(help="data file, directory or glob")],
+    to: Annotated[str, typer.Option("--to", help="openai, together, fireworks, trl, axolotl, jsonl")],
+    output: Annotated[Path, typer.Option("-o", "--output")],
+) -> None:
+    """Write a data file in a backend's native format."""
+    from tunesdk.data import Dataset
+
+    path = Dataset.load(file).to(to, output)
+    out.print(f"wrote {path}")
+
+
+@app.command()
+def demo(
+    home: Annotated[Path | None, typer.Option(help="run store for the demo")] = None,
+) -> None:
+    """Run the embedded default job: a tiny local fine-tune, then the same job on a provider emulator."""
+    from tunesdk.demo import run_demo
+
+    run_demo(home)
+
+
+def main() -> None:
+    """Entry point: run the app, turning tunesdk errors into one-line messages and exit codes."""
+    try:
+        app(standalone_mode=False)
+    except (RunFailed, RunCancelled) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except (DataError, TuneError) as exc:
+        code = 3 if isinstance(exc, BackendUnavailable | ProviderError) else 2
+        report = getattr(exc, "report", None)
+        text = report.render() if report is not None and hasattr(report, "render") else str(exc)
+        if report is not None and getattr(exc, "fix", None):
+            text += f"\n  fix: {exc.fix}"
+        print(f"error: {text}", file=sys.stderr)
+        sys.exit(code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,325 @@
+"""Runs: submit, follow events, wait, cancel and reattach — sync and async.
+
+Whoever follows a run (the submitting process or any other after ``Run.attach``) reads the run's
+``events.jsonl`` and, holding the run's poll lease, asks the backend for news (a provider's status, a
+dead worker). Events are appended once, in order, by the store; readers only read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from tunesdk.errors import BackendUnavailable, RunCancelled, RunFailed, TuneError
+from tunesdk.events import Checkpoint, Completed, Event, Failed, RunStatus, summarize
+from tunesdk.local import LocalBackend
+from tunesdk.models import ModelHandleField
+from tunesdk.registry import get_backend
+from tunesdk.store import RunRecord, RunStore
+
+if TYPE_CHECKING:
+    from tunesdk.backend import Backend, Plan
+    from tunesdk.job import Job
+
+
+class Result(BaseModel):
+    """The outcome of a finished run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    backend: str
+    status: RunStatus
+    model: ModelHandleField | None = None
+    metrics: dict[str, float] = {}
+    run_dir: Path
+    events_path: Path
+    error: str | None = None
+
+    def events(self) -> list[Event]:
+        """Every event of the run, from its event log."""
+        return RunRecord(self.run_dir).events()
+
+
+def plan_job(job: Job, backend_name: str) -> Plan:
+    """The backend's plan for ``job`` (strict mode enforced by the plan builder)."""
+    return get_backend(backend_name).plan(job)
+
+
+def _poll_interval(backend: Backend) -> tuple[float, float]:
+    override = os.environ.get("TUNESDK_POLL_INTERVAL")
+    if override:
+        value = float(override)
+        return value, max(value, value * 4)
+    return backend.poll_interval
+
+
+class Run:
+    """A live or finished run. Create with ``job.submit(...)`` or ``Run.attach(run_id)``."""
+
+    def __init__(self, record: RunRecord, backend: Backend) -> None:
+        self.record = record
+        self.backend = backend
+
+    # ---- creation -------------------------------------------------------------------------------
+
+    @classmethod
+    def submit(cls, job: Job, backend_name: str, *, resume: bool | str = False) -> Run:
+        """Check, plan and preflight the job (raising before anything is spent), then launch it."""
+        backend = get_backend(backend_name)
+        check = backend.check_job(job)
+        if not check.usable:
+            raise BackendUnavailable(backend_name, check.reason or "not usable here", fix=check.fix)
+        plan = backend.plan(job)
+        backend.preflight(job, plan)
+        checkpoint = _resume_checkpoint(job, backend_name, resume) if resume else None
+        record = RunStore().create(job, plan, backend_name)
+        if checkpoint:
+            record.update_state(resume_from=checkpoint)
+            record.log(f"resuming from checkpoint {checkpoint}")
+        try:
+            backend.launch(record)
+        except BaseException as exc:
+            record.emit(Failed(error=_reason(exc), error_type=type(exc).__name__))
+            raise
+        return cls(record, backend)
+
+    @classmethod
+    def attach(cls, run_id: str, *, home: str | Path | None = None) -> Run:
+        """Follow an existing run, e.g. from another process after the submitter died."""
+        record = RunStore(home).get(run_id)
+        return cls(record, get_backend(record.backend))
+
+    # ---- state ----------------------------------------------------------------------------------
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    @property
+    def status(self) -> RunStatus:
+        return self.record.status
+
+    @property
+    def done(self) -> bool:
+        return self.record.terminal
+
+    def refresh(self) -> list[Event]:
+        """Ask the backend for news once (if no other process is doing so right now)."""
+        if self.record.terminal:
+            return []
+        with self.record.poll_lease() as mine:
+            if not mine:
+                return []
+            try:
+                found = self.backend.poll(self.record)
+            except TuneError as exc:
+                self.record.log(f"poll failed: {exc.message}", level="warning")
+                return []
+            return [e for e in (self.record.emit(event) for event in found) if e is not None]
+
+    # ---- events ---------------------------------------------------------------------------------
+
+    def events(self, *, after: int = 0, follow: bool = True) -> Iterator[Event]:
+        """Events with ``seq > after``, live until the run ends (``follow=False``: what is there)."""
+        first, longest = _poll_interval(self.backend)
+        delay = first
+        last = after
+        while True:
+            fresh = self.record.events(after=last)
+            for event in fresh:
+                last = event.seq
+                yield event
+            if any(event.terminal for event in fresh) or not follow:
+                return
+            if self.record.terminal:
+                continue  # the terminal event landed after our read: loop once more to yield it
+            polled = self.refresh()
+            if fresh or polled:
+                delay = first
+            else:
+                time.sleep(delay)
+                delay = min(longest, delay * 1.5)
+
+    async def aevents(self, *, after: int = 0) -> AsyncIterator[Event]:
+        """Async twin of :meth:`events`; waiting costs no CPU and blocks no event loop."""
+        first, longest = _poll_interval(self.backend)
+        delay = first
+        last = after
+        while True:
+            fresh = await asyncio.to_thread(self.record.events, last)
+            for event in fresh:
+                last = event.seq
+                yield event
+            if any(event.terminal for event in fresh):
+                return
+            if self.record.terminal:
+                continue
+            polled = await asyncio.to_thread(self.refresh)
+            if fresh or polled:
+                delay = first
+            else:
+                await asyncio.sleep(delay)
+                delay = min(longest, delay * 1.5)
+
+    # ---- outcome --------------------------------------------------------------------------------
+
+    def wait(self, timeout: float | None = None, on_event: Callable[[Event], None] | None = None) -> Result:
+        """Block until the run ends; return its Result, or raise RunFailed / RunCancelled."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for event in self.events():
+            if on_event is not None:
+                on_event(event)
+            if deadline is not None and time.monotonic() > deadline and not event.terminal:
+                raise TimeoutError(f"run {self.run_id} still {self.status} after {timeout} s")
+        return self.result()
+
+    async def await_result(self) -> Result:
+        """Async twin of :meth:`wait`."""
+        async for _ in self.aevents():
+            pass
+        return self.result()
+
+    def result(self) -> Result:
+        """The Result of a finished run (RunFailed / RunCancelled when it did not complete)."""
+        events = self.record.events()
+        final = next((e for e in reversed(events) if e.terminal), None)
+        if final is None:
+            raise TuneError(f"run {self.run_id} is still {self.status}", fix="call run.wait()")
+        if isinstance(final, Failed):
+            raise RunFailed(self.run_id, final.error, fix=_failure_fix(final))
+        if not isinstance(final, Completed):
+            raise RunCancelled(self.run_id)
+        return Result(
+            run_id=self.run_id,
+            backend=self.record.backend,
+            status="completed",
+            model=final.model,
+            metrics=final.metrics or summarize(events),
+            run_dir=self.record.dir,
+            events_path=self.record.events_path,
+        )
+
+    def cancel(self, *, wait: bool = True, timeout: float | None = None) -> None:
+        """Cancel the run; with ``wait`` block until it ends (killing a local worker that overruns)."""
+        if self.record.terminal:
+            return
+        self.backend.cancel(self.record)
+        if not wait:
+            return
+        grace = timeout if timeout is not None else getattr(self.backend, "cancel_grace_s", 600.0)
+        deadline = time.monotonic() + grace
+        for event in self.events():
+            if event.terminal:
+                return
+            if time.monotonic() > deadline:
+                break
+        if isinstance(self.backend, LocalBackend) and not self.record.terminal:
+            self.backend.kill(self.record)
+            from tunesdk.events import Cancelled
+
+            self.record.emit(Cancelled(checkpoint=_last_checkpoint(self.record)))
+
+    async def acancel(self) -> None:
+        await asyncio.to_thread(self.cancel)
+
+    def __repr__(self) -> str:
+        return f"<Run {self.run_id} {self.status}>"
+
+
+def run_job(
+    job: Job,
+    backend: str,
+    *,
+    on_event: Callable[[Event], None] | None = None,
+    progress: bool | None = None,
+    resume: bool | str = False,
+) -> Result:
+    """Submit, follow (with a progress bar on a terminal) and return the Result."""
+    run = Run.submit(job, backend, resume=resume)
+    show = progress if progress is not None else _stderr_is_terminal()
+    try:
+        if show:
+            from tunesdk.progress import ProgressDisplay
+
+            with ProgressDisplay(run.run_id) as display:
+                return run.wait(on_event=_both(display.update, on_event))
+        return run.wait(on_event=on_event)
+    except KeyboardInterrupt:
+        run.cancel()
+        raise
+
+
+def _both(
+    first: Callable[[Event], None], second: Callable[[Event], None] | None
+) -> Callable[[Event], None]:
+    def call(event: Event) -> None:
+        first(event)
+        if second is not None:
+            second(event)
+
+    return call
+
+
+def _stderr_is_terminal() -> bool:
+    import sys
+
+    return sys.stderr.isatty()
+
+
+def _reason(exc: BaseException) -> str:
+    from tunesdk.worker import one_line
+
+    return one_line(exc)
+
+
+def _failure_fix(event: Failed) -> str | None:
+    return f"details: {event.details_path}" if event.details_path else None
+
+
+def _last_checkpoint(record: RunRecord) -> str | None:
+    paths = [e.path for e in record.events() if isinstance(e, Checkpoint) and e.path]
+    return paths[-1] if paths else None
+
+
+def _resume_checkpoint(job: Job, backend: str, resume: bool | str) -> str:
+    """The checkpoint to resume from: of run ``resume``, or of the latest run of the same job."""
+    store = RunStore()
+    if isinstance(resume, str):
+        candidates = [store.get(resume)]
+    else:
+        fingerprint = _fingerprint(job)
+        candidates = [
+            r for r in reversed(store.list()) if r.backend == backend and _stored_fingerprint(r) == fingerprint
+        ]
+    for record in candidates:
+        checkpoint = _last_checkpoint(record)
+        if checkpoint and Path(checkpoint).exists():
+            return checkpoint
+    raise TuneError(
+        "found no checkpoint to resume from",
+        where=f"resume={resume!r}",
+        fix="resume a run that saved checkpoints (see `tunesdk runs`), or run without resume",
+    )
+
+
+def _fingerprint(job: Job) -> Any:
+    data = job.to_dict()
+    data.pop("name", None)
+    return data
+
+
+def _stored_fingerprint(record: RunRecord) -> Any:
+    try:
+        return _fingerprint(record.job)
+    except TuneError:
+        return None
+
+
+__all__ = ["Result", "Run", "plan_job", "run_job"]
