@@ -70,4 +70,6 @@ def _job_error(cls: type[Spec], exc: ValidationError, *, where: str | None = Non
 
 def _is_union_tag(part: Any) -> bool:
     # pydantic puts the chosen union member's tag ("lora", "function-after[...]") into the location
-    return isinstance(part, str) and ("[" in part or part in {"full", "lora", "qlora", "prefix", "adapter"})
+    return isinstance(part, str) and (
+        "[" in part or part in {"full", "lora", "qlora", "prefix", "adapter"}
+    )

@@ -111,9 +111,14 @@ class Plan(BaseModel):
 
     def render(self) -> str:
         """A plain-text summary: native request, then one line per option."""
-        lines = [f"plan for backend {self.backend!r} ({self.kind}) — model {self.model}, {self.objective}"]
+        lines = [
+            f"plan for backend {self.backend!r} ({self.kind}) — model {self.model}, {self.objective}"
+        ]
         for request in self.requests:
-            lines.append(f"  {request.method} {request.path}" + (f"  # {request.description}" if request.description else ""))
+            lines.append(
+                f"  {request.method} {request.path}"
+                + (f"  # {request.description}" if request.description else "")
+            )
         lines.append("options:")
         width = max((len(r.option) for r in self.rows), default=10)
         for r in self.rows:
@@ -186,7 +191,9 @@ def option_value(job: Job, option: str) -> Any:
         node = getattr(node, part)
     if isinstance(node, BaseModel):
         return node.model_dump(mode="json")
-    return node if isinstance(node, str | int | float | bool | list | dict | type(None)) else str(node)
+    return (
+        node if isinstance(node, str | int | float | bool | list | dict | type(None)) else str(node)
+    )
 
 
 class PlanBuilder:
@@ -227,7 +234,12 @@ class PlanBuilder:
         return option in self._user_set
 
     def mapped(
-        self, option: str, native: str | None = None, native_value: Any = None, *, reason: str | None = None
+        self,
+        option: str,
+        native: str | None = None,
+        native_value: Any = None,
+        *,
+        reason: str | None = None,
     ) -> None:
         """``option`` is honoured, as ``native`` = ``native_value`` (defaults to the option's value)."""
         value = option_value(self.job, option)
@@ -239,7 +251,9 @@ class PlanBuilder:
             reason=reason,
         )
 
-    def defaulted(self, option: str, reason: str, *, native: str | None = None, native_value: Any = None) -> None:
+    def defaulted(
+        self, option: str, reason: str, *, native: str | None = None, native_value: Any = None
+    ) -> None:
         """``option`` is left to the backend's own default (which ``reason`` states)."""
         self._add(option, "defaulted", native=native, native_value=native_value, reason=reason)
 

@@ -36,9 +36,12 @@ out = Console()
 err = Console(stderr=True)
 
 JobFile = Annotated[Path, typer.Argument(help="job YAML/JSON file")]
-BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="backend name (see `tunesdk backends`)")]
+BackendOpt = Annotated[
+    str, typer.Option("--backend", "-b", help="backend name (see `tunesdk backends`)")
+]
 SetOpt = Annotated[
-    list[str] | None, typer.Option("--set", help="override a job option: key=value (dotted keys ok)")
+    list[str] | None,
+    typer.Option("--set", help="override a job option: key=value (dotted keys ok)"),
 ]
 
 
@@ -121,7 +124,9 @@ def plan(
     job_file: JobFile,
     backend: BackendOpt,
     set_: SetOpt = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="write the native config")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="write the native config")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the whole plan as JSON")] = False,
 ) -> None:
     """Show what BACKEND would run or send, and the fate of every option. Spends nothing."""
@@ -183,7 +188,9 @@ def status(run_id: str) -> None:
 @app.command()
 def logs(
     run_id: str,
-    follow: Annotated[bool, typer.Option("-f", "--follow", help="follow until the run ends")] = False,
+    follow: Annotated[
+        bool, typer.Option("-f", "--follow", help="follow until the run ends")
+    ] = False,
     json_events: Annotated[bool, typer.Option("--json", help="print events as JSON lines")] = False,
 ) -> None:
     """Print a run's events."""
@@ -237,7 +244,9 @@ def stats(file: Annotated[str, typer.Argument(help="data file, directory or glob
 @app.command()
 def convert(
     file: Annotated[str, typer.Argument(help="data file, directory or glob")],
-    to: Annotated[str, typer.Option("--to", help="openai, together, fireworks, trl, axolotl, jsonl")],
+    to: Annotated[
+        str, typer.Option("--to", help="openai, together, fireworks, trl, axolotl, jsonl")
+    ],
     output: Annotated[Path, typer.Option("-o", "--output")],
 ) -> None:
     """Write a data file in a backend's native format."""

@@ -135,7 +135,9 @@ class FaultMiddleware:
             headers = [(b"x-request-id", b"req_emulated_fault")]
             if fault.retry_after is not None:
                 headers.append((b"retry-after", str(fault.retry_after).encode()))
-            await _send_json(send, fault.status, self.error_body(fault.status, fault.message), headers)
+            await _send_json(
+                send, fault.status, self.error_body(fault.status, fault.message), headers
+            )
             return
         elif fault is not None and fault.kind == "drop":
             await _drop(send)
@@ -250,7 +252,9 @@ class EmulatorServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> EmulatorServer:
-        self._thread = threading.Thread(target=self._server.run, name="tunesdk-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, name="tunesdk-emulator", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -303,10 +307,16 @@ class SimulatedTraining:
         if running_for < 0:
             return 0
         steps = int(running_for / self.seconds_per_step) if self.seconds_per_step > 0 else 10**9
-        cap = self.total_steps if self.fail_at_step is None else min(self.fail_at_step, self.total_steps)
+        cap = (
+            self.total_steps
+            if self.fail_at_step is None
+            else min(self.fail_at_step, self.total_steps)
+        )
         return min(steps, cap)
 
-    def phase(self, now: float | None = None) -> Literal["queued", "running", "failed", "completed"]:
+    def phase(
+        self, now: float | None = None
+    ) -> Literal["queued", "running", "failed", "completed"]:
         if self.elapsed(now) < self.queue_s:
             return "queued"
         step = self.step_at(now)

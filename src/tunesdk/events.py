@@ -165,7 +165,9 @@ def summarize(events: list[Event]) -> dict[str, float]:
             if event.eval_loss is not None:
                 metrics["eval_loss"] = event.eval_loss
                 eval_losses.append(event.eval_loss)
-            metrics.update({f"eval_{k}": v for k, v in event.metrics.items() if not k.startswith("eval_")})
+            metrics.update(
+                {f"eval_{k}": v for k, v in event.metrics.items() if not k.startswith("eval_")}
+            )
     if eval_losses:
         metrics["best_eval_loss"] = min(eval_losses)
     if events:

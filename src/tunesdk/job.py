@@ -64,18 +64,28 @@ class Job(Spec):
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
-    model: str | ModelRef = Field(description="HF model id, local path, or ModelRef with per-backend ids")
-    data: Any = Field(description="training data: path, list of dicts, datasets.Dataset or ts.Dataset")
+    model: str | ModelRef = Field(
+        description="HF model id, local path, or ModelRef with per-backend ids"
+    )
+    data: Any = Field(
+        description="training data: path, list of dicts, datasets.Dataset or ts.Dataset"
+    )
     eval_data: Any = None
     eval_split: float | None = Field(None, gt=0.0, lt=1.0)
-    objective: Objective | None = Field(None, description="sft or dpo; None = inferred from the data")
+    objective: Objective | None = Field(
+        None, description="sft or dpo; None = inferred from the data"
+    )
     method: Method = Field(default_factory=LoRA)
 
     epochs: int = Field(1, ge=1)
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
     learning_rate: float | None = Field(None, gt=0.0, le=1.0)
-    batch_size: int = Field(8, ge=1, description="effective batch size (all processes, all accumulation)")
-    micro_batch_size: int | None = Field(None, ge=1, description="per-step batch; None = batch_size")
+    batch_size: int = Field(
+        8, ge=1, description="effective batch size (all processes, all accumulation)"
+    )
+    micro_batch_size: int | None = Field(
+        None, ge=1, description="per-step batch; None = batch_size"
+    )
     warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
     lr_scheduler: Scheduler = "linear"
     weight_decay: float = Field(0.0, ge=0.0)
@@ -84,14 +94,20 @@ class Job(Spec):
     seed: int = 42
     beta: float = Field(0.1, gt=0.0, description="DPO temperature")
 
-    eval_steps: int | None = Field(None, ge=1, description="evaluate every N steps; None = per epoch")
-    n_checkpoints: int | None = Field(None, ge=1, description="checkpoints to keep/save; None = backend's")
+    eval_steps: int | None = Field(
+        None, ge=1, description="evaluate every N steps; None = per epoch"
+    )
+    n_checkpoints: int | None = Field(
+        None, ge=1, description="checkpoints to keep/save; None = backend's"
+    )
     train_on_inputs: bool = False
     packing: bool = False
     chat_template: str | None = None
 
     name: str | None = None
-    suffix: str | None = Field(None, max_length=40, description="added to the provider's model name")
+    suffix: str | None = Field(
+        None, max_length=40, description="added to the provider's model name"
+    )
     output_dir: str | None = None
     report_to: list[Tracker] = Field(default_factory=list)
     wandb_project: str | None = None
@@ -229,7 +245,9 @@ class Job(Spec):
         return text
 
     @classmethod
-    def from_dict(cls, data: Any, *, base_dir: str | Path | None = None, where: str | None = None) -> Job:
+    def from_dict(
+        cls, data: Any, *, base_dir: str | Path | None = None, where: str | None = None
+    ) -> Job:
         """Build a Job from a mapping; relative data paths resolve against ``base_dir``."""
         if isinstance(data, Mapping) and base_dir is not None:
             data = dict(data)
@@ -276,7 +294,9 @@ class Job(Spec):
             for part in parents:
                 child = node.get(part)
                 if not isinstance(child, dict):
-                    raise JobError(f"cannot set {key!r}: {part!r} is not a section", fix="check the key")
+                    raise JobError(
+                        f"cannot set {key!r}: {part!r} is not a section", fix="check the key"
+                    )
                 node = child
             node[leaf] = value
         return type(self).parse(data, where="overrides")

@@ -17,6 +17,7 @@ flow and its guarantees:
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import time
@@ -28,12 +29,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from tunesdk.backend import Backend, Check
 from tunesdk.errors import AuthError, DataError, ProviderError, TuneError
 from tunesdk.events import (
+    TERMINAL_STATUSES,
     Cancelled,
     Completed,
     Event,
     Failed,
     Log,
-    TERMINAL_STATUSES,
     RunStatus,
     StatusChanged,
     summarize,
@@ -188,7 +189,9 @@ class ManagedBackend(Backend):
             source = getattr(job, role)
             if source is None:
                 continue
-            report = Dataset.load(source).validate(backend=self.name, max_seq_length=job.max_seq_length)
+            report = Dataset.load(source).validate(
+                backend=self.name, max_seq_length=job.max_seq_length
+            )
             if not report.ok:
                 raise DataError(
                     f"{role} is not valid for {self.provider}:\n{report.render()}",
@@ -205,7 +208,7 @@ class ManagedBackend(Backend):
         for role, path in files.items():
             if role in file_ids:
                 continue
-            file_ids[role] = self.retrying(lambda p=path, r=role: self.upload_file(run, p, r))
+            file_ids[role] = self.retrying(functools.partial(self.upload_file, run, path, role))
             run.update_state(file_ids=file_ids)
             run.log(f"uploaded {role} file {path.name} as {file_ids[role]}")
         remote_id = self.create_once(run, file_ids)
@@ -274,11 +277,15 @@ class ManagedBackend(Backend):
         if status not in TERMINAL_STATUSES:
             run.emit(
                 StatusChanged(
-                    status=status, provider_status=remote.status, source_id=f"status:{remote.status}"
+                    status=status,
+                    provider_status=remote.status,
+                    source_id=f"status:{remote.status}",
                 )
             )
         if status == "completed":
-            run.emit(Completed(model=self.model_handle(run, remote), metrics=summarize(run.events())))
+            run.emit(
+                Completed(model=self.model_handle(run, remote), metrics=summarize(run.events()))
+            )
         elif status == "failed":
             error = remote.error or f"the {self.provider} job failed"
             run.emit(Failed(error=error, error_type="ProviderError"))
@@ -369,10 +376,10 @@ class ManagedBackend(Backend):
 
 
 __all__ = [
+    "TRANSIENT_STATUS",
     "ManagedBackend",
     "RemoteJob",
     "RetryPolicy",
-    "TRANSIENT_STATUS",
     "is_connection_error",
     "retry_after_of",
 ]

@@ -96,7 +96,9 @@ class Adapter(Spec):
     reduction_factor: int = Field(16, ge=1)
     config: Literal["seq_bn", "double_seq_bn"] = "seq_bn"
     default_learning_rate: ClassVar[float] = 1e-4
-    fixes: ClassVar[dict[str, str]] = {"reduction_factor": "use a whole number ≥ 1 (8–64 is typical)"}
+    fixes: ClassVar[dict[str, str]] = {
+        "reduction_factor": "use a whole number ≥ 1 (8–64 is typical)"
+    }
 
 
 Method = Annotated[Full | LoRA | QLoRA | PrefixTuning | Adapter, Field(discriminator="kind")]

@@ -76,7 +76,7 @@ def get_backend(name: str) -> Backend:
                     f"the backend is installed but failed to import: {exc}",
                     fix=f"reinstall it: pip install --force-reinstall {dist}",
                 ) from exc
-        instance = cls()  # type: ignore[misc]
+        instance = cls()
         _instances[name] = instance
         return instance
 

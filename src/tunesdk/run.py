@@ -170,7 +170,9 @@ class Run:
 
     # ---- outcome --------------------------------------------------------------------------------
 
-    def wait(self, timeout: float | None = None, on_event: Callable[[Event], None] | None = None) -> Result:
+    def wait(
+        self, timeout: float | None = None, on_event: Callable[[Event], None] | None = None
+    ) -> Result:
         """Block until the run ends; return its Result, or raise RunFailed / RunCancelled."""
         deadline = None if timeout is None else time.monotonic() + timeout
         for event in self.events():
@@ -296,7 +298,9 @@ def _resume_checkpoint(job: Job, backend: str, resume: bool | str) -> str:
     else:
         fingerprint = _fingerprint(job)
         candidates = [
-            r for r in reversed(store.list()) if r.backend == backend and _stored_fingerprint(r) == fingerprint
+            r
+            for r in reversed(store.list())
+            if r.backend == backend and _stored_fingerprint(r) == fingerprint
         ]
     for record in candidates:
         checkpoint = _last_checkpoint(record)

@@ -96,7 +96,9 @@ class SimulatedBackend(LocalBackend):
                     total_steps=steps,
                     epoch=round(step / steps_per_epoch, 3),
                     train_loss=curve.loss(step),
-                    learning_rate=curve.learning_rate(step, job.effective_learning_rate, job.warmup_ratio),
+                    learning_rate=curve.learning_rate(
+                        step, job.effective_learning_rate, job.warmup_ratio
+                    ),
                     grad_norm=round(1.0 + curve.loss(step) / 4, 4),
                     tokens_per_second=round(job.batch_size * 128 / max(step_seconds, 1e-3), 1),
                     eta_s=round(elapsed / (step - start) * (steps - step), 3),

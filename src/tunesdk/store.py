@@ -245,7 +245,7 @@ class RunRecord:
             return stamped
 
     def log(self, message: str, level: str = "info") -> None:
-        self.emit(Log(message=message, level=level))  # type: ignore[arg-type]
+        self.emit(Log(message=message, level=level))
 
     def events(self, after: int = 0) -> list[Event]:
         """Events with ``seq > after``, in order (only whole lines)."""

@@ -1,0 +1,135 @@
+"""Loading base models and tokenizers, and building PEFT configs, with readable errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tunesdk.errors import BackendUnavailable, JobError
+
+LINEAR_HINT = 'use "all-linear" or names from the list above'
+
+
+def looks_like_path(model: str) -> bool:
+    """Hub ids are ``name`` or ``org/name``; anything else with a slash is a local path."""
+    return model.startswith(("/", ".", "~")) or model.count("/") > 1
+
+
+def check_model_path(model: str) -> None:
+    """A local model path must exist and hold a config.json (an HF id is left to the hub)."""
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise JobError(
+                f"{path} has no config.json, so it is not a transformers model folder",
+                where="job.model",
+                fix="point at a folder written by save_pretrained(), or give a Hugging Face id",
+            )
+        return
+    if looks_like_path(model):
+        raise JobError(
+            f"no model at {path}",
+            where="job.model",
+            fix="check the path, or give a Hugging Face model id such as Qwen/Qwen2.5-0.5B-Instruct",
+        )
+
+
+def load_tokenizer(source: str, chat_template: str | None = None) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except OSError as exc:
+        raise JobError(
+            f"cannot load the tokenizer of {source!r}: {str(exc).splitlines()[0]}",
+            where="job.model",
+            fix="check the model id/path (and HF_TOKEN for gated models)",
+        ) from None
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(source: str, quantization: dict[str, Any] | None = None) -> Any:
+    """``AutoModelForCausalLM`` from ``source``; ``quantization`` are BitsAndBytesConfig kwargs."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {}
+    if quantization is not None:
+        kwargs["quantization_config"] = bnb_config(quantization)
+        kwargs["device_map"] = {"": 0}
+    try:
+        return AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except OSError as exc:
+        raise JobError(
+            f"cannot load the model {source!r}: {str(exc).splitlines()[0]}",
+            where="job.model",
+            fix="check the model id/path (and HF_TOKEN for gated models)",
+        ) from None
+
+
+def require_cuda_bitsandbytes() -> None:
+    """QLoRA's preconditions: bitsandbytes installed and a CUDA GPU visible."""
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available():
+        raise BackendUnavailable(
+            "trl",
+            "QLoRA quantizes the base model with bitsandbytes, which needs a CUDA GPU; none is "
+            "visible here",
+            fix="run on a machine with an NVIDIA GPU, or use ts.LoRA() on this one",
+        )
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise BackendUnavailable(
+            "trl", "QLoRA needs bitsandbytes", fix="pip install 'tunesdk-trl[qlora]'"
+        )
+
+
+def bnb_config(kwargs: dict[str, Any]) -> Any:
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    values = dict(kwargs)
+    if "bnb_4bit_compute_dtype" in values:
+        values["bnb_4bit_compute_dtype"] = getattr(torch, values["bnb_4bit_compute_dtype"])
+    return BitsAndBytesConfig(**values)
+
+
+def linear_module_names(model: Any) -> list[str]:
+    """Short names of the model's linear layers (what LoRA can target), output head excluded."""
+    import torch
+
+    names = set()
+    for full_name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) and not full_name.endswith("lm_head"):
+            names.add(full_name.rsplit(".", 1)[-1])
+    return sorted(names)
+
+
+def check_target_modules(model: Any, target_modules: str | list[str]) -> None:
+    """Every named LoRA target must be a module of ``model``."""
+    if isinstance(target_modules, str):
+        return
+    present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = [name for name in target_modules if name not in present]
+    if missing:
+        raise JobError(
+            f"target module(s) {missing} are not in the model; its linear layers are "
+            f"{linear_module_names(model)}",
+            where="job.method.target_modules",
+            fix=LINEAR_HINT,
+        )
+
+
+def peft_config(native: dict[str, Any] | None) -> Any:
+    """The PEFT config object the plan describes (``None`` for full fine-tuning)."""
+    if native is None:
+        return None
+    import peft
+
+    config_class = getattr(peft, native["class"])
+    return config_class(**native["kwargs"])

@@ -1,0 +1,249 @@
+"""Job → the exact TRL/PEFT arguments (``SFTConfig``/``DPOConfig`` kwargs and the PEFT config).
+
+Pure: imports neither torch nor TRL, so ``job.plan("trl")`` is instant. ``train`` builds the real
+objects from this same dict, so the plan shows exactly what runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tunesdk.backend import Plan, PlanBuilder
+from tunesdk.errors import JobError
+from tunesdk.job import Job
+from tunesdk.methods import Adapter, Full, LoRA, PrefixTuning, QLoRA
+
+TRAINERS = {"sft": ("SFTTrainer", "SFTConfig"), "dpo": ("DPOTrainer", "DPOConfig")}
+CHECKPOINTS_DIR = "checkpoints"
+
+
+def adapter_unsupported() -> JobError:
+    return JobError(
+        "bottleneck adapters (method kind 'adapter') cannot be trained by the trl backend: PEFT has "
+        "no Houlsby/Pfeiffer adapters, and AdapterHub's `adapters` library does not support "
+        "transformers 5",
+        where="job.method",
+        fix="use ts.LoRA() (the closest maintained alternative) or ts.PrefixTuning()",
+    )
+
+
+def peft_native(job: Job) -> dict[str, Any] | None:
+    """``{"class": <PEFT config class>, "kwargs": {...}}``, or None for full fine-tuning."""
+    method = job.method
+    if isinstance(method, LoRA):  # QLoRA too: the adapter is the same
+        return {
+            "class": "LoraConfig",
+            "kwargs": {
+                "task_type": "CAUSAL_LM",
+                "r": method.r,
+                "lora_alpha": method.alpha,
+                "lora_dropout": method.dropout,
+                "target_modules": method.target_modules,
+                "use_dora": method.use_dora,
+                "use_rslora": method.use_rslora,
+                "bias": "none",
+            },
+        }
+    if isinstance(method, PrefixTuning):
+        return {
+            "class": "PrefixTuningConfig",
+            "kwargs": {"task_type": "CAUSAL_LM", "num_virtual_tokens": method.num_virtual_tokens},
+        }
+    if isinstance(method, Adapter):
+        raise adapter_unsupported()
+    return None
+
+
+def quantization_native(method: QLoRA) -> dict[str, Any]:
+    """``BitsAndBytesConfig`` kwargs for a QLoRA job."""
+    if method.bits == 8:
+        return {"load_in_8bit": True}
+    return {
+        "load_in_4bit": True,
+        "bnb_4bit_quant_type": method.quant_type,
+        "bnb_4bit_use_double_quant": method.double_quant,
+        "bnb_4bit_compute_dtype": method.compute_dtype,
+    }
+
+
+def has_eval(job: Job) -> bool:
+    return job.eval_data is not None or job.eval_split is not None
+
+
+def output_root(job: Job, outputs_dir: Path | None) -> str:
+    """Where checkpoints and the final model go: ``job.output_dir`` or the run's outputs folder."""
+    if job.output_dir:
+        return str(Path(job.output_dir).expanduser())
+    return str(outputs_dir) if outputs_dir is not None else "<run folder>/outputs"
+
+
+def trainer_kwargs(job: Job, objective: str, outputs_dir: Path | None = None) -> dict[str, Any]:
+    """Keyword arguments of ``SFTConfig`` or ``DPOConfig`` for this job."""
+    kwargs: dict[str, Any] = {
+        "output_dir": str(Path(output_root(job, outputs_dir)) / CHECKPOINTS_DIR),
+        "num_train_epochs": job.epochs,
+        "max_steps": job.max_steps if job.max_steps is not None else -1,
+        "learning_rate": job.effective_learning_rate,
+        "per_device_train_batch_size": job.effective_micro_batch_size,
+        "per_device_eval_batch_size": job.effective_micro_batch_size,
+        "gradient_accumulation_steps": job.gradient_accumulation_steps,
+        # transformers 5 has no warmup_ratio: a float below 1 is read as a fraction of all steps
+        "warmup_steps": job.warmup_ratio,
+        "lr_scheduler_type": job.lr_scheduler,
+        "weight_decay": job.weight_decay,
+        "max_grad_norm": job.max_grad_norm,
+        "max_length": job.max_seq_length,
+        "seed": job.seed,
+        "data_seed": job.seed,
+        "logging_steps": 1,
+        "include_num_input_tokens_seen": "non_padding",
+        "report_to": list(job.report_to) or "none",
+        "save_strategy": "epoch",
+        "disable_tqdm": True,
+    }
+    if job.n_checkpoints is not None:
+        kwargs["save_strategy"] = "steps"
+        kwargs["save_steps"] = 1.0 / job.n_checkpoints if job.n_checkpoints > 1 else 1.0 - 1e-9
+        kwargs["save_total_limit"] = job.n_checkpoints
+    if has_eval(job):
+        if job.eval_steps is not None:
+            kwargs["eval_strategy"] = "steps"
+            kwargs["eval_steps"] = job.eval_steps
+        else:
+            kwargs["eval_strategy"] = "epoch"
+    precision = job.resources.mixed_precision
+    if precision in ("bf16", "fp16"):
+        kwargs[precision] = True
+    if objective == "sft":
+        kwargs["packing"] = job.packing
+    else:
+        kwargs["beta"] = job.beta
+    if isinstance(job.method, PrefixTuning) and objective == "sft":
+        # prefix tuning's past_key_values do not mix with padding-free/packed batches
+        kwargs["packing"] = False
+    kwargs.update(job.backend_options.get("trl", {}))
+    return kwargs
+
+
+def native_for(job: Job, objective: str, outputs_dir: Path | None = None) -> dict[str, Any]:
+    """The whole native description: model loading, trainer, config kwargs, PEFT config."""
+    trainer, config_class = TRAINERS[objective]
+    model: dict[str, Any] = {"pretrained_model_name_or_path": job.model_for("trl")}
+    if isinstance(job.method, QLoRA):
+        model["quantization_config"] = {
+            "class": "BitsAndBytesConfig",
+            "kwargs": quantization_native(job.method),
+        }
+    return {
+        "model": model,
+        "trainer": trainer,
+        "config_class": config_class,
+        "config": trainer_kwargs(job, objective, outputs_dir),
+        "peft": peft_native(job),
+        "final_model_dir": str(Path(output_root(job, outputs_dir)) / "model"),
+    }
+
+
+def build_plan(job: Job, backend: str = "trl") -> Plan:
+    """The trl backend's plan: native kwargs plus one row per Job option."""
+    builder = PlanBuilder(job, backend, "local")
+    objective = builder.objective
+    native = native_for(job, objective)
+    config = native["config"]
+    builder.native = native
+    builder.native_format = "json"
+    trainer, config_class = TRAINERS[objective]
+    prefix = f"{config_class}."
+
+    builder.mapped("objective", "trainer", trainer)
+    method = job.method
+    peft = native["peft"]
+    if peft is None:
+        builder.mapped("method", "peft", None, reason="full fine-tuning: every weight trains")
+    else:
+        builder.mapped("method", "peft.class", peft["class"])
+    if isinstance(method, LoRA):
+        lora = {
+            "r": "r",
+            "alpha": "lora_alpha",
+            "dropout": "lora_dropout",
+            "target_modules": "target_modules",
+            "use_dora": "use_dora",
+            "use_rslora": "use_rslora",
+        }
+        for field, key in lora.items():
+            builder.mapped(f"method.{field}", f"LoraConfig.{key}", peft["kwargs"][key])
+    if isinstance(method, QLoRA):
+        quant = quantization_native(method)
+        for field in ("bits", "quant_type", "double_quant", "compute_dtype"):
+            builder.mapped(f"method.{field}", "BitsAndBytesConfig", quant)
+        builder.notes.append("QLoRA loads the base model in 4/8 bits with bitsandbytes: needs a CUDA GPU")
+    if isinstance(method, PrefixTuning):
+        builder.mapped("method.num_virtual_tokens", "PrefixTuningConfig.num_virtual_tokens")
+    if isinstance(method, Full):
+        pass
+
+    builder.mapped("epochs", prefix + "num_train_epochs", config["num_train_epochs"])
+    if job.max_steps is not None:
+        builder.mapped("max_steps", prefix + "max_steps", config["max_steps"])
+    builder.mapped("learning_rate", prefix + "learning_rate", config["learning_rate"])
+    builder.mapped(
+        "batch_size",
+        prefix + "per_device_train_batch_size × gradient_accumulation_steps",
+        f"{config['per_device_train_batch_size']} × {config['gradient_accumulation_steps']}",
+    )
+    builder.mapped("micro_batch_size", prefix + "per_device_train_batch_size",
+                   config["per_device_train_batch_size"])
+    builder.mapped("warmup_ratio", prefix + "warmup_steps", config["warmup_steps"],
+                   reason="transformers 5 reads warmup_steps < 1 as a fraction of all steps")
+    builder.mapped("lr_scheduler", prefix + "lr_scheduler_type", config["lr_scheduler_type"])
+    builder.mapped("weight_decay", prefix + "weight_decay")
+    builder.mapped("max_grad_norm", prefix + "max_grad_norm")
+    builder.mapped("max_seq_length", prefix + "max_length", config["max_length"])
+    builder.mapped("seed", prefix + "seed")
+    if objective == "dpo":
+        builder.mapped("beta", prefix + "beta")
+    if has_eval(job):
+        source = "eval_data" if job.eval_data is not None else "eval_split"
+        builder.mapped(source, "eval_dataset", reason="evaluated with the trainer's eval loop")
+        builder.mapped("eval_steps", prefix + "eval_strategy", config["eval_strategy"])
+    else:
+        builder.defaulted("eval_steps", "no eval data: no evaluation")
+    if job.n_checkpoints is not None:
+        builder.mapped("n_checkpoints", prefix + "save_total_limit", config["save_total_limit"])
+    else:
+        builder.defaulted("n_checkpoints", "one checkpoint per epoch, all kept",
+                          native=prefix + "save_strategy", native_value="epoch")
+    if objective == "sft":
+        builder.mapped("train_on_inputs", "labels",
+                       "all tokens" if job.train_on_inputs else "assistant tokens only",
+                       reason="tunesdk tokenizes the data and builds the labels column")
+        builder.mapped("packing", prefix + "packing", config["packing"])
+    else:
+        builder.dropped("train_on_inputs", "DPO scores the responses only")
+        builder.dropped("packing", "DPO does not pack preference pairs")
+    if job.chat_template is not None:
+        builder.mapped("chat_template", "tokenizer.chat_template", reason="set before tokenizing")
+    builder.dropped("suffix", "local runs have no provider model name; use output_dir")
+    builder.mapped("output_dir", "final_model_dir", native["final_model_dir"])
+    builder.mapped("report_to", prefix + "report_to", config["report_to"])
+    if job.wandb_project:
+        builder.mapped("wandb_project", "env WANDB_PROJECT")
+    builder.mapped("resources.processes", reason="one process (multi-GPU launch is not wired yet)")
+    if job.resources.processes > 1:
+        builder.dropped("resources.processes", "multi-process launch is not implemented yet")
+    if job.resources.nodes > 1:
+        builder.dropped("resources.nodes", "multi-node launch is not implemented yet")
+    else:
+        builder.mapped("resources.nodes")
+    builder.defaulted("resources.gpus", "every visible device (set CUDA_VISIBLE_DEVICES to limit)")
+    if job.resources.strategy == "auto":
+        builder.defaulted("resources.strategy", "single process, no sharding")
+    if job.resources.mixed_precision in ("bf16", "fp16"):
+        builder.mapped("resources.mixed_precision", prefix + job.resources.mixed_precision, True)
+    elif job.resources.mixed_precision == "no":
+        builder.mapped("resources.mixed_precision", reason="fp32")
+    else:
+        builder.defaulted("resources.mixed_precision", "fp32 unless set (bf16 needs a recent GPU)")
+    return builder.build()

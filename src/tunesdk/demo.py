@@ -1,0 +1,109 @@
+"""``tunesdk demo``: the embedded default job, offline.
+
+1. builds a tiny random-weight Llama model and a synthetic chat task locally,
+2. fine-tunes it with LoRA on the ``trl`` backend (``simulated`` when tunesdk-trl is not installed),
+3. sends the *same* Job to the Together AI emulator (the real ``together`` SDK over HTTP on
+   127.0.0.1), only the base model id differing through a ModelRef,
+4. chats with both results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+
+from tunesdk.job import Job, ModelRef
+from tunesdk.methods import LoRA
+from tunesdk.registry import get_backend, installed_names
+
+console = Console()
+
+
+def _local_backend() -> str:
+    if "trl" in installed_names() and get_backend("trl").check().usable:
+        return "trl"
+    return "simulated"
+
+
+def _data(folder: Path) -> Path:
+    try:
+        from tunesdk.testing import tiny_chat_data
+
+        rows = tiny_chat_data(64)
+    except ImportError:
+        rows = [
+            {
+                "messages": [
+                    {"role": "user", "content": f"What is {i} plus {i}?"},
+                    {"role": "assistant", "content": f"{i} plus {i} is {2 * i}."},
+                ]
+            }
+            for i in range(64)
+        ]
+    path = folder / "train.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def run_demo(home: Path | None = None) -> None:
+    """Run the demo; runs go to ``home`` (default: a temporary folder)."""
+    work = Path(home) if home else Path(tempfile.mkdtemp(prefix="tunesdk-demo-"))
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["TUNESDK_HOME"] = str(work)
+    backend = _local_backend()
+    model_path = work / "tiny-llama"
+    if backend == "trl":
+        from tunesdk.testing import tiny_model
+
+        console.print("building a tiny random-weight Llama and tokenizer locally...")
+        tiny_model(model_path)
+    data = _data(work)
+    job = Job(
+        model=ModelRef(name=str(model_path), ids={"together": "Qwen/Qwen2.5-0.5B-Instruct"}),
+        data=data,
+        eval_split=0.1,
+        method=LoRA(r=8),
+        epochs=2,
+        batch_size=8,
+        max_seq_length=128,
+        learning_rate=5e-3,
+    )
+    console.rule(f"1. local fine-tune on {backend!r}")
+    local = job.run(backend=backend)
+    console.print(f"model: {local.model.to_uri() if local.model else '-'}")
+    console.print(f"metrics: {local.metrics}")
+    if local.model is not None:
+        question = [{"role": "user", "content": "What is 3 plus 3?"}]
+        reply = local.model.chat(question, max_new_tokens=12)
+        console.print(f"chat: {reply!r}", markup=False)
+
+    if "together" not in installed_names():
+        console.print("tunesdk-together is not installed: skipping the provider half")
+        return
+    from tunesdk_together.emulator import TogetherEmulator
+
+    console.rule("2. the same job on Together AI (emulator on 127.0.0.1)")
+    with TogetherEmulator(seconds_per_step=0.02) as emulator:
+        previous = {key: os.environ.get(key) for key in emulator.env()}
+        os.environ.update(emulator.env())
+        os.environ.setdefault("TUNESDK_POLL_INTERVAL", "0.1")
+        try:
+            remote = job.run(backend="together")
+            console.print(f"model: {remote.model.to_uri() if remote.model else '-'}")
+            console.print(f"metrics: {remote.metrics}")
+            if remote.model is not None:
+                console.print("deploying (Together serves fine-tunes of this base on an endpoint)...")
+                served = remote.model.deploy()
+                reply = served.chat([{"role": "user", "content": "What is 3 plus 3?"}])
+                console.print(f"chat: {reply!r}", markup=False)
+        finally:
+            for key, value in previous.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+    console.print(f"runs are in {work / 'runs'} (see `TUNESDK_HOME={work} tunesdk runs`)")
