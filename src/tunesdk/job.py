@@ -168,9 +168,13 @@ class Job(Spec):
             raise ValueError("data is required")
         micro = self.micro_batch_size
         if micro is not None and (micro > self.batch_size or self.batch_size % micro):
+            divisor = max(
+                d for d in range(1, min(micro, self.batch_size) + 1) if self.batch_size % d == 0
+            )
             raise ValueError(
                 f"micro_batch_size must divide batch_size: batch_size={self.batch_size}, "
-                f"micro_batch_size={micro}"
+                f"micro_batch_size={micro}; make batch_size a multiple of micro_batch_size "
+                f"(e.g. micro_batch_size={divisor})"
             )
         if self.eval_data is not None and self.eval_split is not None:
             raise ValueError("eval_data and eval_split are both set: give one")
@@ -266,7 +270,14 @@ class Job(Spec):
         path = Path(source) if isinstance(source, Path) or "\n" not in str(source) else None
         if path is not None and not path.exists():
             raise JobError(f"job file {path} does not exist", fix="check the path")
-        text = path.read_text(encoding="utf-8") if path is not None else str(source)
+        try:
+            text = path.read_text(encoding="utf-8") if path is not None else str(source)
+        except (UnicodeDecodeError, IsADirectoryError) as exc:
+            raise JobError(
+                f"cannot read the job file ({type(exc).__name__}: {exc})",
+                where=str(path),
+                fix="give a UTF-8 YAML or JSON job file (see `tunesdk schema`)",
+            ) from None
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:

@@ -143,4 +143,10 @@ def tiny_model(path: str | Path, *, seed: int = 0, layers: int = 2, hidden: int 
     return target
 
 
-__all__ = ["CHAT_TEMPLATE", "tiny_chat_data", "tiny_model", "tiny_preference_data", "tiny_tokenizer"]
+__all__ = [
+    "CHAT_TEMPLATE",
+    "tiny_chat_data",
+    "tiny_model",
+    "tiny_preference_data",
+    "tiny_tokenizer",
+]

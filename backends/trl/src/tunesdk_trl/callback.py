@@ -11,9 +11,6 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from tunesdk.events import Checkpoint, Evaluation, Progress
 from tunesdk.store import RunRecord
 
-# keys the trainer logs at the end of training, not per step
-_SUMMARY_KEYS = ("train_runtime", "train_loss", "train_samples_per_second")
-
 
 class EventsCallback(TrainerCallback):
     """Emits Progress / Evaluation / Checkpoint events and stops training when a cancel is asked."""
@@ -57,9 +54,11 @@ class EventsCallback(TrainerCallback):
                 if k.startswith("eval_") and k != "eval_loss" and isinstance(v, int | float)
             }
             self.run.emit(
-                Evaluation(step=state.global_step, eval_loss=float(logs["eval_loss"]), metrics=metrics)
+                Evaluation(
+                    step=state.global_step, eval_loss=float(logs["eval_loss"]), metrics=metrics
+                )
             )
-        elif "loss" in logs and not any(key in logs for key in _SUMMARY_KEYS):
+        elif "loss" in logs:  # the end-of-training summary logs "train_loss" instead
             self.run.emit(self._progress(state, logs))
 
     def _progress(self, state: TrainerState, logs: dict[str, float]) -> Progress:
@@ -88,5 +87,5 @@ class EventsCallback(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
     ) -> None:
         if self.emit:
-            path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            path = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
             self.run.emit(Checkpoint(step=state.global_step, path=str(path)))

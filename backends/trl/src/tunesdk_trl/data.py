@@ -38,7 +38,9 @@ def sft_dataset(
         return {key: example[key][:limit] for key in ("input_ids", "attention_mask", "labels")}
 
     cut_ds = full.map(cut) if over else full
-    keep = [i for i, labels in enumerate(cut_ds["labels"]) if any(x != IGNORE_INDEX for x in labels)]
+    keep = [
+        i for i, labels in enumerate(cut_ds["labels"]) if any(x != IGNORE_INDEX for x in labels)
+    ]
     if not keep:
         if over == len(lengths):
             raise DataError(

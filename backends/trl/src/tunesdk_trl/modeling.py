@@ -133,3 +133,22 @@ def peft_config(native: dict[str, Any] | None) -> Any:
 
     config_class = getattr(peft, native["class"])
     return config_class(**native["kwargs"])
+
+
+def check_precision(precision: str | None) -> None:
+    """bf16/fp16 training needs a CUDA GPU that supports it (transformers refuses otherwise)."""
+    if precision not in ("bf16", "fp16"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        problem = "no CUDA GPU is visible"
+    elif precision == "bf16" and not torch.cuda.is_bf16_supported():
+        problem = "this GPU does not support bf16 (it needs Ampere or newer)"
+    else:
+        return
+    raise JobError(
+        f"resources.mixed_precision={precision!r} cannot be used: {problem}",
+        where="job.resources.mixed_precision",
+        fix='leave it unset (fp32) on CPUs; use "fp16" on pre-Ampere GPUs',
+    )

@@ -37,7 +37,7 @@ def peft_native(job: Job) -> dict[str, Any] | None:
             "kwargs": {
                 "task_type": "CAUSAL_LM",
                 "r": method.r,
-                "lora_alpha": method.alpha,
+                "lora_alpha": _whole(method.alpha),
                 "lora_dropout": method.dropout,
                 "target_modules": method.target_modules,
                 "use_dora": method.use_dora,
@@ -53,6 +53,11 @@ def peft_native(job: Job) -> dict[str, Any] | None:
     if isinstance(method, Adapter):
         raise adapter_unsupported()
     return None
+
+
+def _whole(value: float | None) -> float | int | None:
+    """16.0 → 16: PEFT types lora_alpha as an int, and the plan should read naturally."""
+    return int(value) if value is not None and float(value).is_integer() else value
 
 
 def quantization_native(method: QLoRA) -> dict[str, Any]:
@@ -112,16 +117,19 @@ def trainer_kwargs(job: Job, objective: str, outputs_dir: Path | None = None) ->
             kwargs["eval_steps"] = job.eval_steps
         else:
             kwargs["eval_strategy"] = "epoch"
+    # TRL turns bf16 on by default, which fails on CPUs and old GPUs: precision is explicit here
     precision = job.resources.mixed_precision
-    if precision in ("bf16", "fp16"):
-        kwargs[precision] = True
+    kwargs["bf16"] = precision == "bf16"
+    kwargs["fp16"] = precision == "fp16"
     if objective == "sft":
         kwargs["packing"] = job.packing
     else:
         kwargs["beta"] = job.beta
-    if isinstance(job.method, PrefixTuning) and objective == "sft":
-        # prefix tuning's past_key_values do not mix with padding-free/packed batches
-        kwargs["packing"] = False
+    if isinstance(job.method, PrefixTuning):
+        # the prefix travels as past_key_values, which gradient checkpointing (use_cache=False) drops
+        kwargs["gradient_checkpointing"] = False
+        if objective == "sft":
+            kwargs["packing"] = False  # nor do they fit packed (padding-free) batches
     kwargs.update(job.backend_options.get("trl", {}))
     return kwargs
 
@@ -178,7 +186,9 @@ def build_plan(job: Job, backend: str = "trl") -> Plan:
         quant = quantization_native(method)
         for field in ("bits", "quant_type", "double_quant", "compute_dtype"):
             builder.mapped(f"method.{field}", "BitsAndBytesConfig", quant)
-        builder.notes.append("QLoRA loads the base model in 4/8 bits with bitsandbytes: needs a CUDA GPU")
+        builder.notes.append(
+            "QLoRA loads the base model in 4/8 bits with bitsandbytes: needs a CUDA GPU"
+        )
     if isinstance(method, PrefixTuning):
         builder.mapped("method.num_virtual_tokens", "PrefixTuningConfig.num_virtual_tokens")
     if isinstance(method, Full):
@@ -193,10 +203,17 @@ def build_plan(job: Job, backend: str = "trl") -> Plan:
         prefix + "per_device_train_batch_size × gradient_accumulation_steps",
         f"{config['per_device_train_batch_size']} × {config['gradient_accumulation_steps']}",
     )
-    builder.mapped("micro_batch_size", prefix + "per_device_train_batch_size",
-                   config["per_device_train_batch_size"])
-    builder.mapped("warmup_ratio", prefix + "warmup_steps", config["warmup_steps"],
-                   reason="transformers 5 reads warmup_steps < 1 as a fraction of all steps")
+    builder.mapped(
+        "micro_batch_size",
+        prefix + "per_device_train_batch_size",
+        config["per_device_train_batch_size"],
+    )
+    builder.mapped(
+        "warmup_ratio",
+        prefix + "warmup_steps",
+        config["warmup_steps"],
+        reason="transformers 5 reads warmup_steps < 1 as a fraction of all steps",
+    )
     builder.mapped("lr_scheduler", prefix + "lr_scheduler_type", config["lr_scheduler_type"])
     builder.mapped("weight_decay", prefix + "weight_decay")
     builder.mapped("max_grad_norm", prefix + "max_grad_norm")
@@ -213,12 +230,19 @@ def build_plan(job: Job, backend: str = "trl") -> Plan:
     if job.n_checkpoints is not None:
         builder.mapped("n_checkpoints", prefix + "save_total_limit", config["save_total_limit"])
     else:
-        builder.defaulted("n_checkpoints", "one checkpoint per epoch, all kept",
-                          native=prefix + "save_strategy", native_value="epoch")
+        builder.defaulted(
+            "n_checkpoints",
+            "one checkpoint per epoch, all kept",
+            native=prefix + "save_strategy",
+            native_value="epoch",
+        )
     if objective == "sft":
-        builder.mapped("train_on_inputs", "labels",
-                       "all tokens" if job.train_on_inputs else "assistant tokens only",
-                       reason="tunesdk tokenizes the data and builds the labels column")
+        builder.mapped(
+            "train_on_inputs",
+            "labels",
+            "all tokens" if job.train_on_inputs else "assistant tokens only",
+            reason="tunesdk tokenizes the data and builds the labels column",
+        )
         builder.mapped("packing", prefix + "packing", config["packing"])
     else:
         builder.dropped("train_on_inputs", "DPO scores the responses only")
@@ -245,5 +269,10 @@ def build_plan(job: Job, backend: str = "trl") -> Plan:
     elif job.resources.mixed_precision == "no":
         builder.mapped("resources.mixed_precision", reason="fp32")
     else:
-        builder.defaulted("resources.mixed_precision", "fp32 unless set (bf16 needs a recent GPU)")
+        builder.defaulted(
+            "resources.mixed_precision",
+            "fp32 unless set (TRL's own default, bf16, fails on CPUs and pre-Ampere GPUs)",
+            native=prefix + "bf16",
+            native_value=False,
+        )
     return builder.build()

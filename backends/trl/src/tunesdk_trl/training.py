@@ -27,6 +27,7 @@ def train(run: RunRecord, backend_name: str = "trl") -> LocalModel:
     native = native_for(job, objective, run.outputs_dir)
     source = native["model"]["pretrained_model_name_or_path"]
     modeling.check_model_path(source)
+    modeling.check_precision(job.resources.mixed_precision)
     if isinstance(job.method, QLoRA):
         modeling.require_cuda_bitsandbytes()
     main = is_main_process()
@@ -40,7 +41,9 @@ def train(run: RunRecord, backend_name: str = "trl") -> LocalModel:
         train_ds, warnings = data_mod.sft_dataset(train_set, tokenizer, job, name="data")
         eval_ds = None
         if eval_set is not None:
-            eval_ds, eval_warnings = data_mod.sft_dataset(eval_set, tokenizer, job, name="eval_data")
+            eval_ds, eval_warnings = data_mod.sft_dataset(
+                eval_set, tokenizer, job, name="eval_data"
+            )
             warnings += eval_warnings
         for warning in warnings if main else []:
             run.log(warning, level="warning")
@@ -69,7 +72,9 @@ def train(run: RunRecord, backend_name: str = "trl") -> LocalModel:
     if main:
         tokenizer.save_pretrained(str(final_dir))
     kind = "adapter" if peft_native is not None else "full"
-    handle = LocalModel(path=str(final_dir.resolve()), base_model=source, kind=kind, engine=backend_name)
+    handle = LocalModel(
+        path=str(final_dir.resolve()), base_model=source, kind=kind, engine=backend_name
+    )
     if main:
         handle.save_metadata()
     return handle

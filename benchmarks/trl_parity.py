@@ -1,0 +1,142 @@
+"""Parity of tunesdk's trl backend with plain TRL: same job, same seed, same tiny model.
+
+Runs one SFT+LoRA job twice on the CPU (or GPU when present), through ``TRLBackend.train`` and
+through a hand-written ``SFTTrainer`` script following TRL's docs (conversational dataset,
+``assistant_only_loss=True``), then prints the largest per-step loss difference and the wall-time
+ratio as JSON::
+
+    .venv/bin/python benchmarks/trl_parity.py [--steps 16] [--examples 64] [--model PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tunesdk_trl import TRLBackend
+
+import tunesdk as ts
+from tunesdk.events import Progress
+from tunesdk.store import RunStore
+from tunesdk.testing import tiny_chat_data, tiny_model
+
+
+def make_job(model: Path, examples: int, steps: int) -> ts.Job:
+    return ts.Job(
+        model=str(model),
+        data=tiny_chat_data(examples),
+        method=ts.LoRA(r=8, target_modules="all-linear"),
+        batch_size=4,
+        max_steps=steps,
+        learning_rate=5e-3,
+        max_seq_length=64,
+        seed=7,
+    )
+
+
+def run_tunesdk(job: ts.Job, home: Path) -> tuple[list[float], float]:
+    backend = TRLBackend()
+    record = RunStore(home).create(job, backend.plan(job), "trl")
+    start = time.perf_counter()
+    backend.train(record)
+    wall = time.perf_counter() - start
+    losses = [e.train_loss for e in record.events() if isinstance(e, Progress) and e.train_loss]
+    return losses, wall
+
+
+def run_plain_trl(job: ts.Job, output_dir: Path) -> tuple[list[float], float]:
+    """The same training written directly against TRL, as its documentation shows."""
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    losses: list[float] = []
+
+    class Losses(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if logs and "loss" in logs:
+                losses.append(float(logs["loss"]))
+
+    start = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(job.model_name)
+    model = AutoModelForCausalLM.from_pretrained(job.model_name)
+    config = SFTConfig(
+        output_dir=str(output_dir),
+        max_steps=job.max_steps or -1,
+        learning_rate=job.effective_learning_rate,
+        per_device_train_batch_size=job.batch_size,
+        warmup_steps=job.warmup_ratio,
+        max_length=job.max_seq_length,
+        seed=job.seed,
+        data_seed=job.seed,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        bf16=False,
+        assistant_only_loss=True,
+        disable_tqdm=True,
+    )
+    method = job.method
+    assert isinstance(method, ts.LoRA)
+    peft_config = LoraConfig(
+        task_type="CAUSAL_LM",
+        r=method.r,
+        lora_alpha=int(method.alpha or 2 * method.r),
+        lora_dropout=method.dropout,
+        target_modules=method.target_modules,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=Dataset.from_list(job.data),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[Losses()],
+    )
+    trainer.train()
+    return losses, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--examples", type=int, default=64)
+    parser.add_argument("--model", type=Path, help="a local model folder (default: the tiny model)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per side; the fastest counts")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        model = args.model or tiny_model(root / "model")
+        report = compare(make_job(model, args.examples, args.steps), root, args.repeats)
+    print(json.dumps(report, indent=2))
+
+
+def compare(job: ts.Job, root: Path, repeats: int = 2) -> dict[str, Any]:
+    """Both sides ``repeats`` times, alternating (the first run also pays for imports)."""
+    plain_walls, our_walls = [], []
+    plain: list[float] = []
+    ours: list[float] = []
+    for index in range(repeats):
+        plain, wall = run_plain_trl(job, root / f"plain-{index}")
+        plain_walls.append(wall)
+        ours, wall = run_tunesdk(job, root / f"home-{index}")
+        our_walls.append(wall)
+    diffs = [abs(a - b) for a, b in zip(ours, plain, strict=True)]
+    return {
+        "steps": len(ours),
+        "max_abs_loss_diff": max(diffs),
+        "tunesdk_wall_s": round(min(our_walls), 3),
+        "plain_trl_wall_s": round(min(plain_walls), 3),
+        "wall_ratio": round(min(our_walls) / min(plain_walls), 3),
+        "tunesdk_losses": ours,
+        "plain_trl_losses": plain,
+    }
+
+
+if __name__ == "__main__":
+    main()

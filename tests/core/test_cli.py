@@ -1,0 +1,205 @@
+"""The ``tunesdk`` command line: run, plan, backends, runs, status, logs, and bad job files."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tunesdk as ts
+from tunesdk import cli
+
+TUNESDK = Path(sys.executable).with_name("tunesdk")
+
+
+def invoke(
+    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
+    """Run the CLI entry point in this process: (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["tunesdk", *args])
+    for console in (cli.out, cli.err):  # rich wraps at the terminal width: keep lines whole
+        monkeypatch.setattr(console, "width", 400)
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def job_file(tmp_path: Path, data_file: Path) -> Path:
+    path = tmp_path / "job.yaml"
+    path.write_text(
+        f"model: tiny/model\ndata: {data_file.name}\nmax_steps: 5\n"
+        "backend_options:\n  simulated:\n    step_seconds: 0.001\n"
+    )
+    return path
+
+
+def test_run_prints_json_events_from_the_installed_script(job_file: Path) -> None:
+    proc = subprocess.run(
+        [str(TUNESDK), "run", str(job_file), "--backend", "simulated", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    events = [ts.parse_event(line) for line in proc.stdout.splitlines()]
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert isinstance(events[-1], ts.Completed)
+    assert [e.step for e in events if isinstance(e, ts.Progress)] == [1, 2, 3, 4, 5]
+    assert proc.stderr.startswith("run simulated-")
+
+
+def test_run_then_runs_status_and_logs(
+    job_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = invoke(["run", str(job_file), "--backend", "simulated"], capsys, monkeypatch)
+    assert code == 0, err
+    assert "step 5/5" in out and "completed: model local:" in out
+    run_id = err.split()[1]
+
+    code, out, _ = invoke(["runs"], capsys, monkeypatch)
+    assert code == 0 and run_id in out and "completed" in out
+
+    code, out, _ = invoke(["status", run_id], capsys, monkeypatch)
+    assert code == 0
+    assert f"run {run_id}: completed (simulated)" in out
+    assert "step 5/5" in out and "model local:" in out
+
+    code, out, _ = invoke(["logs", run_id, "--json"], capsys, monkeypatch)
+    assert code == 0
+    events = [ts.parse_event(line) for line in out.splitlines()]
+    assert events == ts.Run.attach(run_id).record.events()
+
+
+def test_plan_shows_native_config_and_rows(
+    job_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = invoke(
+        ["plan", str(job_file), "-b", "simulated", "--set", "packing=true"], capsys, monkeypatch
+    )
+    assert code == 0
+    assert '"engine": "simulated"' in out
+    assert "*packing" in out and "dropped" in out
+
+    code, out, _ = invoke(["plan", str(job_file), "-b", "simulated", "--json"], capsys, monkeypatch)
+    plan = ts.Plan.model_validate_json(out)
+    assert plan.row("max_steps").value == 5
+
+
+def test_plan_strict_exits_2(
+    job_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["plan", str(job_file), "-b", "simulated", "--set", "packing=true", "--set", "strict=1"]
+    code, _, err = invoke(args, capsys, monkeypatch)
+    assert code == 2
+    assert err.startswith("error: backend 'simulated'") and "packing" in err
+
+
+def test_backends_lists_usable_and_missing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = invoke(["backends"], capsys, monkeypatch)
+    assert code == 0
+    line = {row.split()[1]: row for row in out.splitlines() if row.split()[1:2]}
+    assert "yes" in line["simulated"]
+    assert "pip install tunesdk-unsloth" in line["unsloth"]
+
+
+def test_unknown_backend_exits_3(
+    job_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = invoke(["run", str(job_file), "-b", "unsloth"], capsys, monkeypatch)
+    assert code == 3
+    assert "pip install tunesdk-unsloth" in err
+
+
+def test_failed_run_exits_1(
+    job_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = [
+        "run",
+        str(job_file),
+        "-b",
+        "simulated",
+        "--set",
+        "backend_options.simulated.fail_at_step=2",
+    ]
+    code, _, err = invoke(args, capsys, monkeypatch)
+    assert code == 1
+    assert "simulated failure at step 2" in err and "Traceback" not in err
+
+
+def test_status_of_unknown_run_exits_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = invoke(["status", "no-such-run"], capsys, monkeypatch)
+    assert code == 2 and "no run 'no-such-run'" in err
+
+
+def _random_bytes() -> bytes:
+    return random.Random(1234).randbytes(256)
+
+
+BAD_JOB_FILES: dict[str, bytes] = {
+    "invalid_yaml": b"model: tiny\ndata: [unclosed\n",
+    "tab_indent": b"model: tiny\n\tdata: x\n",
+    "not_a_mapping": b"- model: tiny\n- data: train.jsonl\n",
+    "scalar": b"just a string\n",
+    "wrong_type_epochs": b"model: tiny\ndata: train.jsonl\nepochs: many\n",
+    "wrong_type_method": b"model: tiny\ndata: train.jsonl\nmethod: {kind: lora, r: big}\n",
+    "unknown_method_kind": b"model: tiny\ndata: train.jsonl\nmethod: {kind: magic}\n",
+    "wrong_type_data": b"model: tiny\ndata: 42\n",
+    "unknown_key": b"model: tiny\ndata: train.jsonl\nepoch: 3\n",
+    "missing_data_key": b"model: tiny\n",
+    "missing_data_file": b"model: tiny\ndata: nowhere.jsonl\n",
+    "bad_data_rows": b"model: tiny\ndata: [1, 2]\n",
+    "random_bytes": _random_bytes(),
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("command", ["run", "plan"])
+@pytest.mark.parametrize("name", sorted(BAD_JOB_FILES))
+def test_bad_job_file_exits_2_with_a_readable_error(
+    name: str,
+    command: str,
+    tmp_path: Path,
+    data_file: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = tmp_path / f"{name}.yaml"
+    path.write_bytes(BAD_JOB_FILES[name])
+    code, _, err = invoke([command, str(path), "-b", "simulated"], capsys, monkeypatch)
+    assert code == 2, err
+    assert err.startswith("error: ")
+    assert "Traceback" not in err
+
+
+def test_bad_job_file_via_the_installed_script(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_bytes(_random_bytes())
+    proc = subprocess.run(
+        [str(TUNESDK), "plan", str(path), "-b", "simulated"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert str(path) in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_directory_as_job_file_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = invoke(["plan", str(tmp_path), "-b", "simulated"], capsys, monkeypatch)
+    assert code == 2 and err.startswith("error: ") and "IsADirectoryError" in err
