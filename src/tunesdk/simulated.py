@@ -32,7 +32,6 @@ _SUPPORTED = (
     "warmup_ratio",
     "lr_scheduler",
     "seed",
-    "beta",
     "eval_data",
     "eval_split",
     "eval_steps",
@@ -59,6 +58,8 @@ class SimulatedBackend(LocalBackend):
         builder.native = {"engine": "simulated", "total_steps": steps, "seed": job.seed}
         for option in _SUPPORTED:
             builder.mapped(option)
+        if builder.objective == "dpo":
+            builder.mapped("beta")
         builder.mapped("objective")
         builder.mapped("method")
         for field in type(job.method).model_fields:

@@ -9,10 +9,10 @@ from typing import Any
 
 import fireworks
 import pytest
-from tunesdk_fireworks.backend import FireworksBackend
-from tunesdk_fireworks.emulator import FireworksEmulator
 
 from tunesdk.managed import RetryPolicy
+from tunesdk_fireworks.backend import FireworksBackend
+from tunesdk_fireworks.emulator import FireworksEmulator
 
 API_KEY = "fw-test-key-0123456789"
 ACCOUNT = "acme"

@@ -8,13 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
-from tunesdk_fireworks.backend import FireworksBackend
-from tunesdk_fireworks.emulator import FireworksEmulator
 
 from tunesdk.errors import DataError, JobError
 from tunesdk.events import Completed, Failed, Log, Progress, StatusChanged
 from tunesdk.job import Job
 from tunesdk.store import RunRecord, RunStore
+from tunesdk_fireworks.backend import FireworksBackend
+from tunesdk_fireworks.emulator import FireworksEmulator
 
 QWEN = "Qwen/Qwen2.5-7B-Instruct"
 ACCOUNT = "acme"

@@ -10,6 +10,7 @@ import fireworks
 import httpx
 import pytest
 from fireworks.lib.dataset_upload import DatasetUploadError, upload_dataset_shards
+
 from tunesdk_fireworks.emulator import FireworksEmulator
 
 ACCOUNT = "acme"

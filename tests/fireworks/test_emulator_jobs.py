@@ -11,6 +11,7 @@ from typing import Any
 import fireworks
 import httpx
 import pytest
+
 from tunesdk_fireworks.emulator import FireworksEmulator
 
 ACCOUNT = "acme"

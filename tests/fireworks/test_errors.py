@@ -8,11 +8,11 @@ from pathlib import Path
 import fireworks
 import httpx
 import pytest
+
+from tunesdk.errors import AuthError, ProviderError, QuotaExceeded, RateLimited
 from tunesdk_fireworks.client import settings_from
 from tunesdk_fireworks.emulator import FireworksEmulator
 from tunesdk_fireworks.errors import error_details, map_error
-
-from tunesdk.errors import AuthError, ProviderError, QuotaExceeded, RateLimited
 
 
 def raised(call: Callable[[], object]) -> Exception:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tunesdk_fireworks.backend import FireworksBackend
-from tunesdk_fireworks.mapping import RunNames, build_request
 
 from tunesdk.backend import Plan, job_options
 from tunesdk.errors import JobError, UnsupportedOption
 from tunesdk.job import Job, ModelRef
 from tunesdk.methods import Full, LoRA, PrefixTuning, QLoRA
+from tunesdk_fireworks.backend import FireworksBackend
+from tunesdk_fireworks.mapping import RunNames, build_request
 
 QWEN = "accounts/fireworks/models/qwen2p5-7b-instruct"
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tunesdk_fireworks.emulator import FireworksEmulator
 
 from tunesdk.errors import DataError, JobError, ProviderError, RunFailed
 from tunesdk.events import (
@@ -29,6 +28,7 @@ from tunesdk.events import (
 )
 from tunesdk.job import Job
 from tunesdk.models import ProviderModel, load_model
+from tunesdk_fireworks.emulator import FireworksEmulator
 
 run_module = pytest.importorskip("tunesdk.run", reason="the core's run layer is not installed")
 pytestmark = pytest.mark.usefixtures("fireworks_env")

@@ -11,10 +11,10 @@ import time
 import fireworks
 import httpx
 import pytest
-from tunesdk_fireworks.emulator import FireworksEmulator
 
 from tunesdk.errors import ProviderError, TuneError
 from tunesdk.models import ProviderModel, load_model
+from tunesdk_fireworks.emulator import FireworksEmulator
 
 BASE = "accounts/fireworks/models/qwen2p5-7b-instruct"
 TUNED = "accounts/acme/models/tuned"

@@ -10,6 +10,7 @@ from typing import Any
 
 import openai
 import pytest
+
 from tunesdk_openai.emulator import OpenAIEmulator
 
 API_KEY = "sk-test-0123456789abcdefghijklmnop"

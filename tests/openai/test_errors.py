@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import openai
 import pytest
-from tunesdk_openai.backend import OpenAIBackend
-from tunesdk_openai.errors import FineTuningUnavailable, InvalidRequest, ModelNotFound, redact
 
 from tunesdk.errors import AuthError, ProviderError, QuotaExceeded, RateLimited
+from tunesdk_openai.backend import OpenAIBackend
+from tunesdk_openai.errors import FineTuningUnavailable, InvalidRequest, ModelNotFound, redact
 
 
 def _raised(call) -> Exception:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from openai.types.fine_tuning import FineTuningJobEvent
 from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
-from tunesdk_openai.normalize import checkpoint_event, job_event, merge_by_step
 
 from tunesdk.events import Checkpoint, Evaluation, Log, Progress
+from tunesdk_openai.normalize import checkpoint_event, job_event, merge_by_step
 
 
 def _event(**fields):

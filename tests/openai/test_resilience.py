@@ -9,12 +9,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from tunesdk_openai.backend import OpenAIBackend
 
 from tunesdk.events import Checkpoint, Completed, Failed, Progress
 from tunesdk.job import Job
 from tunesdk.managed import RetryPolicy
 from tunesdk.store import RunStore
+from tunesdk_openai.backend import OpenAIBackend
 
 MODEL = "gpt-4o-mini-2024-07-18"
 

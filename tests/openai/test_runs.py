@@ -13,7 +13,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tunesdk_openai.backend import OpenAIBackend
 
 import tunesdk as ts
 from tunesdk.errors import DataError, JobError, TuneError
@@ -26,6 +25,7 @@ from tunesdk.events import (
     StatusChanged,
 )
 from tunesdk.managed import RetryPolicy
+from tunesdk_openai.backend import OpenAIBackend
 
 pytest.importorskip("tunesdk.run", reason="the core's run layer (tunesdk.run) is not installed")
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from together import Together
+
 from tunesdk_together.emulator import Timing, TogetherEmulator
 
 FAST = Timing(
@@ -100,9 +101,8 @@ def dpo_file(data: Data) -> Path:
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retry and poll quickly: the emulator answers in milliseconds."""
-    from tunesdk_together.backend import TogetherBackend
-
     from tunesdk.managed import RetryPolicy
+    from tunesdk_together.backend import TogetherBackend
 
     monkeypatch.setattr(TogetherBackend, "retry_policy", RetryPolicy(6, 0.01, 0.05))
     monkeypatch.setattr(TogetherBackend, "poll_interval", (0.02, 0.1))

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tunesdk_together.backend import TogetherBackend
-from tunesdk_together.emulator import TogetherEmulator
 
 from tunesdk.errors import AuthError, DataError, JobError, ProviderError, QuotaExceeded, RateLimited
 from tunesdk.events import Checkpoint, Completed, Progress, StatusChanged
 from tunesdk.job import Job
 from tunesdk.store import RunRecord, RunStore
+from tunesdk_together.backend import TogetherBackend
+from tunesdk_together.emulator import TogetherEmulator
 
 pytestmark = pytest.mark.usefixtures("fast_retries")
 

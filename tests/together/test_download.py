@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from together import Together
-from tunesdk_together.emulator import TogetherEmulator
 
 from tunesdk.errors import TuneError
 from tunesdk.models import LocalModel, ProviderModel, load_model
+from tunesdk_together.emulator import TogetherEmulator
 
 SERVERLESS = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 

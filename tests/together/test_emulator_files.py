@@ -9,6 +9,7 @@ import httpx
 import pytest
 import together.lib.resources.files as sdk_files
 from together import Together
+
 from tunesdk_together.emulator import TogetherEmulator
 
 

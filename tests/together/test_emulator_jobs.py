@@ -25,6 +25,7 @@ from together import (
     Together,
 )
 from together.lib import DownloadManager
+
 from tunesdk_together.emulator import TogetherEmulator
 
 SERVERLESS = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"

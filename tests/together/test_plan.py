@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tunesdk_together.mapping import compose_suffix, create_arguments, plan_job, run_tag
 
 from tunesdk.backend import Plan
 from tunesdk.errors import JobError, UnsupportedOption
 from tunesdk.job import Job, ModelRef
 from tunesdk.methods import Full, LoRA, PrefixTuning, QLoRA
+from tunesdk_together.mapping import compose_suffix, create_arguments, plan_job, run_tag
 
 
 def plan(**fields: Any) -> Plan:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tunesdk_together.emulator import TogetherEmulator
 
 import tunesdk as ts
 from tunesdk.errors import DataError, JobError, RunFailed
@@ -30,6 +29,7 @@ from tunesdk.events import (
     Progress,
     StatusChanged,
 )
+from tunesdk_together.emulator import TogetherEmulator
 
 pytest.importorskip("tunesdk.run", reason="the core's run layer (tunesdk.run) is not installed")
 pytestmark = pytest.mark.usefixtures("together_env", "fast_retries")

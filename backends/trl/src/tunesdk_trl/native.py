@@ -21,8 +21,8 @@ CHECKPOINTS_DIR = "checkpoints"
 def adapter_unsupported() -> JobError:
     return JobError(
         "bottleneck adapters (method kind 'adapter') cannot be trained by the trl backend: PEFT has "
-        "no Houlsby/Pfeiffer adapters, and AdapterHub's `adapters` library does not support "
-        "transformers 5",
+        "no Houlsby/Pfeiffer adapters, and AdapterHub's `adapters` library (1.3.0) pins "
+        "transformers 4.57, while tunesdk-trl needs transformers 5",
         where="job.method",
         fix="use ts.LoRA() (the closest maintained alternative) or ts.PrefixTuning()",
     )
