@@ -269,7 +269,9 @@ def demo(
 def main() -> None:
     """Entry point: run the app, turning tunesdk errors into one-line messages and exit codes."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except (RunFailed, RunCancelled) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
