@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tunesdk_trl import TRLBackend
-
 import tunesdk as ts
 from tunesdk.events import Progress
 from tunesdk.store import RunStore
 from tunesdk.testing import tiny_chat_data, tiny_model
+from tunesdk_trl import TRLBackend
 
 
 def make_job(model: Path, examples: int, steps: int) -> ts.Job:

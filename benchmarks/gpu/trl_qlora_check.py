@@ -19,12 +19,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from tunesdk_trl import TRLBackend
-
 import tunesdk as ts
 from tunesdk.events import Progress
 from tunesdk.store import RunStore
 from tunesdk.testing import tiny_chat_data, tiny_model
+from tunesdk_trl import TRLBackend
 
 CASES: dict[str, dict[str, Any]] = {
     "qlora_nf4_bf16": {

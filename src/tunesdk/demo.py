@@ -18,6 +18,7 @@ from rich.console import Console
 
 from tunesdk.job import Job, ModelRef
 from tunesdk.methods import LoRA
+from tunesdk.models import ProviderModel
 from tunesdk.registry import get_backend, installed_names
 
 console = Console()
@@ -95,8 +96,10 @@ def run_demo(home: Path | None = None) -> None:
             remote = job.run(backend="together")
             console.print(f"model: {remote.model.to_uri() if remote.model else '-'}")
             console.print(f"metrics: {remote.metrics}")
-            if remote.model is not None:
-                console.print("deploying (Together serves fine-tunes of this base on an endpoint)...")
+            if isinstance(remote.model, ProviderModel):
+                console.print(
+                    "deploying (Together serves fine-tunes of this base on an endpoint)..."
+                )
                 served = remote.model.deploy()
                 reply = served.chat([{"role": "user", "content": "What is 3 plus 3?"}])
                 console.print(f"chat: {reply!r}", markup=False)

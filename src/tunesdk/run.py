@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from tunesdk.errors import BackendUnavailable, RunCancelled, RunFailed, TuneError
-from tunesdk.events import Checkpoint, Completed, Event, Failed, RunStatus, summarize
+from tunesdk.events import Completed, Event, Failed, RunStatus, summarize
 from tunesdk.local import LocalBackend
 from tunesdk.models import ModelHandleField
 from tunesdk.registry import get_backend
 from tunesdk.store import RunRecord, RunStore
+from tunesdk.worker import last_checkpoint
 
 if TYPE_CHECKING:
     from tunesdk.backend import Backend, Plan
@@ -226,7 +227,7 @@ class Run:
             self.backend.kill(self.record)
             from tunesdk.events import Cancelled
 
-            self.record.emit(Cancelled(checkpoint=_last_checkpoint(self.record)))
+            self.record.emit(Cancelled(checkpoint=last_checkpoint(self.record)))
 
     async def acancel(self) -> None:
         await asyncio.to_thread(self.cancel)
@@ -285,11 +286,6 @@ def _failure_fix(event: Failed) -> str | None:
     return f"details: {event.details_path}" if event.details_path else None
 
 
-def _last_checkpoint(record: RunRecord) -> str | None:
-    paths = [e.path for e in record.events() if isinstance(e, Checkpoint) and e.path]
-    return paths[-1] if paths else None
-
-
 def _resume_checkpoint(job: Job, backend: str, resume: bool | str) -> str:
     """The checkpoint to resume from: of run ``resume``, or of the latest run of the same job."""
     store = RunStore()
@@ -303,7 +299,7 @@ def _resume_checkpoint(job: Job, backend: str, resume: bool | str) -> str:
             if r.backend == backend and _stored_fingerprint(r) == fingerprint
         ]
     for record in candidates:
-        checkpoint = _last_checkpoint(record)
+        checkpoint = last_checkpoint(record)
         if checkpoint and Path(checkpoint).exists():
             return checkpoint
     raise TuneError(

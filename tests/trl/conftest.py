@@ -4,11 +4,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tunesdk_trl import TRLBackend
 
 from tunesdk.job import Job
 from tunesdk.store import RunRecord, RunStore
 from tunesdk.testing import tiny_model
+from tunesdk_trl import TRLBackend
 
 
 @pytest.fixture(scope="session")

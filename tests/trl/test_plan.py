@@ -3,11 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tunesdk_trl import TRLBackend
 
 import tunesdk as ts
 from tunesdk.errors import JobError, UnsupportedOption
 from tunesdk.testing import tiny_chat_data, tiny_preference_data
+from tunesdk_trl import TRLBackend
 
 
 def test_sft_lora_plan_shows_sftconfig_and_loraconfig_kwargs() -> None:

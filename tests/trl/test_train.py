@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from tunesdk_trl import TRLBackend
 
 import tunesdk as ts
 from tunesdk.errors import DataError, JobError, RunCancelled
 from tunesdk.events import Checkpoint, Log, Progress
 from tunesdk.store import RunRecord
 from tunesdk.testing import tiny_chat_data, tiny_preference_data
+from tunesdk_trl import TRLBackend
 
 MakeRecord = Callable[[ts.Job], RunRecord]
 
