@@ -78,7 +78,7 @@ def run_demo(home: Path | None = None) -> None:
     console.print(f"model: {local.model.to_uri() if local.model else '-'}")
     console.print(f"metrics: {local.metrics}")
     if local.model is not None:
-        question = [{"role": "user", "content": "What is 3 plus 3?"}]
+        question = [{"role": "user", "content": "What does the owl say?"}]
         reply = local.model.chat(question, max_new_tokens=12)
         console.print(f"chat: {reply!r}", markup=False)
 
@@ -101,7 +101,7 @@ def run_demo(home: Path | None = None) -> None:
                     "deploying (Together serves fine-tunes of this base on an endpoint)..."
                 )
                 served = remote.model.deploy()
-                reply = served.chat([{"role": "user", "content": "What is 3 plus 3?"}])
+                reply = served.chat([{"role": "user", "content": "What does the owl say?"}])
                 console.print(f"chat: {reply!r}", markup=False)
         finally:
             for key, value in previous.items():

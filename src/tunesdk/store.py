@@ -82,6 +82,7 @@ class RunStore:
             "updated_at": _now(),
             "last_seq": 0,
             "source_ids": [],
+            "events_size": 0,
             "backend_state": {},
         }
         _write_atomic(folder / "state.json", json.dumps(state, indent=2))
@@ -220,7 +221,7 @@ class RunRecord:
         """Append ``event``, stamped with run id, next seq and time. Returns ``None`` when dropped:
         its ``source_id`` was seen before, or the run already ended."""
         with self._locked():
-            data = self._read_state()
+            data = self._recover(self._read_state())
             if data["status"] in TERMINAL_STATUSES:
                 return None
             if event.source_id is not None:
@@ -234,6 +235,7 @@ class RunRecord:
             try:
                 os.write(fd, line)
                 os.fsync(fd)
+                data["events_size"] = os.fstat(fd).st_size
             finally:
                 os.close(fd)
             data["last_seq"] = seq
@@ -243,6 +245,35 @@ class RunRecord:
             data["updated_at"] = _now()
             _write_atomic(self.dir / "state.json", json.dumps(data, indent=2))
             return stamped
+
+    def _recover(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Bring the state up to date with events a writer appended before dying mid-emit.
+
+        ``state.json`` records the event log's size after each append; a larger log means the last
+        writer died between appending and saving state, so those lines are read back (and a torn
+        final line is cut off) before the next seq is handed out.
+        """
+        recorded = int(data.get("events_size", 0))
+        actual = self.events_path.stat().st_size if self.events_path.exists() else 0
+        if actual == recorded:
+            return data
+        with open(self.events_path, "rb+") as handle:
+            handle.seek(recorded)
+            offset = recorded
+            for raw in handle:
+                if not raw.endswith(b"\n"):
+                    handle.truncate(offset)
+                    break
+                offset += len(raw)
+                event = parse_event(raw)
+                data["last_seq"] = max(data["last_seq"], event.seq)
+                if event.source_id is not None and event.source_id not in data["source_ids"]:
+                    data["source_ids"].append(event.source_id)
+                status = status_of(event)
+                if status is not None:
+                    data["status"] = status
+        data["events_size"] = offset
+        return data
 
     def log(self, message: str, level: str = "info") -> None:
         self.emit(Log(message=message, level=level))

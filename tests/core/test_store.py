@@ -102,3 +102,21 @@ def test_in_memory_data_is_materialized_for_the_worker(make_job: Callable[..., t
     stored = ts.Run.attach(result.run_id).record.job
     assert Path(stored.data) == result.run_dir / "inputs" / "data.jsonl"
     assert Path(stored.data).read_text().count("\n") == 4
+
+
+def test_a_writer_that_died_between_append_and_state_save_is_recovered(record: RunRecord) -> None:
+    from tunesdk.events import Log
+
+    record.emit(Log(message="one", source_id="a"))
+    # a writer appends event 2 and dies before saving state.json, then leaves half a line
+    with open(record.events_path, "ab") as handle:
+        handle.write(
+            (
+                Log(message="two", source_id="b").model_copy(update={"seq": 2}).to_json() + "\n"
+            ).encode()
+        )
+        handle.write(b'{"type": "log", "mess')
+    assert record.emit(Log(message="again", source_id="b")) is None  # its source id is known
+    third = record.emit(Log(message="three"))
+    assert third is not None and third.seq == 3
+    assert [e.seq for e in record.events()] == [1, 2, 3]
