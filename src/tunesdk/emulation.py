@@ -44,7 +44,9 @@ class Fault(BaseModel):
     kind: Literal["status", "delay", "drop", "commit_then_drop"] = "status"
     status: int = 500
     method: str | None = Field(None, description="HTTP method to match; None = any")
-    path: str | None = Field(None, description="path prefix to match; None = any")
+    path: str | None = Field(
+        None, description='path prefix to match ("/x$" = exactly /x); None = any'
+    )
     times: int = Field(1, ge=1)
     delay_s: float = Field(0.0, ge=0)
     retry_after: float | None = None
@@ -53,7 +55,11 @@ class Fault(BaseModel):
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method.upper():
             return False
-        return not (self.path and not path.startswith(self.path))
+        if not self.path:
+            return True
+        if self.path.endswith("$"):  # "$" anchors the end: exact path only
+            return path == self.path[:-1]
+        return path.startswith(self.path)
 
 
 @dataclass

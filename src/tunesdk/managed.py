@@ -244,6 +244,8 @@ class ManagedBackend(Backend):
             run.update_state(create_attempted=True)
             try:
                 remote_id = self.create_job(run, file_ids)
+            except TuneError:
+                raise
             except Exception as exc:
                 mapped = self.to_provider_error(exc)
                 if not self.is_transient(exc, mapped) or attempt == self.retry_policy.attempts - 1:
@@ -256,14 +258,9 @@ class ManagedBackend(Backend):
         raise last or ProviderError("job creation failed", provider=self.provider)
 
     def poll(self, run: RunRecord) -> list[Event]:
-        """Fetch status, then new events (emitted here), then the terminal event if any."""
+        """Fetch the status, emit new provider events (history first), then the current status,
+        then the terminal event if the job ended."""
         remote = self.retrying(lambda: self.fetch_job(run))
-        cursor = run.state.get("event_cursor")
-        events, next_cursor = self.retrying(lambda: self.fetch_events(run, cursor))
-        for event in events:
-            run.emit(event)
-        if next_cursor != cursor:
-            run.update_state(event_cursor=next_cursor)
         status = self.status_map.get(remote.status)
         if status is None:
             run.emit(
@@ -274,6 +271,12 @@ class ManagedBackend(Backend):
                 )
             )
             status = "running"
+        cursor = run.state.get("event_cursor")
+        events, next_cursor = self.retrying(lambda: self.fetch_events(run, cursor))
+        for event in events:
+            run.emit(event)
+        if next_cursor != cursor:
+            run.update_state(event_cursor=next_cursor)
         if status not in TERMINAL_STATUSES:
             run.emit(
                 StatusChanged(
