@@ -8,6 +8,7 @@ dead worker). Events are appended once, in order, by the store; readers only rea
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,7 +22,7 @@ from tunesdk.events import Completed, Event, Failed, RunStatus, summarize
 from tunesdk.local import LocalBackend
 from tunesdk.models import ModelHandleField
 from tunesdk.registry import get_backend
-from tunesdk.store import RunRecord, RunStore
+from tunesdk.store import RunRecord, RunStore, redacted_job
 from tunesdk.worker import last_checkpoint
 
 if TYPE_CHECKING:
@@ -292,7 +293,14 @@ def _resume_checkpoint(job: Job, backend: str, resume: bool | str) -> str:
     if isinstance(resume, str):
         candidates = [store.get(resume)]
     else:
-        fingerprint = _fingerprint(job)
+        try:
+            fingerprint = _fingerprint(job)
+        except TuneError as exc:
+            raise TuneError(
+                "resume=True matches runs by their job, and this job's data is in memory",
+                where="resume",
+                fix="pass the run id to resume: resume='RUN_ID' (see `tunesdk runs`)",
+            ) from exc
         candidates = [
             r
             for r in reversed(store.list())
@@ -310,16 +318,16 @@ def _resume_checkpoint(job: Job, backend: str, resume: bool | str) -> str:
 
 
 def _fingerprint(job: Job) -> Any:
-    data = job.to_dict()
+    """The job as stored in a run folder (secrets redacted), minus its name."""
+    data = redacted_job(job)
     data.pop("name", None)
     return data
 
 
 def _stored_fingerprint(record: RunRecord) -> Any:
-    try:
-        return _fingerprint(record.job)
-    except TuneError:
-        return None
+    data = json.loads((record.dir / "job.json").read_text("utf-8"))
+    data.pop("name", None)
+    return data
 
 
 __all__ = ["Result", "Run", "plan_job", "run_job"]

@@ -73,7 +73,7 @@ class RunStore:
         (folder / "inputs").mkdir()
         (folder / "outputs").mkdir()
         job = _materialize_data(job, folder / "inputs")
-        _write_atomic(folder / "job.json", json.dumps(_redacted_job(job), indent=2))
+        _write_atomic(folder / "job.json", json.dumps(redacted_job(job), indent=2))
         _write_atomic(folder / "plan.json", plan.model_dump_json(indent=2))
         state = {
             "run_id": run_id,
@@ -108,7 +108,8 @@ class RunStore:
         return sorted(records, key=lambda r: r.created_at)
 
 
-def _redacted_job(job: Job) -> dict[str, Any]:
+def redacted_job(job: Job) -> dict[str, Any]:
+    """The job as a dict with secret-looking backend options replaced by ``***``."""
     from tunesdk.backend import _redact
 
     data = job.to_dict()

@@ -129,3 +129,21 @@ def test_attach_from_a_second_process_sees_the_same_events(
     assert json.loads(out) == mine
     assert mine == list(range(1, len(mine) + 1))
     assert run.status == "completed"
+
+
+def test_resume_true_finds_the_same_job_even_with_a_secret_option(
+    make_job: Callable[..., ts.Job],
+) -> None:
+    options = {"simulated": {"step_seconds": 0.05, "api_key": "sk-secret"}}
+    job = make_job(max_steps=40, backend_options=options)
+    run = job.submit("simulated")
+    for event in run.events():
+        if isinstance(event, ts.Progress) and event.step >= 3:
+            break
+    run.cancel(timeout=10)
+    final = run.record.events()[-1]
+    assert isinstance(final, ts.Cancelled) and final.checkpoint
+    stopped_at = int(final.checkpoint.rsplit("-", 1)[-1])
+    resumed = job.run("simulated", resume=True, progress=False)
+    steps = [e.step for e in resumed.events() if isinstance(e, ts.Progress)]
+    assert steps[0] == stopped_at + 1
