@@ -11,7 +11,7 @@ backends=()
 for dir in backends/*/; do
   [ -f "$dir/pyproject.toml" ] && backends+=(-e "$dir")
 done
-.venv/bin/pip install -q -e ".[dev,datasets,parquet,tokens,emulator,eval]" "${backends[@]}"
+.venv/bin/pip install -q -e ".[dev,datasets,parquet,tokens,emulator,eval,docs]" "${backends[@]}"
 if [ "${1:-}" != "--no-demo" ]; then
   .venv/bin/tunesdk demo
 fi
