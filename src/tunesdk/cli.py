@@ -125,7 +125,12 @@ def plan(
     backend: BackendOpt,
     set_: SetOpt = None,
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="write the native config")
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="write the native request/config: YAML for .yml/.yaml, JSON otherwise",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the whole plan as JSON")] = False,
 ) -> None:
@@ -133,13 +138,86 @@ def plan(
     job = _load_job(job_file, set_)
     the_plan = job.plan(backend)
     if output is not None:
-        the_plan.write_native(output)
+        _write_native(the_plan, output)
         err.print(f"wrote {output}")
     if as_json:
         print(the_plan.model_dump_json(indent=2))
         return
     print(the_plan.native_text())
     print(the_plan.render())
+
+
+def _write_native(the_plan: Any, output: Path) -> None:
+    """The plan's native request or config, as YAML or JSON by the file's extension."""
+    if output.suffix.lower() in (".yml", ".yaml"):
+        text = yaml.safe_dump(the_plan.native, sort_keys=False, allow_unicode=True)
+    else:
+        text = json.dumps(the_plan.native, indent=2) + "\n"
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise TuneError(
+            f"cannot write {output} ({exc.strerror or type(exc).__name__})",
+            fix="choose a writable path for -o",
+        ) from None
+
+
+@app.command()
+def estimate(
+    job_file: JobFile,
+    set_: SetOpt = None,
+    prices: Annotated[
+        Path | None,
+        typer.Option(help="price table YAML merged over the shipped one (or $TUNESDK_PRICES)"),
+    ] = None,
+    params: Annotated[
+        str | None, typer.Option(help="base model size when its shapes are unknown, e.g. 7B")
+    ] = None,
+    dtype: Annotated[
+        str, typer.Option(help="weights/activations dtype: bfloat16, float16 or float32")
+    ] = "bfloat16",
+    no_gradient_checkpointing: Annotated[
+        bool, typer.Option("--no-gradient-checkpointing", help="estimate without checkpointing")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the estimate as JSON")] = False,
+) -> None:
+    """Estimate training tokens, cost per managed provider and GPU memory per method."""
+    from tunesdk.estimation.report import renderables
+
+    job = _load_job(job_file, set_)
+    result = job.estimate(
+        prices=prices,
+        params=params,
+        dtype=dtype,  # checked by estimate()
+        gradient_checkpointing=not no_gradient_checkpointing,
+    )
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return
+    for part in renderables(result):
+        out.print(part)
+
+
+@app.command()
+def plot(
+    run_id: str,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="PNG (or PDF/SVG) to write")
+    ] = Path("loss.png"),
+    title: Annotated[str | None, typer.Option(help="plot title")] = None,
+) -> None:
+    """Plot a run's train and eval loss against step; warns where it starts to overfit."""
+    from tunesdk.evaluation import detect_overfitting, plot_loss
+    from tunesdk.run import Run
+
+    the_run = Run.attach(run_id)
+    the_run.refresh()  # a live managed run: fetch the provider's latest events first
+    events = the_run.record.events()
+    path = plot_loss(events, output, title=title or f"run {run_id}")
+    out.print(f"wrote {path}", markup=False)
+    warning = detect_overfitting(events)
+    if warning is not None:
+        err.print(f"warning: {warning.message}", markup=False)
 
 
 @app.command("backends")

@@ -16,6 +16,7 @@ from tunesdk.methods import LoRA, Method
 
 if TYPE_CHECKING:
     from tunesdk.backend import Plan
+    from tunesdk.estimation import Estimate
     from tunesdk.events import Event
     from tunesdk.run import Result, Run
 
@@ -319,6 +320,33 @@ class Job(Spec):
         from tunesdk.run import plan_job
 
         return plan_job(self, backend)
+
+    def estimate(
+        self,
+        *,
+        prices: str | Path | Mapping[str, Any] | None = None,
+        params: str | int | None = None,
+        tokenizer: Any = "auto",
+        dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16",
+        gradient_checkpointing: bool = True,
+    ) -> Estimate:
+        """Estimate training tokens, cost per managed provider and GPU memory per method.
+
+        ``prices``: a YAML file or dict merged over the shipped, dated price table (also
+        ``$TUNESDK_PRICES``). ``params``: the base model's size (``"7B"``) when its shapes are not
+        known. ``tokenizer``: ``"auto"`` (the model's own when local, else tiktoken if cached, else
+        4 characters per token), or anything ``Dataset.stats`` accepts. Reads the data; no network.
+        """
+        from tunesdk.estimation import estimate_job
+
+        return estimate_job(
+            self,
+            prices=prices,
+            params=params,
+            tokenizer=tokenizer,
+            dtype=dtype,
+            gradient_checkpointing=gradient_checkpointing,
+        )
 
     def run(
         self,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import tunesdk as ts
-from tunesdk import cli
+from tunesdk import cli, registry
 
 TUNESDK = Path(sys.executable).with_name("tunesdk")
 
@@ -105,19 +105,21 @@ def test_plan_strict_exits_2(
 def test_backends_lists_usable_and_missing(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setitem(registry.KNOWN_BACKENDS, "ghost", ("tunesdk-ghost", "local"))
     code, out, _ = invoke(["backends"], capsys, monkeypatch)
     assert code == 0
     line = {row.split()[1]: row for row in out.splitlines() if row.split()[1:2]}
     assert "yes" in line["simulated"]
-    assert "pip install tunesdk-unsloth" in line["unsloth"]
+    assert "pip install tunesdk-ghost" in line["ghost"]
 
 
 def test_unknown_backend_exits_3(
     job_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    code, _, err = invoke(["run", str(job_file), "-b", "unsloth"], capsys, monkeypatch)
+    monkeypatch.setitem(registry.KNOWN_BACKENDS, "ghost", ("tunesdk-ghost", "local"))
+    code, _, err = invoke(["run", str(job_file), "-b", "ghost"], capsys, monkeypatch)
     assert code == 3
-    assert "pip install tunesdk-unsloth" in err
+    assert "pip install tunesdk-ghost" in err
 
 
 def test_failed_run_exits_1(
@@ -203,3 +205,138 @@ def test_directory_as_job_file_exits_2(
 ) -> None:
     code, _, err = invoke(["plan", str(tmp_path), "-b", "simulated"], capsys, monkeypatch)
     assert code == 2 and err.startswith("error: ") and "IsADirectoryError" in err
+
+
+# ---- estimate, plot, plan -o ----------------------------------------------------------------
+
+
+@pytest.fixture
+def estimate_job_file(tmp_path: Path, data_file: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "no-tiktoken-cache"))  # stay offline
+    monkeypatch.delenv("TUNESDK_PRICES", raising=False)
+    path = tmp_path / "estimate.yaml"
+    path.write_text(
+        f"model: meta-llama/Llama-3.1-8B-Instruct\ndata: {data_file.name}\nepochs: 2\n"
+        "method: {kind: lora, r: 16}\n"
+    )
+    return path
+
+
+def test_estimate_json_is_machine_readable(
+    estimate_job_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = invoke(["estimate", str(estimate_job_file), "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    from tunesdk.estimation import Estimate
+
+    estimate = Estimate.model_validate_json(out)
+    assert estimate.is_estimate
+    assert estimate.tokens.training_tokens == 2 * estimate.tokens.tokens_per_epoch > 0
+    assert estimate.memory_for("lora").selected
+    assert estimate.memory_for("lora").trainable_params == 41_943_040
+
+
+def test_estimate_table_is_labelled_and_takes_overrides(
+    estimate_job_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("providers:\n  fireworks:\n    minimum_charge: 4.0\n")
+    args = ["estimate", str(estimate_job_file), "--prices", str(prices), "--set", "epochs=1"]
+    code, out, err = invoke(args, capsys, monkeypatch)
+    assert code == 0, err
+    assert "ESTIMATE" in out and "Training tokens (estimate)" in out
+    assert "minimum charge $4.00 applied" in out
+    assert "lora ◀ job" in out
+    assert "UNVERIFIED" in out
+
+
+def test_estimate_bad_params_exits_2(
+    estimate_job_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["estimate", str(estimate_job_file), "--params", "lots"]
+    code, _, err = invoke(args, capsys, monkeypatch)
+    assert code == 2
+    assert "cannot read params='lots'" in err and "fix:" in err
+
+
+@pytest.mark.parametrize(("name", "loader"), [("native.yaml", "yaml"), ("native.json", "json")])
+def test_plan_output_format_follows_the_extension(
+    job_file: Path,
+    tmp_path: Path,
+    name: str,
+    loader: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    import yaml
+
+    target = tmp_path / name
+    code, _, err = invoke(
+        ["plan", str(job_file), "-b", "simulated", "-o", str(target)], capsys, monkeypatch
+    )
+    assert code == 0, err
+    text = target.read_text()
+    written = yaml.safe_load(text) if loader == "yaml" else json.loads(text)
+    assert written == ts.Job.from_yaml(job_file).plan("simulated").native
+    if loader == "yaml":
+        assert not text.lstrip().startswith("{")  # block YAML, not JSON
+
+
+def test_plan_writes_axolotl_config_as_yaml(
+    job_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import yaml
+
+    if "axolotl" not in {info.name for info in ts.backends()}:
+        pytest.skip("tunesdk-axolotl is not installed")
+    target = tmp_path / "axolotl.yml"
+    code, _, err = invoke(
+        ["plan", str(job_file), "-b", "axolotl", "-o", str(target)], capsys, monkeypatch
+    )
+    assert code == 0, err
+    config = yaml.safe_load(target.read_text())
+    assert config == ts.Job.from_yaml(job_file).plan("axolotl").native
+    assert config["base_model"] == "tiny/model"
+
+
+def _overfitting_run() -> str:
+    """A finished run whose eval loss turns up while train loss keeps falling."""
+    from tunesdk.store import RunStore
+
+    job = ts.Job(model="tiny/model", data=[{"text": "hello"}])
+    record = RunStore().create(job, job.plan("simulated"), "simulated")
+    evals = {10: 1.0, 20: 0.8, 30: 0.9, 40: 1.0, 50: 1.1}
+    for step in range(1, 51):
+        record.emit(ts.Progress(step=step, total_steps=50, train_loss=2.0 - step * 0.03))
+        if step in evals:
+            record.emit(ts.Evaluation(step=step, eval_loss=evals[step]))
+    record.emit(ts.Completed(model=ts.LocalModel(path="/tmp/model", base_model="tiny/model")))
+    return record.run_id
+
+
+def test_plot_writes_the_png_and_warns_about_overfitting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = _overfitting_run()
+    target = tmp_path / "loss.png"
+    code, out, err = invoke(["plot", run_id, "-o", str(target)], capsys, monkeypatch)
+    assert code == 0, err
+    assert f"wrote {target}" in out
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "overfitting" in err and "step 20" in err
+
+
+def test_plot_unknown_run_exits_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = invoke(["plot", "no-such-run"], capsys, monkeypatch)
+    assert code == 2
+    assert "no-such-run" in err

@@ -7,6 +7,7 @@ from importlib.metadata import entry_points
 import pytest
 
 import tunesdk as ts
+from tunesdk import registry
 from tunesdk.errors import BackendUnavailable
 from tunesdk.simulated import SimulatedBackend
 
@@ -29,19 +30,25 @@ def test_backends_lists_simulated_as_usable() -> None:
     assert info.distribution == "tunesdk"
 
 
-def test_backends_lists_known_missing_backends_with_install_fix() -> None:
+@pytest.fixture
+def known_missing(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A backend tunesdk knows by name whose package is not installed (every real one may be)."""
+    monkeypatch.setitem(registry.KNOWN_BACKENDS, "ghost", ("tunesdk-ghost", "local"))
+    return "ghost"
+
+
+def test_backends_lists_known_missing_backends_with_install_fix(known_missing: str) -> None:
     info = {b.name: b for b in ts.backends()}
-    for name in ("unsloth", "axolotl"):
-        assert name in info
-        assert not info[name].installed and not info[name].usable
-        assert info[name].fix == f"pip install tunesdk-{name}"
+    assert known_missing in info
+    assert not info[known_missing].installed and not info[known_missing].usable
+    assert info[known_missing].fix == "pip install tunesdk-ghost"
 
 
-def test_known_but_missing_backend_raises_with_install_fix() -> None:
+def test_known_but_missing_backend_raises_with_install_fix(known_missing: str) -> None:
     with pytest.raises(BackendUnavailable) as info:
-        ts.get_backend("unsloth")
-    assert info.value.backend == "unsloth"
-    assert info.value.fix == "pip install tunesdk-unsloth"
+        ts.get_backend(known_missing)
+    assert info.value.backend == "ghost"
+    assert info.value.fix == "pip install tunesdk-ghost"
 
 
 def test_unknown_backend_raises_listing_installed_ones() -> None:
