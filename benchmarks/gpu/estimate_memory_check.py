@@ -1,6 +1,6 @@
 """Device check: the memory estimate against measured peaks of one real training step.
 
-Run on a CUDA machine: ``python tests/estimate/gpu_memory_check.py [--out results.json]``.
+Run on a CUDA machine: ``python benchmarks/gpu/estimate_memory_check.py [--out results.json]``.
 Random-weight models with the built-in shapes (no download) train one AdamW step in bf16 autocast,
 full fine-tuning (fp32 weights: 16 B/param like mixed precision) and LoRA (bf16 base, fp32
 adapters), with gradient checkpointing on and off. ``torch.cuda.max_memory_allocated`` is compared

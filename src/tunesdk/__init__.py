@@ -7,6 +7,8 @@
 Importing this package is light: no torch, transformers or provider SDK is imported.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from tunesdk.backend import Backend, Capabilities, Check, Plan, PlanBuilder, PlanRow
 from tunesdk.data import Dataset, decontaminate, mix
 from tunesdk.errors import (
@@ -43,6 +45,46 @@ from tunesdk.run import Result, Run
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from tunesdk.estimation import Estimate
+    from tunesdk.evaluation import (
+        ComparisonReport,
+        EvalReport,
+        RegressionReport,
+        compare,
+        detect_overfitting,
+        evaluate,
+        plot_loss,
+        regression,
+    )
+
+#: evaluation names, imported on first use (``tunesdk.evaluation``)
+_EVALUATION = frozenset(
+    {
+        "ComparisonReport",
+        "EvalReport",
+        "RegressionReport",
+        "compare",
+        "detect_overfitting",
+        "evaluate",
+        "plot_loss",
+        "regression",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EVALUATION:
+        from tunesdk import evaluation
+
+        return getattr(evaluation, name)
+    if name == "Estimate":
+        from tunesdk.estimation import Estimate
+
+        return Estimate
+    raise AttributeError(f"module 'tunesdk' has no attribute {name!r}")
+
+
 __all__ = [
     "Adapter",
     "AuthError",
@@ -53,9 +95,12 @@ __all__ = [
     "Capabilities",
     "Check",
     "Checkpoint",
+    "ComparisonReport",
     "Completed",
     "DataError",
     "Dataset",
+    "Estimate",
+    "EvalReport",
     "Evaluation",
     "Event",
     "Failed",
@@ -77,6 +122,7 @@ __all__ = [
     "QLoRA",
     "QuotaExceeded",
     "RateLimited",
+    "RegressionReport",
     "Resources",
     "Result",
     "Run",
@@ -87,10 +133,15 @@ __all__ = [
     "TuneError",
     "UnsupportedOption",
     "backends",
+    "compare",
     "decontaminate",
+    "detect_overfitting",
+    "evaluate",
     "get_backend",
     "load_model",
     "mix",
     "parse_event",
+    "plot_loss",
     "register_backend",
+    "regression",
 ]

@@ -48,6 +48,12 @@ class Result(BaseModel):
         """Every event of the run, from its event log."""
         return RunRecord(self.run_dir).events()
 
+    def plot_loss(self, path: str | Path = "loss.png", *, title: str | None = None) -> Path:
+        """Save train/eval loss against step as a PNG, overfitting marked (needs matplotlib)."""
+        from tunesdk.evaluation.plot import plot_loss
+
+        return plot_loss(self.events(), path, title=title or f"{self.run_id} ({self.backend})")
+
 
 def plan_job(job: Job, backend_name: str) -> Plan:
     """The backend's plan for ``job`` (strict mode enforced by the plan builder)."""

@@ -120,6 +120,17 @@ def redacted_job(job: Job) -> dict[str, Any]:
     return data
 
 
+def _overfitting_log(state: dict[str, Any], event: Event) -> Log | None:
+    """The once-per-run overfitting warning this event confirms, if any (never raises: a detector
+    bug must not stop event delivery)."""
+    try:
+        from tunesdk.evaluation.monitor import watch_overfitting
+
+        return watch_overfitting(state, event)
+    except Exception:
+        return None
+
+
 def _materialize_data(job: Job, inputs: Path) -> Job:
     """In-memory datasets become JSONL files, so the worker process (and a reattach) can read them."""
     updates: dict[str, Any] = {}
@@ -230,24 +241,33 @@ class RunRecord:
                 if event.source_id in data["source_ids"]:
                     return None
                 data["source_ids"].append(event.source_id)
-            seq = data["last_seq"] + 1
-            stamped = event.model_copy(update={"run_id": self.run_id, "seq": seq})
-            line = (stamped.to_json() + "\n").encode("utf-8")
-            fd = os.open(self.events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                # No fsync per event: a crashed process's writes survive in the page cache, and
-                # _recover() repairs a log/state mismatch; fsync per event only guards against power loss.
-                os.write(fd, line)
-                data["events_size"] = os.fstat(fd).st_size
-            finally:
-                os.close(fd)
-            data["last_seq"] = seq
-            new_status = status_of(stamped)
-            if new_status is not None:
-                data["status"] = new_status
+            stamped = self._append(data, event)
+            extra = _overfitting_log(data, stamped)
+            if extra is not None:
+                self._append(data, extra)
             data["updated_at"] = _now()
             _write_atomic(self.dir / "state.json", json.dumps(data, indent=2), durable=False)
             return stamped
+
+    def _append(self, data: dict[str, Any], event: Event) -> Event:
+        """Write ``event`` (stamped with the next seq) to the log and record it in ``data``.
+        The caller holds the lock and saves ``data``."""
+        seq = data["last_seq"] + 1
+        stamped = event.model_copy(update={"run_id": self.run_id, "seq": seq})
+        line = (stamped.to_json() + "\n").encode("utf-8")
+        fd = os.open(self.events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            # No fsync per event: a crashed process's writes survive in the page cache, and
+            # _recover() repairs a log/state mismatch; fsync per event only guards against power loss.
+            os.write(fd, line)
+            data["events_size"] = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        data["last_seq"] = seq
+        new_status = status_of(stamped)
+        if new_status is not None:
+            data["status"] = new_status
+        return stamped
 
     def _recover(self, data: dict[str, Any]) -> dict[str, Any]:
         """Bring the state up to date with events a writer appended before dying mid-emit.

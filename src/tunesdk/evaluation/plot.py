@@ -1,0 +1,109 @@
+"""``plot_loss``: a PNG of train and eval loss against step, with overfitting marked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tunesdk.errors import TuneError
+from tunesdk.evaluation.curves import LossCurve, loss_curve
+from tunesdk.evaluation.overfitting import PATIENCE, OverfitWarning, detect_overfitting
+from tunesdk.events import Event
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+_INSTALL_FIX = "pip install 'tunesdk[eval]'  (or: pip install matplotlib)"
+
+
+def plot_loss(events: Iterable[Event], path: str | Path, *, title: str | None = None) -> Path:
+    """Draw train and eval loss against step from a run's events and save it (PNG, or any format
+    matplotlib infers from the suffix) at ``path``; returns the path.
+
+    Where :func:`detect_overfitting` finds eval loss rising while train loss falls, the span is
+    shaded, the best evaluation is marked and a warning is written on the chart.
+    """
+    events = list(events)
+    curve = loss_curve(events)
+    if curve.empty:
+        raise TuneError(
+            "the run has no train or eval loss to plot",
+            where="plot_loss",
+            fix="plot a run that logged Progress.train_loss or Evaluation.eval_loss events",
+        )
+    warning = detect_overfitting(events)
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise TuneError("plot_loss needs matplotlib", where="plot_loss", fix=_INSTALL_FIX) from exc
+
+    # A bare Figure on the Agg canvas: no display, no pyplot global state.
+    figure = Figure(figsize=(9, 5), dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    _draw_curves(axes, curve)
+    if warning is not None:
+        _mark_overfitting(axes, curve, warning)
+    elif len(curve.eval) > PATIENCE:
+        best_step, best = min(curve.eval, key=lambda point: point[1])
+        axes.set_title(
+            f"no overfitting detected (best eval loss {best:.3g} at step {best_step})",
+            color="dimgray",
+            fontsize=9,
+        )
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    figure.suptitle(title or "Training and evaluation loss")
+    axes.grid(True, alpha=0.3)
+    axes.legend(loc="best")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target)
+    return target
+
+
+def _draw_curves(axes: Axes, curve: LossCurve) -> None:
+    if curve.train:
+        steps, losses = zip(*curve.train, strict=True)
+        marker = "." if len(steps) <= 60 else None
+        axes.plot(steps, losses, color="tab:blue", lw=1.2, marker=marker, label="train loss")
+    if curve.eval:
+        steps, losses = zip(*curve.eval, strict=True)
+        axes.plot(steps, losses, color="tab:orange", lw=2, marker="o", label="eval loss")
+
+
+def _mark_overfitting(axes: Axes, curve: LossCurve, warning: OverfitWarning) -> None:
+    end = _episode_end(curve, warning)
+    axes.axvspan(warning.step, end, color="tab:red", alpha=0.12, label="overfitting")
+    axes.axvline(warning.step, color="tab:red", ls="--", lw=1)
+    axes.annotate(
+        f"best eval {warning.best_eval_loss:.3g}\n(step {warning.step})",
+        xy=(warning.step, warning.best_eval_loss),
+        xytext=(8, -28),
+        textcoords="offset points",
+        fontsize=8,
+        color="tab:red",
+        arrowprops={"arrowstyle": "->", "color": "tab:red"},
+    )
+    # The warning sits between the title and the plot, where it can never hide a curve.
+    axes.set_title(
+        f"Warning: possible overfitting from step {warning.step}: eval loss "
+        f"+{warning.rise:.1%} above its best by step {warning.detected_step} while train loss "
+        f"fell {warning.train_loss_start:.3g} → {warning.train_loss_end:.3g}",
+        color="darkred",
+        fontsize=9,
+    )
+
+
+def _episode_end(curve: LossCurve, warning: OverfitWarning) -> float:
+    """The step where eval loss got back below its best (the run recovered), else the last step."""
+    for step, loss in curve.eval:
+        if step > warning.detected_step and loss < warning.best_eval_loss:
+            return step
+    last_steps = [points[-1][0] for points in (curve.train, curve.eval) if points]
+    return max(last_steps)
+
+
+__all__ = ["plot_loss"]
