@@ -134,11 +134,18 @@ class Run:
 
     # ---- events ---------------------------------------------------------------------------------
 
-    def events(self, *, after: int = 0, follow: bool = True) -> Iterator[Event]:
-        """Events with ``seq > after``, live until the run ends (``follow=False``: what is there)."""
+    def events(
+        self, *, after: int = 0, follow: bool = True, timeout: float | None = None
+    ) -> Iterator[Event]:
+        """Events with ``seq > after``, live until the run ends (``follow=False``: what is there).
+
+        ``timeout``: raise TimeoutError when the run has not ended after this many seconds, even if
+        it stays silent meanwhile.
+        """
         first, longest = _poll_interval(self.backend)
         delay = first
         last = after
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             fresh = self.record.events(after=last)
             for event in fresh:
@@ -148,11 +155,14 @@ class Run:
                 return
             if self.record.terminal:
                 continue  # the terminal event landed after our read: loop once more to yield it
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"run {self.run_id} still {self.status} after {timeout} s")
             polled = self.refresh()
             if fresh or polled:
                 delay = first
             else:
-                time.sleep(delay)
+                pause = delay if deadline is None else min(delay, deadline - time.monotonic())
+                time.sleep(max(pause, 0.0))
                 delay = min(longest, delay * 1.5)
 
     async def aevents(self, *, after: int = 0) -> AsyncIterator[Event]:
@@ -182,12 +192,9 @@ class Run:
         self, timeout: float | None = None, on_event: Callable[[Event], None] | None = None
     ) -> Result:
         """Block until the run ends; return its Result, or raise RunFailed / RunCancelled."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for event in self.events():
+        for event in self.events(timeout=timeout):
             if on_event is not None:
                 on_event(event)
-            if deadline is not None and time.monotonic() > deadline and not event.terminal:
-                raise TimeoutError(f"run {self.run_id} still {self.status} after {timeout} s")
         return self.result()
 
     async def await_result(self) -> Result:

@@ -147,3 +147,16 @@ def test_resume_true_finds_the_same_job_even_with_a_secret_option(
     resumed = job.run("simulated", resume=True, progress=False)
     steps = [e.step for e in resumed.events() if isinstance(e, ts.Progress)]
     assert steps[0] == stopped_at + 1
+
+
+def test_wait_timeout_fires_while_the_run_is_silent(make_job: Callable[..., ts.Job]) -> None:
+    import time
+
+    job = make_job(backend_options={"simulated": {"step_seconds": 30}})
+    run = job.submit("simulated")
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="after 0.5 s"):
+        run.wait(timeout=0.5)
+    assert time.monotonic() - started < 5  # not held until the next (30 s away) event
+    run.cancel(timeout=10)
+    assert run.status == "cancelled"

@@ -281,6 +281,7 @@ def axolotl_dataset_entry(data: Any, path: str | Path) -> dict[str, Any]:
     entry: dict[str, Any] = {"path": str(path), "ds_type": "json", "split": "train"}
     first = data.head(1)
     if data.kind == "dpo":
+        del entry["ds_type"]  # Axolotl's DPO dataset schema has no ds_type (json is inferred)
         entry.update(
             type="chat_template.default",
             field_messages="messages",

@@ -1,0 +1,133 @@
+"""AxolotlBackend: a Job becomes an Axolotl YAML config, trained by ``axolotl train``."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from tunesdk.backend import Backend, Capabilities, Check, Plan
+from tunesdk.errors import BackendUnavailable, JobError
+from tunesdk.job import Job
+from tunesdk.local import LocalBackend
+from tunesdk.models import LocalModel, Messages, ModelHandle
+from tunesdk.store import RunRecord
+from tunesdk_axolotl import schema
+from tunesdk_axolotl.launch import COMMAND_ENV
+from tunesdk_axolotl.plan import build_plan
+
+NO_GPU = "Axolotl trains on CUDA GPUs only, and this machine has none"
+GPU_FIX = (
+    "run on a machine with an NVIDIA GPU; here, `tunesdk plan job.yaml --backend axolotl` "
+    "still writes the YAML, or use the trl backend, which also trains on CPUs"
+)
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA GPU (False when torch is not installed)."""
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _looks_like_path(model: str) -> bool:
+    return model.startswith((".", "/", "~")) or model.count("/") > 1
+
+
+class AxolotlBackend(LocalBackend):
+    """Axolotl: SFT and DPO with LoRA, QLoRA (4/8-bit), DoRA, rsLoRA or full fine-tuning; one
+    GPU or several through accelerate (DDP, FSDP2, DeepSpeed ZeRO 1–3)."""
+
+    name: ClassVar[str] = "axolotl"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        objectives=frozenset({"sft", "dpo"}),
+        methods=frozenset({"full", "lora", "qlora"}),
+        needs_gpu=True,
+        multi_process=True,
+        resume=False,
+        eval=True,
+        notes="needs a CUDA GPU and `pip install 'tunesdk-axolotl[axolotl]'`; plan() works anywhere",
+    )
+
+    def check(self) -> Check:
+        """Usable when axolotl is installed and torch sees a CUDA GPU, or when
+        ``$TUNESDK_AXOLOTL_COMMAND`` names an Axolotl installed elsewhere (another virtualenv or
+        a container: Axolotl pins exact torch/transformers releases), which then checks the GPU
+        itself."""
+        if os.environ.get(COMMAND_ENV):
+            return Check(usable=True, reason=f"runs ${COMMAND_ENV}; it checks for a GPU itself")
+        if not schema.axolotl_installed():
+            return Check(
+                usable=False,
+                reason="axolotl is not installed",
+                fix="pip install 'tunesdk-axolotl[axolotl]' (on a machine with a CUDA GPU)",
+            )
+        versions = {"axolotl": importlib.metadata.version("axolotl")}
+        for name in ("torch", "transformers"):
+            if importlib.util.find_spec(name) is not None:
+                versions[name] = importlib.metadata.version(name)
+        if not cuda_available():
+            return Check(usable=False, reason=NO_GPU, fix=GPU_FIX, versions=versions)
+        return Check(usable=True, versions=versions)
+
+    def plan(self, job: Job) -> Plan:
+        """The Axolotl YAML as ``plan.native`` (YAML format) and one row per option. Pure."""
+        return build_plan(job, self.name)
+
+    def preflight(self, job: Job, plan: Plan) -> None:
+        """A local base model must exist, the data must pass Axolotl's data rules, and with
+        Axolotl installed its schema must accept the config."""
+        model = job.model_for(self.name)
+        path = Path(model).expanduser()
+        if path.exists() and not (path / "config.json").exists():
+            raise JobError(
+                f"{path} has no config.json, so it is not a transformers model folder",
+                where="job.model",
+                fix="point at a folder written by save_pretrained(), or give a Hugging Face id",
+            )
+        if not path.exists() and _looks_like_path(model):
+            raise JobError(f"no model at {path}", where="job.model", fix="check the path")
+        from tunesdk.data import Dataset
+
+        for name in ("data", "eval_data"):
+            source = getattr(job, name)
+            if source is not None:
+                Dataset.load(source).validate("axolotl", strict=True)
+        if schema.axolotl_installed():
+            schema.validate(plan.native)
+
+    def train(self, run: RunRecord) -> LocalModel:
+        from tunesdk_axolotl.training import train
+
+        return train(run, self.name)
+
+    # ---- models: Axolotl writes PEFT adapters / HF models, which the trl backend serves --------
+
+    def _serving(self) -> Backend:
+        from tunesdk.registry import get_backend
+
+        try:
+            return get_backend("trl")
+        except BackendUnavailable as exc:
+            raise BackendUnavailable(
+                self.name,
+                "chat(), generate(), load() and merge() of Axolotl models use the trl backend, "
+                "which is not installed",
+                fix="pip install 'tunesdk-axolotl[inference]' (or pip install tunesdk-trl)",
+            ) from exc
+
+    def chat(self, model: ModelHandle, messages: Messages, **generation: Any) -> str:
+        return self._serving().chat(model, messages, **generation)
+
+    def generate(self, model: ModelHandle, prompt: str, **generation: Any) -> str:
+        return self._serving().generate(model, prompt, **generation)
+
+    def load(self, model: LocalModel) -> tuple[Any, Any]:
+        return self._serving().load(model)
+
+    def merge(self, model: LocalModel, path: Path) -> LocalModel:
+        return self._serving().merge(model, path)
