@@ -329,6 +329,14 @@ class Backend:
     def preflight(self, job: Job, plan: Plan) -> None:
         """Checks that may read local files (the data) but spend nothing; raise on problems."""
 
+    def export(self, job: Job, folder: Path) -> Path:
+        """Write what the engine needs to run ``job`` without tunesdk (config and converted data)
+        under ``folder``; return the file to hand the engine. Config-driven engines implement it."""
+        raise TuneError(
+            f"backend {self.name!r} has no runnable export",
+            fix="write its native request with `tunesdk plan JOB -b BACKEND -o FILE`",
+        )
+
     def launch(self, run: RunRecord) -> None:
         """Start the run (spawn the worker, or upload and create the remote job)."""
         raise NotImplementedError

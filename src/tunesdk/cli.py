@@ -132,6 +132,14 @@ def plan(
             help="write the native request/config: YAML for .yml/.yaml, JSON otherwise",
         ),
     ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            help="write a folder the engine runs without tunesdk (config + converted data), "
+            "for config-driven engines such as axolotl",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the whole plan as JSON")] = False,
 ) -> None:
     """Show what BACKEND would run or send, and the fate of every option. Spends nothing."""
@@ -140,6 +148,11 @@ def plan(
     if output is not None:
         _write_native(the_plan, output)
         err.print(f"wrote {output}")
+    if export is not None:
+        from tunesdk.registry import get_backend
+
+        entry = get_backend(backend).export(job, export)
+        err.print(f"wrote {entry} (and the data it reads)")
     if as_json:
         print(the_plan.model_dump_json(indent=2))
         return

@@ -78,6 +78,12 @@ class AxolotlBackend(LocalBackend):
         """The Axolotl YAML as ``plan.native`` (YAML format) and one row per option. Pure."""
         return build_plan(job, self.name)
 
+    def export(self, job: Job, folder: Path) -> Path:
+        """The YAML plus converted data under ``folder/axolotl``: run ``axolotl train <path>``."""
+        from tunesdk_axolotl.export import export
+
+        return export(job, folder)
+
     def preflight(self, job: Job, plan: Plan) -> None:
         """A local base model must exist, the data must pass Axolotl's data rules, and with
         Axolotl installed its schema must accept the config."""
