@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tunesdk.errors import DataError, JobError
-from tunesdk.events import Completed, Failed, Log, Progress, StatusChanged
+from tunesdk.errors import JobError
+from tunesdk.events import Completed, Failed, Progress, StatusChanged
 from tunesdk.job import Job
 from tunesdk.store import RunRecord, RunStore
 from tunesdk_fireworks.backend import FireworksBackend
@@ -92,22 +90,6 @@ def test_an_upload_retried_after_a_lost_response_finishes_the_same_dataset(
     assert run.status == "completed"
 
 
-def test_a_create_that_times_out_makes_exactly_one_job(
-    fireworks_env: FireworksEmulator, tmp_path: Path, samples
-) -> None:
-    data = samples.write(tmp_path / "train.jsonl", samples.chat(8))
-    fireworks_env.faults.add(
-        kind="commit_then_drop", method="POST", path="/v1/accounts/acme/supervisedFineTuningJobs"
-    )
-    backend, run = start(Job(model=QWEN, data=str(data)))
-    assert len(fireworks_env.state.jobs) == 1
-    assert requests(fireworks_env, "POST", "/supervisedFineTuningJobs") == 1  # no blind retry
-    logs = [e.message for e in run.events() if isinstance(e, Log)]
-    assert any("created by an earlier attempt" in message for message in logs)
-    finish(backend, run)
-    assert isinstance(run.events()[-1], Completed)
-
-
 def test_every_injected_fault_is_survived_with_nothing_lost(
     fireworks_env: FireworksEmulator, tmp_path: Path, samples
 ) -> None:
@@ -168,20 +150,6 @@ def test_a_job_that_fails_mid_training_ends_failed(
     assert "JOB_STATE_FAILED" in failed.error and "failed at step 2" in failed.error
 
 
-def test_bad_data_is_rejected_before_any_request(
-    fireworks_env: FireworksEmulator, tmp_path: Path, samples
-) -> None:
-    rows = samples.chat(5)
-    rows[3]["messages"].insert(2, {"role": "system", "content": "late"})
-    data = samples.write(tmp_path / "train.jsonl", rows)
-    backend = FireworksBackend()
-    job = Job(model=QWEN, data=str(data))
-    with pytest.raises(DataError) as bad:
-        backend.preflight(job, backend.plan(job))
-    assert "train.jsonl:4" in str(bad.value)
-    assert fireworks_env.faults.requests == []
-
-
 def test_dpo_reports_loss_from_the_metrics_file_and_reattach_repeats_nothing(
     fireworks_env: FireworksEmulator, tmp_path: Path, samples
 ) -> None:
@@ -200,68 +168,6 @@ def test_dpo_reports_loss_from_the_metrics_file_and_reattach_repeats_nothing(
     completed = run.events()[-1]
     assert isinstance(completed, Completed)
     assert completed.model.model_id == f"accounts/{ACCOUNT}/models/tunesdk-{run.run_id}"
-
-
-def test_cancel_stops_the_remote_job(
-    fireworks_env: FireworksEmulator, tmp_path: Path, samples
-) -> None:
-    fireworks_env.config.seconds_per_step = 1.0
-    data = samples.write(tmp_path / "train.jsonl", samples.chat(8))
-    backend, run = start(Job(model=QWEN, data=str(data)))
-    backend.cancel(run)
-    finish(backend, run)
-    assert run.status == "cancelled"
-    record = next(iter(fireworks_env.state.jobs.values()))
-    assert record.final_state == "JOB_STATE_CANCELLED"
-
-
-SUBMITTER = """
-import sys, time
-from tunesdk.job import Job
-from tunesdk.store import RunStore
-from tunesdk_fireworks.backend import FireworksBackend
-
-job = Job(model="Qwen/Qwen2.5-7B-Instruct", data=sys.argv[1], batch_size=1)
-backend = FireworksBackend()
-plan = backend.plan(job)
-backend.preflight(job, plan)
-run = RunStore().create(job, plan, "fireworks")
-backend.launch(run)
-print(run.run_id, flush=True)
-while True:
-    backend.poll(run)
-    time.sleep(0.02)
-"""
-
-
-def test_attach_after_the_submitting_process_was_killed(
-    fireworks_env: FireworksEmulator, tmp_path: Path, samples
-) -> None:
-    fireworks_env.config.seconds_per_step = 0.1
-    data = samples.write(tmp_path / "train.jsonl", samples.chat(8))
-    submitter = subprocess.Popen(
-        [sys.executable, "-c", SUBMITTER, str(data)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert submitter.stdout is not None
-        run_id = submitter.stdout.readline().strip()
-        run = RunStore().get(run_id)
-        deadline = time.monotonic() + 10
-        while not any(isinstance(e, Progress) for e in run.events()):
-            assert time.monotonic() < deadline, "the submitter made no progress"
-            time.sleep(0.02)
-    finally:
-        submitter.kill()  # SIGKILL: no cleanup, like a crashed script
-        submitter.wait(timeout=10)
-    seen = len(run.events())
-    finish(FireworksBackend(), run)
-    events = run.events()
-    assert len(events) > seen
-    assert isinstance(events[-1], Completed)
-    assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    sources = [e.source_id for e in events if e.source_id]
-    assert len(sources) == len(set(sources))
-    assert len(fireworks_env.state.jobs) == 1
 
 
 def test_an_unknown_passed_through_model_is_refused_before_upload(

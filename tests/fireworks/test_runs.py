@@ -7,16 +7,12 @@ it there (``FIREWORKS_BASE_URL``, dummy ``FIREWORKS_API_KEY`` and ``FIREWORKS_AC
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tunesdk.errors import DataError, JobError, ProviderError, RunFailed
+from tunesdk.errors import DataError, JobError, RunFailed
 from tunesdk.events import (
     Cancelled,
     Checkpoint,
@@ -27,7 +23,7 @@ from tunesdk.events import (
     StatusChanged,
 )
 from tunesdk.job import Job
-from tunesdk.models import ProviderModel, load_model
+from tunesdk.models import ProviderModel
 from tunesdk_fireworks.emulator import FireworksEmulator
 
 run_module = pytest.importorskip("tunesdk.run", reason="the core's run layer is not installed")
@@ -146,46 +142,6 @@ def test_cancel_stops_the_remote_job(
     assert "JOB_STATE_CANCELLING" in [getattr(e, "provider_status", None) for e in seen]
 
 
-_SUBMIT_THEN_DIE = textwrap.dedent(
-    """
-    import os, signal, sys
-    from tunesdk.events import Progress
-    from tunesdk.job import Job
-
-    job = Job(model="Qwen/Qwen2.5-7B-Instruct", data=sys.argv[1], epochs=2, batch_size=1)
-    run = job.submit("fireworks")
-    print(run.run_id, flush=True)
-    for event in run.events():
-        if isinstance(event, Progress):
-            os.kill(os.getpid(), signal.SIGKILL)  # die mid-run, without any cleanup
-    """
-)
-
-
-def test_attach_resumes_after_the_submitting_process_was_killed(
-    fireworks_env: FireworksEmulator, tmp_path: Path, samples
-) -> None:
-    fireworks_env.config.seconds_per_step = 0.1
-    train = samples.write(tmp_path / "train.jsonl", samples.chat(6))
-    child = subprocess.run(
-        [sys.executable, "-c", _SUBMIT_THEN_DIE, str(train)],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-    )
-    assert child.returncode == -9, child.stderr
-    run_id = child.stdout.split()[0]
-
-    events = list(run_module.Run.attach(run_id).events())
-
-    assert isinstance(events[-1], Completed)
-    assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    sources = [e.source_id for e in events if e.source_id]
-    assert len(sources) == len(set(sources))
-    assert len(fireworks_env.state.jobs) == 1
-
-
 def test_a_create_that_times_out_makes_exactly_one_job(
     fireworks_env: FireworksEmulator, tmp_path: Path, samples
 ) -> None:
@@ -240,31 +196,27 @@ def test_unknown_base_model_is_rejected_at_plan_time(
     assert fireworks_env.faults.requests == []
 
 
-def test_chat_on_the_result_asks_for_a_deployment_then_answers(
-    fireworks_env: FireworksEmulator, tmp_path: Path, samples
+@pytest.mark.parametrize(
+    ("examples", "eval_split", "train", "held_out"),
+    [(8, 0.25, 6, 2), (4, 0.5, 2, 2), (10, 0.8, 2, 8)],
+)
+def test_each_half_of_an_eval_split_needs_the_minimum_before_any_upload(
+    fireworks_env: FireworksEmulator, samples, examples, eval_split, train, held_out
 ) -> None:
-    train = samples.write(tmp_path / "train.jsonl", samples.chat(8))
-    model = run(job(train))[-1].model
-    assert isinstance(model, ProviderModel)
-    with pytest.raises(ProviderError, match="not deployed"):
-        model.chat([{"role": "user", "content": "2 + 2?"}])
-    deployed = model.deploy()
-    assert deployed.chat([{"role": "user", "content": "2 + 2?"}]) == (
-        f"[{deployed.model_id}] emulated reply to: 2 + 2?"
-    )
-    restored = load_model(deployed.to_uri())
-    assert restored.chat([{"role": "user", "content": "x"}]).endswith("emulated reply to: x")
+    the_job = job(samples.chat(examples), eval_split=eval_split)
+    with pytest.raises(DataError) as refused:
+        the_job.run(backend="fireworks", progress=False)
+    message = str(refused.value)
+    assert f"eval_split={eval_split}" in message
+    assert f"{train} for training and {held_out} for evaluation" in message
+    assert "at least 3" in message
+    assert refused.value.where == "job.eval_split"
+    assert fireworks_env.faults.requests == []
 
 
-def test_api_key_is_never_written_to_the_run_folder(
-    fireworks_env: FireworksEmulator, tmp_path: Path, samples
+def test_an_eval_split_leaving_enough_in_each_half_runs(
+    fireworks_env: FireworksEmulator, samples
 ) -> None:
-    train = samples.write(tmp_path / "train.jsonl", samples.chat(8))
-    events = run(job(train, backend_options={"fireworks": {"api_key": "fw-inline-secret"}}))
-    home = Path(os.environ["TUNESDK_HOME"])
-    for path in home.rglob("*"):
-        if path.is_file():
-            text = path.read_text(errors="ignore")
-            assert "fw-inline-secret" not in text, path
-            assert "fw-test-key" not in text, path
+    events = run(job(samples.chat(12), eval_split=0.25))
     assert isinstance(events[-1], Completed)
+    assert len(fireworks_env.state.datasets) == 2

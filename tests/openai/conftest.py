@@ -1,8 +1,10 @@
-"""Fixtures: a fresh OpenAI emulator per test, the official SDK pointed at it, sample data."""
+"""Fixtures: a fresh OpenAI emulator per test and the official SDK pointed at it.
+
+The emulator, its fast settings and the sample data come from ``tests/conftest.py``.
+"""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,55 +15,28 @@ import pytest
 
 from tunesdk_openai.emulator import OpenAIEmulator
 
-API_KEY = "sk-test-0123456789abcdefghijklmnop"
-FAST: dict[str, Any] = {"validate_s": 0.05, "queue_s": 0.05, "seconds_per_step": 0.02}
 
-
-class Samples:
-    """Small valid OpenAI-format datasets (tests reach these through the ``samples`` fixture)."""
-
-    @staticmethod
-    def sft(n: int = 12) -> list[dict[str, Any]]:
-        return [
-            {
-                "messages": [
-                    {"role": "system", "content": "Answer briefly."},
-                    {"role": "user", "content": f"What is {i} + {i}?"},
-                    {"role": "assistant", "content": str(2 * i)},
-                ]
-            }
-            for i in range(n)
-        ]
-
-    @staticmethod
-    def dpo(n: int = 12) -> list[dict[str, Any]]:
-        return [
-            {
-                "input": {"messages": [{"role": "user", "content": f"Greet person {i}."}]},
-                "preferred_output": [{"role": "assistant", "content": f"Hello, person {i}!"}],
-                "non_preferred_output": [{"role": "assistant", "content": "Go away."}],
-            }
-            for i in range(n)
-        ]
-
-    @staticmethod
-    def jsonl(rows: list[dict[str, Any]]) -> bytes:
-        return ("\n".join(json.dumps(row) for row in rows) + "\n").encode()
-
-    @classmethod
-    def write(cls, path: Path, rows: list[dict[str, Any]]) -> Path:
-        path.write_bytes(cls.jsonl(rows))
-        return path
+@pytest.fixture
+def provider(providers: Any) -> Iterator[Any]:
+    with providers.openai() as started:
+        yield started
 
 
 @pytest.fixture
-def samples() -> type[Samples]:
-    return Samples
+def emulator(provider: Any) -> OpenAIEmulator:
+    return provider.emulator
 
 
 @pytest.fixture
-def api_key() -> str:
-    return API_KEY
+def api_key(provider: Any) -> str:
+    return str(provider.api_key)
+
+
+@pytest.fixture
+def openai_env(provider: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> OpenAIEmulator:
+    """The environment a user sets, pointed at the emulator; fast polling and retries."""
+    provider.wire(monkeypatch, tmp_path / "home")
+    return provider.emulator
 
 
 def _wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -81,13 +56,7 @@ def wait_until() -> Callable[..., Any]:
 
 
 @pytest.fixture
-def emulator() -> Iterator[OpenAIEmulator]:
-    with OpenAIEmulator(**FAST) as server:
-        yield server
-
-
-@pytest.fixture
-def sdk(emulator: OpenAIEmulator) -> Iterator[openai.OpenAI]:
-    client = openai.OpenAI(base_url=emulator.base_url, api_key=API_KEY, max_retries=0)
+def sdk(emulator: OpenAIEmulator, api_key: str) -> Iterator[openai.OpenAI]:
+    client = openai.OpenAI(base_url=emulator.base_url, api_key=api_key, max_retries=0)
     yield client
     client.close()

@@ -10,7 +10,7 @@ import pytest
 
 
 def test_file_upload_retrieve_list_content_delete(sdk, samples):
-    data = samples.jsonl(samples.sft(12))
+    data = samples.jsonl(samples.chat(12))
     created = sdk.files.create(file=("train.jsonl", data), purpose="fine-tune")
     assert created.id.startswith("file-")
     assert (created.bytes, created.filename, created.purpose) == (
@@ -51,7 +51,7 @@ def test_fine_tune_files_must_be_jsonl(sdk):
 def test_files_above_the_single_file_limit_are_refused(emulator, sdk, samples):
     emulator.settings.max_file_bytes = 100
     with pytest.raises(openai.APIStatusError) as caught:
-        sdk.files.create(file=("train.jsonl", samples.jsonl(samples.sft(12))), purpose="fine-tune")
+        sdk.files.create(file=("train.jsonl", samples.jsonl(samples.chat(12))), purpose="fine-tune")
     assert caught.value.status_code == 413
     assert caught.value.code == "file_too_large"
     assert "Uploads API" in caught.value.message
@@ -59,7 +59,7 @@ def test_files_above_the_single_file_limit_are_refused(emulator, sdk, samples):
 
 def test_uploads_api_assembles_parts_in_order(emulator, sdk, samples):
     emulator.settings.max_file_bytes = 100  # the Files API would refuse this file
-    data = samples.jsonl(samples.sft(12))
+    data = samples.jsonl(samples.chat(12))
     upload = sdk.uploads.upload_file_chunked(
         file=data,
         filename="big.jsonl",

@@ -25,8 +25,8 @@ def _finished(sdk, job_id):
 
 def test_job_moves_through_every_status_to_a_servable_model(emulator, sdk, samples, wait_until):
     emulator.settings.validate_s = emulator.settings.queue_s = 0.3  # long enough to observe
-    train = _upload(sdk, samples, samples.sft(12))
-    valid = _upload(sdk, samples, samples.sft(10), "valid.jsonl")
+    train = _upload(sdk, samples, samples.chat(12))
+    valid = _upload(sdk, samples, samples.chat(10), "valid.jsonl")
     job = sdk.fine_tuning.jobs.create(
         model=MODEL,
         training_file=train,
@@ -63,8 +63,8 @@ def test_job_moves_through_every_status_to_a_servable_model(emulator, sdk, sampl
 
 
 def test_events_are_newest_first_with_metrics_and_an_after_cursor(sdk, samples, wait_until):
-    train = _upload(sdk, samples, samples.sft(12))
-    valid = _upload(sdk, samples, samples.sft(10), "valid.jsonl")
+    train = _upload(sdk, samples, samples.chat(12))
+    valid = _upload(sdk, samples, samples.chat(10), "valid.jsonl")
     job = sdk.fine_tuning.jobs.create(
         model=MODEL, training_file=train, validation_file=valid, method=_supervised()
     )
@@ -85,7 +85,7 @@ def test_events_are_newest_first_with_metrics_and_an_after_cursor(sdk, samples, 
 
 
 def test_checkpoints_cover_the_last_three_epochs(sdk, samples, wait_until):
-    train = _upload(sdk, samples, samples.sft(12))
+    train = _upload(sdk, samples, samples.chat(12))
     job = sdk.fine_tuning.jobs.create(model=MODEL, training_file=train, method=_supervised(4, 6))
     done = wait_until(lambda: _finished(sdk, job.id))
     checkpoints = sdk.fine_tuning.jobs.checkpoints.list(job.id).data
@@ -113,7 +113,7 @@ def test_dpo_job_reports_beta(sdk, samples, wait_until):
 
 
 def test_invalid_training_file_fails_the_job_naming_the_line(sdk, samples, wait_until):
-    rows = samples.sft(12)
+    rows = samples.chat(12)
     rows[3] = {"messages": [{"role": "user", "content": "no answer"}]}
     job = sdk.fine_tuning.jobs.create(model=MODEL, training_file=_upload(sdk, samples, rows))
     done = wait_until(lambda: _finished(sdk, job.id))
@@ -133,7 +133,7 @@ def test_preference_file_is_invalid_for_supervised_jobs(sdk, samples, wait_until
 
 def test_too_few_examples(sdk, samples, wait_until):
     job = sdk.fine_tuning.jobs.create(
-        model=MODEL, training_file=_upload(sdk, samples, samples.sft(9))
+        model=MODEL, training_file=_upload(sdk, samples, samples.chat(9))
     )
     done = wait_until(lambda: _finished(sdk, job.id))
     assert done.error.code == "invalid_n_examples"
@@ -159,7 +159,7 @@ def test_too_few_examples(sdk, samples, wait_until):
     ],
 )
 def test_bad_job_requests_are_400_naming_the_param(sdk, samples, changes, param):
-    body = {"model": MODEL, "training_file": _upload(sdk, samples, samples.sft())} | changes
+    body = {"model": MODEL, "training_file": _upload(sdk, samples, samples.chat())} | changes
     with pytest.raises(openai.BadRequestError) as caught:
         sdk.fine_tuning.jobs.create(**body)
     assert caught.value.param == param
@@ -167,7 +167,7 @@ def test_bad_job_requests_are_400_naming_the_param(sdk, samples, changes, param)
 
 
 def test_list_filters_by_metadata_and_paginates(sdk, samples):
-    train = _upload(sdk, samples, samples.sft())
+    train = _upload(sdk, samples, samples.chat())
     ids = [
         sdk.fine_tuning.jobs.create(
             model=MODEL, training_file=train, metadata={"tunesdk_run_id": f"run-{i % 2}"}
@@ -183,7 +183,7 @@ def test_list_filters_by_metadata_and_paginates(sdk, samples):
 
 def test_cancel_pause_resume(emulator, sdk, samples, wait_until):
     emulator.settings.seconds_per_step = 0.2
-    train = _upload(sdk, samples, samples.sft(40))
+    train = _upload(sdk, samples, samples.chat(40))
     job = sdk.fine_tuning.jobs.create(model=MODEL, training_file=train, method=_supervised(3, 1))
     wait_until(lambda: sdk.fine_tuning.jobs.retrieve(job.id).status == "running")
     paused = sdk.fine_tuning.jobs.pause(job.id)
@@ -210,7 +210,7 @@ def test_cancel_pause_resume(emulator, sdk, samples, wait_until):
 def test_job_failing_mid_training(emulator, sdk, samples, wait_until):
     emulator.settings.fail_at_step = 4
     job = sdk.fine_tuning.jobs.create(
-        model=MODEL, training_file=_upload(sdk, samples, samples.sft()), method=_supervised()
+        model=MODEL, training_file=_upload(sdk, samples, samples.chat()), method=_supervised()
     )
     done = wait_until(lambda: _finished(sdk, job.id))
     assert done.status == "failed"
@@ -224,13 +224,17 @@ def test_job_failing_mid_training(emulator, sdk, samples, wait_until):
 def test_organization_without_fine_tuning_gets_403(emulator, sdk, samples):
     emulator.settings.fine_tuning_enabled = False
     with pytest.raises(openai.PermissionDeniedError, match="not available"):
-        sdk.fine_tuning.jobs.create(model=MODEL, training_file=_upload(sdk, samples, samples.sft()))
+        sdk.fine_tuning.jobs.create(
+            model=MODEL, training_file=_upload(sdk, samples, samples.chat())
+        )
 
 
 def test_out_of_quota_is_429_insufficient_quota(emulator, sdk, samples):
     emulator.settings.out_of_quota = True
     with pytest.raises(openai.RateLimitError) as caught:
-        sdk.fine_tuning.jobs.create(model=MODEL, training_file=_upload(sdk, samples, samples.sft()))
+        sdk.fine_tuning.jobs.create(
+            model=MODEL, training_file=_upload(sdk, samples, samples.chat())
+        )
     assert caught.value.code == "insufficient_quota"
 
 
@@ -251,7 +255,7 @@ def test_azure_client_reaches_the_same_service(emulator, sdk, samples, wait_unti
         max_retries=0,
     )
     train = azure.files.create(
-        file=("train.jsonl", samples.jsonl(samples.sft())), purpose="fine-tune"
+        file=("train.jsonl", samples.jsonl(samples.chat())), purpose="fine-tune"
     )
     job = azure.fine_tuning.jobs.create(
         model="gpt-4o-mini", training_file=train.id, method=_supervised(1)

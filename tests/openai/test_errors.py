@@ -17,7 +17,7 @@ def _raised(call) -> Exception:
 
 
 def _upload(sdk, samples):
-    return sdk.files.create(file=("t.jsonl", samples.jsonl(samples.sft())), purpose="fine-tune").id
+    return sdk.files.create(file=("t.jsonl", samples.jsonl(samples.chat())), purpose="fine-tune").id
 
 
 def test_rejected_key_becomes_auth_error_naming_the_variable_not_the_key(emulator):

@@ -26,7 +26,7 @@ def _plan(job):
 
 
 def _job(samples, **fields):
-    return Job(**({"model": MODEL, "data": samples.sft(), "objective": "sft"} | fields))
+    return Job(**({"model": MODEL, "data": samples.chat(), "objective": "sft"} | fields))
 
 
 def test_sft_request_is_exactly_what_openai_receives(samples):
@@ -75,11 +75,6 @@ def test_learning_rate_is_dropped_not_converted(samples):
     assert "learning_rate" in caught.value.options
 
 
-def test_strict_job_without_unsupported_options_plans(samples):
-    plan = _plan(_job(samples, strict=True, epochs=2))
-    assert plan.dropped == []
-
-
 def test_backend_options_set_native_hyperparameters_visibly(samples):
     options = {"openai": {"learning_rate_multiplier": 0.5, "n_epochs": "auto"}}
     plan = _plan(_job(samples, backend_options=options))
@@ -90,7 +85,7 @@ def test_backend_options_set_native_hyperparameters_visibly(samples):
 
 
 def test_every_option_has_a_specific_fate(samples):
-    plan = _plan(_job(samples, eval_data=samples.sft(10), report_to=["tensorboard"]))
+    plan = _plan(_job(samples, eval_data=samples.chat(10), report_to=["tensorboard"]))
     generic = [r.option for r in plan.rows if r.reason == "openai has no equivalent"]
     assert generic == []
     assert plan.row("report_to").status == "dropped"

@@ -12,7 +12,6 @@ import pytest
 
 from tunesdk.events import Checkpoint, Completed, Failed, Progress
 from tunesdk.job import Job
-from tunesdk.managed import RetryPolicy
 from tunesdk.store import RunStore
 from tunesdk_openai.backend import OpenAIBackend
 
@@ -20,13 +19,7 @@ MODEL = "gpt-4o-mini-2024-07-18"
 
 
 @pytest.fixture
-def backend(emulator, monkeypatch, tmp_path, api_key):
-    monkeypatch.setenv("OPENAI_API_KEY", api_key)
-    monkeypatch.setenv("OPENAI_BASE_URL", emulator.base_url)
-    monkeypatch.setenv("TUNESDK_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(
-        OpenAIBackend, "retry_policy", RetryPolicy(first_delay_s=0.02, max_delay_s=0.1)
-    )
+def backend(openai_env):
     return OpenAIBackend()
 
 
@@ -44,7 +37,7 @@ def _drive(backend, job, timeout=15.0):
 
 
 def _job(samples, **fields):
-    base = {"model": MODEL, "data": samples.sft(12), "epochs": 2, "batch_size": 4}
+    base = {"model": MODEL, "data": samples.chat(12), "epochs": 2, "batch_size": 4}
     return Job(**(base | fields))
 
 
@@ -94,7 +87,7 @@ def test_create_that_times_out_makes_exactly_one_job(emulator, backend, samples)
     ids=["429-burst", "500s", "503-on-jobs", "dropped-polls", "slow"],
 )
 def test_faults_are_survived_with_every_event_once(emulator, backend, samples, fault):
-    eval_rows = samples.sft(10)
+    eval_rows = samples.chat(10)
     emulator.fault(**fault)
     run = _drive(backend, _job(samples, eval_data=eval_rows))
     events = _assert_whole_history(run, 6)

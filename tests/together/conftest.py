@@ -1,4 +1,7 @@
-"""Fixtures for the Together tests: an emulator per test, the SDK pointed at it, data files."""
+"""Fixtures for the Together tests: an emulator per test, the SDK pointed at it, data files.
+
+The emulator and its fast timing come from ``tests/conftest.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +13,18 @@ from typing import Any
 import pytest
 from together import Together
 
-from tunesdk_together.emulator import Timing, TogetherEmulator
-
-FAST = Timing(
-    seconds_per_step=0.02,
-    pending_s=0.03,
-    queued_s=0.03,
-    compress_s=0.03,
-    upload_s=0.03,
-    cancel_s=0.03,
-)
+from tunesdk_together.emulator import TogetherEmulator
 
 
 @pytest.fixture
-def emulator() -> Iterator[TogetherEmulator]:
-    with TogetherEmulator(timing=FAST) as emu:
-        yield emu
+def provider(providers: Any) -> Iterator[Any]:
+    with providers.together() as started:
+        yield started
+
+
+@pytest.fixture
+def emulator(provider: Any) -> TogetherEmulator:
+    return provider.emulator
 
 
 @pytest.fixture
@@ -35,14 +34,11 @@ def client(emulator: TogetherEmulator) -> Together:
 
 @pytest.fixture
 def together_env(
-    emulator: TogetherEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    provider: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> TogetherEmulator:
     """The process environment a user would set: key, base URL, and a private run store."""
-    for name, value in emulator.env("dummy-together-key").items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("TUNESDK_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    return emulator
+    provider.wire(monkeypatch, tmp_path / "home")
+    return provider.emulator
 
 
 class Data:
@@ -69,17 +65,6 @@ class Data:
             for i in range(n)
         ]
 
-    @staticmethod
-    def preference(n: int = 16) -> list[dict[str, Any]]:
-        return [
-            {
-                "input": {"messages": [{"role": "user", "content": f"Greet person {i}."}]},
-                "preferred_output": [{"role": "assistant", "content": f"Hello, person {i}!"}],
-                "non_preferred_output": [{"role": "assistant", "content": "Go away."}],
-            }
-            for i in range(n)
-        ]
-
 
 @pytest.fixture
 def data(tmp_path: Path) -> Data:
@@ -94,8 +79,8 @@ def sft_file(data: Data) -> Path:
 
 
 @pytest.fixture
-def dpo_file(data: Data) -> Path:
-    return data.write("prefs.jsonl", data.preference())
+def dpo_file(data: Data, samples: Any) -> Path:
+    return data.write("prefs.jsonl", samples.dpo(16))
 
 
 @pytest.fixture

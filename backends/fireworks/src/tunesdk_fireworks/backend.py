@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tunesdk.backend import Capabilities, Check, Plan
-from tunesdk.errors import AuthError, JobError, ProviderError
+from tunesdk.errors import AuthError, DataError, JobError, ProviderError
 from tunesdk.events import Event, Log
 from tunesdk.managed import ManagedBackend, RemoteJob
 from tunesdk.models import ProviderModel
@@ -30,6 +30,7 @@ from tunesdk_fireworks.mapping import (
     RunNames,
     build_plan,
     build_request,
+    held_out_size,
 )
 from tunesdk_fireworks.models import parse_model_name, resolve_base_model
 from tunesdk_fireworks.upload import upload_dataset
@@ -86,6 +87,7 @@ class FireworksBackend(ManagedBackend):
     def preflight(self, job: Job, plan: Plan) -> None:
         """Data rules, credentials and the W&B key: all checked before anything is uploaded."""
         super().preflight(job, plan)
+        _check_eval_split(job, plan)
         settings_from(self.options(job))
         self._check_base_model(job)
         if "wandb" in job.report_to:
@@ -270,6 +272,37 @@ def _provider_model(model: ModelHandle) -> ProviderModel:
             fix="chat with a local model through its own engine (model.chat() picks it)",
         )
     return model
+
+
+def _check_eval_split(job: Job, plan: Plan) -> None:
+    """Both halves of an ``eval_split`` become Fireworks datasets, so each needs the minimum."""
+    if job.eval_split is None or job.eval_data is not None or plan.objective != "sft":
+        return
+    from tunesdk.data import Dataset
+    from tunesdk.data.rules import RULES
+
+    minimum = RULES["fireworks"].min_examples
+    total = len(Dataset.load(job.data))
+    held_out = held_out_size(total, job.eval_split)
+    train = total - held_out
+    if train < minimum or held_out < minimum:
+        raise DataError(
+            f"eval_split={job.eval_split} splits {total} examples into {train} for training and "
+            f"{held_out} for evaluation; Fireworks needs at least {minimum} in each dataset",
+            where="job.eval_split",
+            fix=f"give at least {_smallest_total(job.eval_split, minimum)} examples, change "
+            "eval_split, or pass eval_data instead (nothing was uploaded)",
+        )
+
+
+def _smallest_total(eval_split: float, minimum: int) -> int:
+    """The fewest examples whose split by ``eval_split`` leaves ``minimum`` in both halves."""
+    total = 2 * minimum
+    while True:
+        held_out = held_out_size(total, eval_split)
+        if held_out >= minimum and total - held_out >= minimum:
+            return total
+        total += 1
 
 
 def _examples_if_needed(job: Job) -> int | None:

@@ -378,12 +378,15 @@ def _map_hyperparameters(
         b.defaulted("chat_template", "the base model's chat template")
 
 
+def held_out_size(examples: int, eval_split: float) -> int:
+    """How many of ``examples`` an ``eval_split`` holds out (as ``tunesdk.data.Dataset.split``)."""
+    return min(examples - 1, max(1, round(examples * eval_split)))
+
+
 def _total_steps(job: Job, examples: int | None) -> int | None:
     if examples is None:
         return None
-    # the same held-out size as tunesdk.data.Dataset.split
-    held_out = min(examples - 1, max(1, round(examples * job.eval_split))) if job.eval_split else 0
-    train = examples - held_out
+    train = examples - (held_out_size(examples, job.eval_split) if job.eval_split else 0)
     return job.epochs * max(1, math.ceil(max(train, 1) / job.batch_size))
 
 
@@ -541,4 +544,5 @@ __all__ = [
     "account_for",
     "build_plan",
     "build_request",
+    "held_out_size",
 ]
