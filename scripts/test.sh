@@ -3,7 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/tunesdk ] || bash scripts/setup.sh --no-demo
-.venv/bin/ruff check src backends tests benchmarks $(ls -d examples 2>/dev/null)
-.venv/bin/ruff format --check src backends tests benchmarks $(ls -d examples 2>/dev/null)
+.venv/bin/ruff check src backends tests benchmarks scripts $(ls -d examples 2>/dev/null)
+.venv/bin/ruff format --check src backends tests benchmarks scripts $(ls -d examples 2>/dev/null)
 .venv/bin/mypy src
+# The docs site: --strict fails on any broken link, missing page or docstring problem. (No --quiet:
+# it hides the warnings that --strict counts.)
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir site
 .venv/bin/pytest -q "$@"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from tunesdk.backend import Backend
-from tunesdk.events import Event, Failed
+from tunesdk.events import Cancelled, Checkpoint, Event, Failed
 
 if TYPE_CHECKING:
     from tunesdk.store import RunRecord
@@ -88,16 +88,31 @@ class LocalBackend(Backend):
         if self.worker_alive(run) or run.terminal:
             return []
         proc = _children.pop(run.run_id, None)
+        if run.should_stop():
+            # stopped before it could report (e.g. cancelled while still importing)
+            return [Cancelled(checkpoint=_last_checkpoint(run))]
         reason = describe_exit(proc.returncode if proc is not None else None)
         return [Failed(error=reason, error_type="WorkerDied", details_path=str(run.worker_log))]
 
     def cancel(self, run: RunRecord) -> None:
+        """SIGTERM to the training ranks once they have registered, else to the worker's group.
+
+        Under ``accelerate launch`` the ranks run in sessions of their own (torchrun starts them
+        so), out of reach of the worker's group. Signalling only the ranks lets the launcher exit
+        by itself once they have saved their checkpoint; a signalled launcher would SIGKILL them
+        after its own 30 s grace.
+        """
         run.mark_cancel_requested()
-        self._signal(run, signal.SIGTERM)
+        ranks = live_ranks(run)
+        if ranks:
+            _signal_pids(ranks, signal.SIGTERM)
+        else:
+            self._signal(run, signal.SIGTERM)
 
     def kill(self, run: RunRecord) -> None:
         """Hard stop, used when a cancelled worker overruns ``cancel_grace_s``."""
         self._signal(run, signal.SIGKILL)
+        _signal_pids(live_ranks(run), signal.SIGKILL)
 
     def _signal(self, run: RunRecord, sig: signal.Signals) -> None:
         pid = run.state.get("worker_pid")
@@ -109,4 +124,43 @@ class LocalBackend(Backend):
             pass
 
 
-__all__ = ["LocalBackend", "describe_exit", "process_start_time"]
+RANK_PREFIX = "rank_pid:"
+
+
+def register_rank(run: RunRecord, rank: int) -> None:
+    """Record this process as training rank ``rank`` of ``run`` (so cancel and kill reach it)."""
+    pid = os.getpid()
+    run.update_state(**{f"{RANK_PREFIX}{rank}": [pid, process_start_time(pid)]})
+
+
+def live_ranks(run: RunRecord) -> list[int]:
+    """Pids of the run's registered ranks that are still the same live processes."""
+    pids = []
+    for key, value in run.state.items():
+        if key.startswith(RANK_PREFIX) and isinstance(value, list) and len(value) == 2:
+            pid, start = value
+            if start is not None and process_start_time(int(pid)) == start:
+                pids.append(int(pid))
+    return pids
+
+
+def _signal_pids(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _last_checkpoint(run: RunRecord) -> str | None:
+    paths = [e.path for e in run.events() if isinstance(e, Checkpoint) and e.path]
+    return paths[-1] if paths else None
+
+
+__all__ = [
+    "LocalBackend",
+    "describe_exit",
+    "live_ranks",
+    "process_start_time",
+    "register_rank",
+]

@@ -3,7 +3,8 @@
 Started by :class:`tunesdk.local.LocalBackend` in its own process group. SIGTERM asks training to
 stop at the next step (the backend saves a checkpoint); the run then ends ``cancelled``. Any
 exception ends it ``failed`` with one readable line, the traceback going to ``error.log``.
-Under ``accelerate launch``/``torchrun`` every rank runs this; only rank 0 writes events.
+Under ``accelerate launch``/``torchrun`` every rank runs this; only rank 0 writes events, and when
+another rank fails first, rank 0's Failed event gives that rank's reason.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -36,6 +38,35 @@ def one_line(exc: BaseException) -> str:
     return text[:500]
 
 
+RANK_LOG_SUFFIX = ".rank"
+
+
+class PeerStopped(Exception):
+    """SIGTERM from the launcher without a cancel: another training process failed."""
+
+    def __str__(self) -> str:
+        return "stopped by the launcher because another training process failed (see worker.log)"
+
+
+def peer_failure(record: RunRecord, wait_s: float = 2.0) -> tuple[Path, str] | None:
+    """(error log, "rank N: reason") of a rank other than 0 that failed, if one did.
+
+    When rank 1 dies, rank 0 usually fails too (a collective loses its peer, or the launcher stops
+    it): the real reason is rank 1's. Its log may still be being written, so wait a moment.
+    """
+    deadline = time.monotonic() + wait_s
+    pattern = record.error_log.name + RANK_LOG_SUFFIX + "*"
+    while True:
+        for log in sorted(record.error_log.parent.glob(pattern)):
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+            if lines and "PeerStopped" not in log.read_text(encoding="utf-8", errors="replace"):
+                rank = log.name.rsplit(RANK_LOG_SUFFIX, 1)[-1]
+                return log, f"rank {rank}: {lines[0]}"
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
+
+
 def last_checkpoint(record: RunRecord) -> str | None:
     paths = [e.path for e in record.events() if isinstance(e, Checkpoint) and e.path]
     return paths[-1] if paths else None
@@ -45,10 +76,20 @@ def run_worker(run_dir: Path) -> int:
     record = RunRecord(run_dir)
     main = is_main_process()
 
+    distributed = "LOCAL_RANK" in os.environ  # started by accelerate launch / torchrun
+
     def on_sigterm(signum: int, frame: object) -> None:
+        if distributed and not record.should_stop():
+            # not a cancel (that is recorded before any signal): torchrun stops the other ranks
+            # when one fails, and waiting for a step end could block on the dead rank forever
+            raise PeerStopped
         record.request_stop()
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    if distributed:
+        from tunesdk.local import register_rank
+
+        register_rank(record, int(os.environ.get("RANK", "0")))
     from tunesdk.registry import get_backend
 
     try:
@@ -64,13 +105,20 @@ def run_worker(run_dir: Path) -> int:
         if record.should_stop() and main:
             record.emit(Cancelled(checkpoint=last_checkpoint(record)))
             return 0
-        suffix = "" if main else f".rank{os.environ.get('RANK')}"
+        suffix = "" if main else f"{RANK_LOG_SUFFIX}{os.environ.get('RANK')}"
         log = record.error_log.with_name(record.error_log.name + suffix)
-        log.write_text(traceback.format_exc(), encoding="utf-8")
+        # other ranks start with the readable reason, which rank 0 reports if they failed first
+        header = "" if main else one_line(exc) + "\n\n"
+        log.write_text(header + traceback.format_exc(), encoding="utf-8")
         if main:
-            record.emit(
-                Failed(error=one_line(exc), error_type=type(exc).__name__, details_path=str(log))
-            )
+            reason, error_type, details = one_line(exc), type(exc).__name__, log
+            # a TuneError is this rank's own readable reason; anything else may be the echo of
+            # another rank's failure (a collective that lost its peer, or PeerStopped)
+            peer = peer_failure(record) if distributed and not isinstance(exc, TuneError) else None
+            if peer is not None:
+                details, reason = peer
+                error_type = "RankFailed"
+            record.emit(Failed(error=reason, error_type=error_type, details_path=str(details)))
         return 1
     if not main:
         return 0

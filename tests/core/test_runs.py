@@ -155,7 +155,7 @@ def test_wait_timeout_fires_while_the_run_is_silent(make_job: Callable[..., ts.J
     job = make_job(backend_options={"simulated": {"step_seconds": 30}})
     run = job.submit("simulated")
     started = time.monotonic()
-    with pytest.raises(TimeoutError, match="after 0.5 s"):
+    with pytest.raises(TimeoutError, match=r"after 0\.5 s"):
         run.wait(timeout=0.5)
     assert time.monotonic() - started < 5  # not held until the next (30 s away) event
     run.cancel(timeout=10)

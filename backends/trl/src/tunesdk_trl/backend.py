@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,9 +15,16 @@ from tunesdk.local import LocalBackend
 from tunesdk.methods import Adapter, LoRA, QLoRA
 from tunesdk.models import LocalModel, Messages, ModelHandle
 from tunesdk.store import RunRecord
+from tunesdk_trl import launch
 from tunesdk_trl.native import adapter_unsupported, build_plan
 
 REQUIRED = ("torch", "transformers", "trl", "peft", "datasets", "accelerate")
+#: report_to name → (modules transformers can use for it, any one will do; pip requirement)
+TRACKERS = {
+    "tensorboard": (("tensorboard", "tensorboardX"), "tunesdk-trl[tensorboard]"),
+    "wandb": (("wandb",), "tunesdk-trl[wandb]"),
+    "mlflow": (("mlflow",), "tunesdk-trl[mlflow]"),
+}
 
 
 def _as_local(model: ModelHandle) -> LocalModel:
@@ -60,10 +68,19 @@ class TRLBackend(LocalBackend):
         return Check(usable=True, versions=versions)
 
     def check_job(self, job: Job) -> Check:
-        """Also: QLoRA needs CUDA + bitsandbytes; bottleneck adapters are refused."""
+        """Also: QLoRA needs CUDA + bitsandbytes; bottleneck adapters are refused; report_to
+        trackers must be installed; the launch layout (GPUs, FSDP/DeepSpeed) must fit here.
+
+        Raises JobError for launch options that cannot work anywhere (see ``launch.check_layout``).
+        """
         check = self.check()
         if not check.usable:
             return check
+        launch.check_layout(job)  # a launch layout no machine can run: JobError, not "unusable"
+        for problem in (_missing_tracker(job), launch.hardware_problem(job)):
+            if problem is not None:
+                reason, fix = problem
+                return check.model_copy(update={"usable": False, "reason": reason, "fix": fix})
         if isinstance(job.method, Adapter):
             error = adapter_unsupported()
             return check.model_copy(
@@ -101,9 +118,28 @@ class TRLBackend(LocalBackend):
         ):
             _check_targets_on_meta(source, method.target_modules)
 
+    def worker_command(self, run: RunRecord) -> list[str]:
+        """``python -m tunesdk.worker RUN_DIR``, wrapped in ``accelerate launch`` for several
+        ranks or FSDP/DeepSpeed."""
+        return launch.launch_command(run.job, run.dir)
+
+    def worker_env(self, run: RunRecord) -> dict[str, str]:
+        env = super().worker_env(run)
+        devices = launch.visible_devices(run.job, env.get("CUDA_VISIBLE_DEVICES"))
+        if devices is not None:
+            env["CUDA_VISIBLE_DEVICES"] = devices
+        return env
+
+    def launch(self, run: RunRecord) -> None:
+        config = launch.write_config(run.job, run.dir)
+        if config is not None:
+            run.log(f"accelerate config written to {config}")
+        super().launch(run)
+
     def train(self, run: RunRecord) -> LocalModel:
         from tunesdk_trl.training import train
 
+        use_cpu_ranks()
         return train(run, self.name)
 
     # ---- models ---------------------------------------------------------------------------------
@@ -140,3 +176,29 @@ def _check_targets_on_meta(source: str, target_modules: list[str]) -> None:
     with torch.device("meta"):
         skeleton = AutoModelForCausalLM.from_config(config)
     check_target_modules(skeleton, target_modules)
+
+
+def _missing_tracker(job: Job) -> tuple[str, str] | None:
+    """(reason, fix) for the first ``report_to`` tracker that is not installed here."""
+    for tracker in job.report_to:
+        modules, requirement = TRACKERS[tracker]
+        if all(importlib.util.find_spec(module) is None for module in modules):
+            return (
+                f"report_to includes {tracker!r} but the {modules[0]} package is not installed",
+                f"pip install '{requirement}' (or remove {tracker!r} from report_to)",
+            )
+    return None
+
+
+def use_cpu_ranks() -> None:
+    """On a rank of a multi-process run with no CUDA GPU, make accelerate use gloo on CPU.
+
+    ``accelerate launch`` (torchrun underneath) sets RANK/WORLD_SIZE, but accelerate only picks
+    its MULTI_CPU (gloo) mode when told to use the CPU; otherwise every rank trains alone.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        os.environ["ACCELERATE_USE_CPU"] = "true"

@@ -22,6 +22,7 @@ class EventsCallback(TrainerCallback):
         self._last_time = self._start
         self._last_tokens = 0
         self._first_step: int | None = None
+        self._last_saved: int | None = None
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
@@ -33,7 +34,7 @@ class EventsCallback(TrainerCallback):
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
     ) -> None:
-        if self.run.should_stop():
+        if _any_rank(self.run.should_stop(), args):
             control.should_training_stop = True
             control.should_save = True  # keep a checkpoint to resume from
 
@@ -86,6 +87,24 @@ class EventsCallback(TrainerCallback):
     def on_save(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
     ) -> None:
-        if self.emit:
+        # a stop asked at a save step makes the trainer save twice at that step: one event
+        if self.emit and state.global_step != self._last_saved:
+            self._last_saved = state.global_step
             path = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
             self.run.emit(Checkpoint(step=state.global_step, path=str(path)))
+
+
+def _any_rank(flag: bool, args: TrainingArguments) -> bool:
+    """``flag`` OR-ed over every rank, so all ranks stop after the same step.
+
+    Each rank sees a cancel (SIGTERM, or the run's state file) at its own moment; a rank that
+    stopped one step before the others would leave them waiting forever in the next all-reduce.
+    """
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return flag
+    value = torch.tensor([1 if flag else 0], device=args.device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())

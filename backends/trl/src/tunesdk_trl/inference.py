@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from tunesdk.models import LocalModel, Messages
 
 DEFAULT_MAX_NEW_TOKENS = 64
 _cache: dict[str, tuple[Any, Any]] = {}
+Loader = Callable[[LocalModel], tuple[Any, Any]]
 
 
 def load(handle: LocalModel) -> tuple[Any, Any]:
@@ -36,10 +38,13 @@ def load(handle: LocalModel) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def _cached(handle: LocalModel) -> tuple[Any, Any]:
-    key = f"{handle.kind}:{Path(handle.path).resolve()}"
+def _cached(handle: LocalModel, loader: Loader | None = None) -> tuple[Any, Any]:
+    """The loaded (model, tokenizer), once per handle and loader (another engine may load its
+    own way, e.g. Unsloth's fast inference)."""
+    loader = loader or load
+    key = f"{loader.__module__}.{loader.__qualname__}:{handle.kind}:{Path(handle.path).resolve()}"
     if key not in _cache:
-        _cache[key] = load(handle)
+        _cache[key] = loader(handle)
     return _cache[key]
 
 
@@ -57,23 +62,27 @@ def _generate(
     return str(tokenizer.decode(new_tokens, skip_special_tokens=True))
 
 
-def chat(handle: LocalModel, messages: Messages, **generation: Any) -> str:
+def chat(
+    handle: LocalModel, messages: Messages, *, loader: Loader | None = None, **generation: Any
+) -> str:
     """The assistant's reply to ``messages`` (the model's chat template; greedy unless told)."""
-    model, tokenizer = _cached(handle)
+    model, tokenizer = _cached(handle, loader)
     inputs = tokenizer.apply_chat_template(
         messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
     )
     return _generate(model, tokenizer, dict(inputs), generation)
 
 
-def generate(handle: LocalModel, prompt: str, **generation: Any) -> str:
+def generate(
+    handle: LocalModel, prompt: str, *, loader: Loader | None = None, **generation: Any
+) -> str:
     """The continuation of a raw ``prompt`` (no chat template)."""
-    model, tokenizer = _cached(handle)
+    model, tokenizer = _cached(handle, loader)
     return _generate(model, tokenizer, dict(tokenizer(prompt, return_tensors="pt")), generation)
 
 
-def merge(handle: LocalModel, path: Path, engine: str = "trl") -> LocalModel:
-    """Fold a LoRA adapter into its base weights and save a standalone model at ``path``."""
+def check_mergeable(handle: LocalModel) -> None:
+    """Only LoRA adapters can be folded into their base weights."""
     if handle.kind != "adapter":
         raise JobError(
             f"{handle.path} is already a full model (kind={handle.kind!r}); there is nothing to merge",
@@ -88,6 +97,11 @@ def merge(handle: LocalModel, path: Path, engine: str = "trl") -> LocalModel:
             where="model.merge",
             fix="load it with model.load() and use it as an adapter",
         )
+
+
+def merge(handle: LocalModel, path: Path, engine: str = "trl") -> LocalModel:
+    """Fold a LoRA adapter into its base weights and save a standalone model at ``path``."""
+    check_mergeable(handle)
     model, tokenizer = load(handle)
     merged = model.merge_and_unload()
     target = Path(path)

@@ -1,4 +1,10 @@
-"""Loading base models and tokenizers, and building PEFT configs, with readable errors."""
+"""Loading base models and tokenizers, and building PEFT configs, with readable errors.
+
+:class:`ModelLoader` is the engine seam of the shared trainer glue (``tunesdk_trl.training``): it
+loads the tokenizer and the model and makes the model trainable. This class does it with
+transformers + PEFT (the trl backend); tunesdk-unsloth subclasses it to load with Unsloth's
+``FastLanguageModel``. Everything else (data, trainer, events, checkpoints, the handle) is shared.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from tunesdk.errors import BackendUnavailable, JobError
+from tunesdk.job import Job
+from tunesdk.methods import QLoRA
 
 LINEAR_HINT = 'use "all-linear" or names from the list above'
 
@@ -152,3 +160,66 @@ def check_precision(precision: str | None) -> None:
         where="job.resources.mixed_precision",
         fix='leave it unset (fp32) on CPUs; use "fp16" on pre-Ampere GPUs',
     )
+
+
+def check_targets_on_meta(source: str, target_modules: list[str]) -> None:
+    """Check LoRA target names on the model's skeleton on the meta device (no weights, no memory)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(source)
+    with torch.device("meta"):
+        skeleton = AutoModelForCausalLM.from_config(config)
+    check_target_modules(skeleton, target_modules)
+
+
+class ModelLoader:
+    """Loads the tokenizer and the trainable model for the shared trainer glue.
+
+    ``native`` is the backend's native description; the glue reads its ``trainer``,
+    ``config_class``, ``config`` (the SFTConfig/DPOConfig kwargs) and ``final_model_dir`` keys, and
+    this loader its ``model`` and ``peft`` keys (the trl backend's ``native_for`` shape).
+    Subclasses override :meth:`preconditions`, :meth:`load_model`, :meth:`trainer_peft_config`,
+    :attr:`source` and :attr:`trains_adapter` for another engine.
+    """
+
+    def __init__(self, native: dict[str, Any]) -> None:
+        self.native = native
+
+    @property
+    def source(self) -> str:
+        """The base model's id or local path."""
+        return str(self.native["model"]["pretrained_model_name_or_path"])
+
+    @property
+    def trains_adapter(self) -> bool:
+        """True when training writes a PEFT adapter rather than a full model."""
+        return self.native["peft"] is not None
+
+    def preconditions(self, job: Job) -> None:
+        """Checks that need no data and no weights: model path, precision, QLoRA hardware."""
+        check_model_path(self.source)
+        check_precision(job.resources.mixed_precision)
+        if isinstance(job.method, QLoRA):
+            require_cuda_bitsandbytes()
+
+    def load_tokenizer(self, job: Job) -> Any:
+        return load_tokenizer(self.source, job.chat_template)
+
+    def load_model(self, tokenizer: Any) -> Any:
+        """The base model, quantized and prepared for k-bit training for QLoRA. The PEFT adapter
+        itself is added by the trainer from :meth:`trainer_peft_config`."""
+        quantization = self.native["model"].get("quantization_config")
+        model = load_model(self.source, quantization["kwargs"] if quantization else None)
+        peft_native = self.native["peft"]
+        if peft_native is not None and peft_native["class"] == "LoraConfig":
+            check_target_modules(model, peft_native["kwargs"]["target_modules"])
+        if quantization is not None:
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(model)
+        return model
+
+    def trainer_peft_config(self) -> Any:
+        """What the trainer's ``peft_config=`` gets (None when the model is already wrapped)."""
+        return peft_config(self.native["peft"])

@@ -13,6 +13,7 @@ from tunesdk.backend import Plan, PlanBuilder
 from tunesdk.errors import JobError
 from tunesdk.job import Job
 from tunesdk.methods import Adapter, Full, LoRA, PrefixTuning, QLoRA
+from tunesdk_trl import launch
 
 TRAINERS = {"sft": ("SFTTrainer", "SFTConfig"), "dpo": ("DPOTrainer", "DPOConfig")}
 CHECKPOINTS_DIR = "checkpoints"
@@ -92,7 +93,8 @@ def trainer_kwargs(job: Job, objective: str, outputs_dir: Path | None = None) ->
         "learning_rate": job.effective_learning_rate,
         "per_device_train_batch_size": job.effective_micro_batch_size,
         "per_device_eval_batch_size": job.effective_micro_batch_size,
-        "gradient_accumulation_steps": job.gradient_accumulation_steps,
+        # batch_size is the effective batch over every rank
+        "gradient_accumulation_steps": launch.gradient_accumulation(job),
         # transformers 5 has no warmup_ratio: a float below 1 is read as a fraction of all steps
         "warmup_steps": job.warmup_ratio,
         "lr_scheduler_type": job.lr_scheduler,
@@ -130,7 +132,8 @@ def trainer_kwargs(job: Job, objective: str, outputs_dir: Path | None = None) ->
         kwargs["gradient_checkpointing"] = False
         if objective == "sft":
             kwargs["packing"] = False  # nor do they fit packed (padding-free) batches
-    kwargs.update(job.backend_options.get("trl", {}))
+    options = job.backend_options.get("trl", {})
+    kwargs.update({k: v for k, v in options.items() if k != launch.LAUNCH_OPTIONS_KEY})
     return kwargs
 
 
@@ -150,7 +153,16 @@ def native_for(job: Job, objective: str, outputs_dir: Path | None = None) -> dic
         "config": trainer_kwargs(job, objective, outputs_dir),
         "peft": peft_native(job),
         "final_model_dir": str(Path(output_root(job, outputs_dir)) / "model"),
+        "launch": {
+            "command": launch.launch_command(job, run_dir(outputs_dir)),
+            "accelerate_config": launch.accelerate_config(job),
+        },
     }
+
+
+def run_dir(outputs_dir: Path | None) -> str:
+    """The run folder (the outputs folder's parent), or a placeholder while planning."""
+    return str(outputs_dir.parent) if outputs_dir is not None else "<run folder>"
 
 
 def build_plan(job: Job, backend: str = "trl") -> Plan:
@@ -200,8 +212,9 @@ def build_plan(job: Job, backend: str = "trl") -> Plan:
     builder.mapped("learning_rate", prefix + "learning_rate", config["learning_rate"])
     builder.mapped(
         "batch_size",
-        prefix + "per_device_train_batch_size × gradient_accumulation_steps",
-        f"{config['per_device_train_batch_size']} × {config['gradient_accumulation_steps']}",
+        prefix + "per_device_train_batch_size × gradient_accumulation_steps × processes",
+        f"{config['per_device_train_batch_size']} × {config['gradient_accumulation_steps']}"
+        f" × {launch.world_size(job)}",
     )
     builder.mapped(
         "micro_batch_size",
@@ -254,16 +267,7 @@ def build_plan(job: Job, backend: str = "trl") -> Plan:
     builder.mapped("report_to", prefix + "report_to", config["report_to"])
     if job.wandb_project:
         builder.mapped("wandb_project", "env WANDB_PROJECT")
-    builder.mapped("resources.processes", reason="one process (multi-GPU launch is not wired yet)")
-    if job.resources.processes > 1:
-        builder.dropped("resources.processes", "multi-process launch is not implemented yet")
-    if job.resources.nodes > 1:
-        builder.dropped("resources.nodes", "multi-node launch is not implemented yet")
-    else:
-        builder.mapped("resources.nodes")
-    builder.defaulted("resources.gpus", "every visible device (set CUDA_VISIBLE_DEVICES to limit)")
-    if job.resources.strategy == "auto":
-        builder.defaulted("resources.strategy", "single process, no sharding")
+    _resource_rows(builder, job, native["launch"])
     if job.resources.mixed_precision in ("bf16", "fp16"):
         builder.mapped("resources.mixed_precision", prefix + job.resources.mixed_precision, True)
     elif job.resources.mixed_precision == "no":
@@ -276,3 +280,57 @@ def build_plan(job: Job, backend: str = "trl") -> Plan:
             native_value=False,
         )
     return builder.build()
+
+
+STRATEGY_REASONS = {
+    "auto": "DDP: nccl on CUDA GPUs, gloo on CPUs when no GPU is visible",
+    "ddp": "DDP: nccl on CUDA GPUs, gloo on CPUs when no GPU is visible",
+    "fsdp": "FSDP2 full sharding, transformer-layer wrapping, full state dict on save",
+    "deepspeed": "DeepSpeed ZeRO through accelerate's deepspeed_config",
+}
+
+
+def _resource_rows(builder: PlanBuilder, job: Job, launched: dict[str, Any]) -> None:
+    """How ``resources`` becomes the launch command and the accelerate config file."""
+    resources = job.resources
+    command = " ".join(launched["command"])
+    config = launched["accelerate_config"]
+    builder.mapped("resources.processes", "launch command", command, reason=launch.describe(job))
+    if config is None:
+        builder.mapped("resources.nodes", reason="one node")
+        builder.defaulted("resources.strategy", "one process: no data parallelism or sharding")
+    else:
+        builder.mapped("resources.nodes", f"{launch.CONFIG_FILE}: num_machines", resources.nodes)
+        builder.mapped(
+            "resources.strategy",
+            f"{launch.CONFIG_FILE}: distributed_type",
+            config["distributed_type"],
+            reason=STRATEGY_REASONS[resources.strategy],
+        )
+        builder.notes.append(
+            f"launched with accelerate: {command} "
+            f"({launch.CONFIG_FILE} is written into the run folder; native.launch shows it)"
+        )
+    if resources.strategy == "deepspeed" and resources.deepspeed_stage is None:
+        builder.defaulted(
+            "resources.deepspeed_stage",
+            "ZeRO stage 2 (optimizer states and gradients sharded)",
+            native=f"{launch.CONFIG_FILE}: deepspeed_config.zero_stage",
+            native_value=2,
+        )
+    if resources.deepspeed_stage is not None and config is not None:
+        builder.mapped(
+            "resources.deepspeed_stage",
+            f"{launch.CONFIG_FILE}: deepspeed_config.zero_stage",
+            resources.deepspeed_stage,
+        )
+    if resources.gpus is None:
+        builder.defaulted(
+            "resources.gpus", "every visible device (set CUDA_VISIBLE_DEVICES to limit)"
+        )
+    else:
+        builder.mapped(
+            "resources.gpus",
+            "env CUDA_VISIBLE_DEVICES",
+            f"the first {resources.gpus} visible device(s)",
+        )

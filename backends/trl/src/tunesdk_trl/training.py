@@ -1,4 +1,9 @@
-"""``train(run)``: the worker-side training of one run with TRL's SFTTrainer or DPOTrainer."""
+"""``train(run)``: the worker-side training of one run with TRL's SFTTrainer or DPOTrainer.
+
+This is the trainer glue shared by the local engines built on TRL: data preparation, trainer
+construction, events, checkpoints, resume, cancel and the model handle. What differs per engine
+(how the model is loaded and made trainable) comes from a :class:`~tunesdk_trl.modeling.ModelLoader`.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from tunesdk.errors import RunCancelled
-from tunesdk.methods import QLoRA
 from tunesdk.models import LocalModel
 from tunesdk.store import RunRecord
 from tunesdk_trl import data as data_mod
-from tunesdk_trl import modeling
 from tunesdk_trl.callback import EventsCallback
+from tunesdk_trl.modeling import ModelLoader
 from tunesdk_trl.native import native_for
 
 
@@ -20,48 +24,29 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def train(run: RunRecord, backend_name: str = "trl") -> LocalModel:
-    """Train the run's job and return the handle of the saved adapter or model."""
+def train(
+    run: RunRecord, backend_name: str = "trl", *, loader: ModelLoader | None = None
+) -> LocalModel:
+    """Train the run's job and return the handle of the saved adapter or model.
+
+    ``loader`` defaults to transformers + PEFT from the trl backend's native description.
+    """
     job = run.job
     objective = job.infer_objective()
-    native = native_for(job, objective, run.outputs_dir)
-    source = native["model"]["pretrained_model_name_or_path"]
-    modeling.check_model_path(source)
-    modeling.check_precision(job.resources.mixed_precision)
-    if isinstance(job.method, QLoRA):
-        modeling.require_cuda_bitsandbytes()
+    if loader is None:
+        loader = ModelLoader(native_for(job, objective, run.outputs_dir))
+    native = loader.native
+    loader.preconditions(job)
     main = is_main_process()
     if job.wandb_project:
         os.environ.setdefault("WANDB_PROJECT", job.wandb_project)
 
     # data first: a data problem must surface before the model is loaded
-    tokenizer = modeling.load_tokenizer(source, job.chat_template)
-    train_set, eval_set = data_mod.train_eval_datasets(job)
-    if objective == "sft":
-        train_ds, warnings = data_mod.sft_dataset(train_set, tokenizer, job, name="data")
-        eval_ds = None
-        if eval_set is not None:
-            eval_ds, eval_warnings = data_mod.sft_dataset(
-                eval_set, tokenizer, job, name="eval_data"
-            )
-            warnings += eval_warnings
-        for warning in warnings if main else []:
-            run.log(warning, level="warning")
-    else:
-        train_ds = data_mod.dpo_dataset(train_set)
-        eval_ds = data_mod.dpo_dataset(eval_set) if eval_set is not None else None
+    tokenizer = loader.load_tokenizer(job)
+    train_ds, eval_ds = _datasets(run, objective, tokenizer, main)
+    model = loader.load_model(tokenizer)
 
-    quantization = native["model"].get("quantization_config")
-    model = modeling.load_model(source, quantization["kwargs"] if quantization else None)
-    peft_native = native["peft"]
-    if peft_native is not None and peft_native["class"] == "LoraConfig":
-        modeling.check_target_modules(model, peft_native["kwargs"]["target_modules"])
-    if quantization is not None:
-        from peft import prepare_model_for_kbit_training
-
-        model = prepare_model_for_kbit_training(model)
-
-    trainer = _trainer(native, objective, model, tokenizer, train_ds, eval_ds, run, main)
+    trainer = _trainer(native, model, tokenizer, train_ds, eval_ds, run, main, loader)
     resume_from = run.state.get("resume_from")
     trainer.train(resume_from_checkpoint=resume_from)
     if run.should_stop():
@@ -71,24 +56,41 @@ def train(run: RunRecord, backend_name: str = "trl") -> LocalModel:
     trainer.save_model(str(final_dir))
     if main:
         tokenizer.save_pretrained(str(final_dir))
-    kind = "adapter" if peft_native is not None else "full"
+    kind = "adapter" if loader.trains_adapter else "full"
     handle = LocalModel(
-        path=str(final_dir.resolve()), base_model=source, kind=kind, engine=backend_name
+        path=str(final_dir.resolve()), base_model=loader.source, kind=kind, engine=backend_name
     )
     if main:
         handle.save_metadata()
     return handle
 
 
+def _datasets(run: RunRecord, objective: str, tokenizer: Any, main: bool) -> tuple[Any, Any]:
+    """Training and eval ``datasets.Dataset``: tokenized with labels for SFT, pairs for DPO."""
+    job = run.job
+    train_set, eval_set = data_mod.train_eval_datasets(job)
+    if objective != "sft":
+        train_ds = data_mod.dpo_dataset(train_set)
+        return train_ds, data_mod.dpo_dataset(eval_set) if eval_set is not None else None
+    train_ds, warnings = data_mod.sft_dataset(train_set, tokenizer, job, name="data")
+    eval_ds = None
+    if eval_set is not None:
+        eval_ds, eval_warnings = data_mod.sft_dataset(eval_set, tokenizer, job, name="eval_data")
+        warnings += eval_warnings
+    for warning in warnings if main else []:
+        run.log(warning, level="warning")
+    return train_ds, eval_ds
+
+
 def _trainer(
     native: dict[str, Any],
-    objective: str,
     model: Any,
     tokenizer: Any,
     train_ds: Any,
     eval_ds: Any,
     run: RunRecord,
     main: bool,
+    loader: ModelLoader,
 ) -> Any:
     import trl
 
@@ -100,6 +102,6 @@ def _trainer(
         train_dataset=train_ds,
         eval_dataset=eval_ds,
         processing_class=tokenizer,
-        peft_config=modeling.peft_config(native["peft"]),
+        peft_config=loader.trainer_peft_config(),
         callbacks=[EventsCallback(run, emit=main)],
     )
