@@ -1,7 +1,7 @@
 """The Backend plugin interface: what every engine or provider implements.
 
-A backend package subclasses :class:`Backend` (local engines usually subclass
-:class:`tunesdk.local.LocalBackend`, providers :class:`tunesdk.managed.ManagedBackend`) and registers it
+A backend package subclasses `Backend` (local engines usually subclass
+`tunesdk.local.LocalBackend`, providers `tunesdk.managed.ManagedBackend`) and registers it
 under the ``tunesdk.backends`` entry-point group::
 
     [project.entry-points."tunesdk.backends"]
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from tunesdk.errors import TuneError, UnsupportedOption
+from tunesdk.errors import DataError, TuneError, UnsupportedOption
 
 if TYPE_CHECKING:
     from tunesdk.events import Event
@@ -93,6 +93,7 @@ class Plan(BaseModel):
         return [r for r in self.rows if r.status == "dropped" and r.user_set]
 
     def row(self, option: str) -> PlanRow:
+        """The row for ``option`` (KeyError when the plan has none)."""
         for row in self.rows:
             if row.option == option:
                 return row
@@ -105,6 +106,7 @@ class Plan(BaseModel):
         return json.dumps(self.native, indent=2)
 
     def write_native(self, path: str | Path) -> Path:
+        """Write ``native_text()`` to ``path`` and return the path."""
         target = Path(path)
         target.write_text(self.native_text(), encoding="utf-8")
         return target
@@ -262,6 +264,7 @@ class PlanBuilder:
         self._add(option, "dropped", reason=reason)
 
     def build(self) -> Plan:
+        """The finished Plan (UnsupportedOption in strict mode for dropped user-set options)."""
         for option in job_options(self.job, self.objective):
             if option not in self._rows:
                 value = option_value(self.job, option)
@@ -302,6 +305,27 @@ SECRET_WORDS = ("key", "token", "secret", "password")
 
 def _redact(key: str, value: Any) -> Any:
     return "***" if any(word in key.lower() for word in SECRET_WORDS) and value else value
+
+
+def validate_job_data(job: Job, backend: str, *, rules: str | None = None) -> None:
+    """Validate the job's train and eval data (``rules``: which backend's data rules, default the
+    generic ones) and raise DataError listing every problem, before anything is uploaded or
+    started. Every backend's ``preflight`` calls this."""
+    from tunesdk.data import Dataset
+
+    for role in ("data", "eval_data"):
+        source = getattr(job, role)
+        if source is None:
+            continue
+        report = Dataset.load(source).validate(backend=rules, max_seq_length=job.max_seq_length)
+        if not report.ok:
+            raise DataError(
+                f"{role} is not valid for {backend}:\n{report.render()}",
+                report=report,
+                where=f"job.{role}",
+                fix="fix the lines listed above, then submit again "
+                "(nothing was uploaded or started)",
+            )
 
 
 class Backend:
@@ -356,21 +380,27 @@ class Backend:
     # ---- operations on the models this backend produces ---------------------------------------
 
     def chat(self, model: ModelHandle, messages: Messages, **generation: Any) -> str:
+        """Answer ``messages`` with a model this backend trained or serves."""
         raise self._unsupported("chat()")
 
     def generate(self, model: ModelHandle, prompt: str, **generation: Any) -> str:
+        """Complete a plain ``prompt`` with the model."""
         raise self._unsupported("generate()")
 
     def load(self, model: LocalModel) -> tuple[Any, Any]:
+        """Load a local model as (transformers model, tokenizer)."""
         raise self._unsupported("load()")
 
     def merge(self, model: LocalModel, path: Path) -> LocalModel:
+        """Merge an adapter into its base model and save the result at ``path``."""
         raise self._unsupported("merge()")
 
     def download(self, model: ProviderModel, path: Path) -> LocalModel:
+        """Download a provider model's weights to ``path`` as a LocalModel."""
         raise self._unsupported("download()")
 
     def deploy(self, model: ProviderModel, **options: Any) -> ProviderModel:
+        """Make a provider model servable (a dedicated endpoint, where the provider needs one)."""
         raise self._unsupported("deploy()")
 
     def _unsupported(self, what: str) -> TuneError:

@@ -3,12 +3,12 @@
 An emulator is an ASGI app that speaks one provider's REST API. This module gives each of them the
 same three things, so none re-implements them:
 
-- :class:`EmulatorServer` serves an ASGI app with uvicorn in a background thread on 127.0.0.1.
-- :class:`Faults` and :class:`FaultMiddleware` inject failures (status codes with a provider-shaped
+- `EmulatorServer` serves an ASGI app with uvicorn in a background thread on 127.0.0.1.
+- `Faults` and `FaultMiddleware` inject failures (status codes with a provider-shaped
   body, slow responses, dropped connections, and "commit then drop": the request takes effect but the
   client never sees the response, like a create that timed out). Settable from Python or over HTTP
   (``POST /_emulator/faults``), and every request is logged for tests to count.
-- :class:`SimulatedTraining` is a deterministic, clock-driven training curve.
+- `SimulatedTraining` is a deterministic, clock-driven training curve.
 
 Needs the ``emulator`` extra (starlette, uvicorn); importing this module does not import them.
 """
@@ -114,7 +114,7 @@ def default_error_body(status: int, message: str) -> dict[str, Any]:
 
 
 class FaultMiddleware:
-    """ASGI middleware that applies :class:`Faults` and serves ``/_emulator/faults``."""
+    """ASGI middleware that applies `Faults` and serves ``/_emulator/faults``."""
 
     def __init__(self, app: ASGIApp, faults: Faults, error_body: ErrorBody = default_error_body):
         self.app = app

@@ -199,6 +199,7 @@ class Job(Spec):
 
     @property
     def effective_micro_batch_size(self) -> int:
+        """The per-step batch: ``micro_batch_size``, or ``batch_size`` when unset."""
         return self.micro_batch_size or self.batch_size
 
     @property
@@ -238,12 +239,14 @@ class Job(Spec):
         return self.model_dump(mode="json", exclude_defaults=False)
 
     def to_json(self, path: str | Path | None = None) -> str:
+        """The job as JSON text (``path``: also write it there)."""
         text = json.dumps(self.to_dict(), indent=2)
         if path is not None:
             Path(path).write_text(text + "\n", encoding="utf-8")
         return text
 
     def to_yaml(self, path: str | Path | None = None) -> str:
+        """The job as YAML text (``path``: also write it there)."""
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
@@ -295,6 +298,7 @@ class Job(Spec):
 
     @classmethod
     def from_json(cls, source: str | Path) -> Job:
+        """A Job from a JSON file or JSON text (the inverse of ``to_json``)."""
         return cls.from_yaml(source)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Job:
@@ -370,7 +374,7 @@ class Job(Spec):
     async def arun(
         self, backend: str, *, on_event: Callable[[Event], None] | None = None
     ) -> Result:
-        """Async twin of :meth:`run`."""
+        """Async twin of `run`."""
         run = await self.asubmit(backend)
         async for event in run.aevents():
             if on_event is not None:
@@ -378,7 +382,7 @@ class Job(Spec):
         return await run.await_result()
 
     async def asubmit(self, backend: str) -> Run:
-        """Async twin of :meth:`submit`."""
+        """Async twin of `submit`."""
         import asyncio
 
         return await asyncio.to_thread(self.submit, backend)

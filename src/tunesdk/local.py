@@ -15,10 +15,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from tunesdk.backend import Backend
+from tunesdk.backend import Backend, validate_job_data
 from tunesdk.events import Cancelled, Checkpoint, Event, Failed
 
 if TYPE_CHECKING:
+    from tunesdk.backend import Plan
+    from tunesdk.job import Job
     from tunesdk.store import RunRecord
 
 # Children started by this process, so they are reaped (no zombies) and their exit codes known.
@@ -53,6 +55,13 @@ class LocalBackend(Backend):
     kind = "local"
     #: seconds a cancelled worker gets to save a checkpoint before it is killed
     cancel_grace_s: ClassVar[float] = 60.0
+
+    def preflight(self, job: Job, plan: Plan) -> None:
+        """The data must pass tunesdk.data's rules for this backend (the generic rules when it
+        has none of its own) before a worker starts."""
+        from tunesdk.data.rules import RULES
+
+        validate_job_data(job, self.name, rules=self.name if self.name in RULES else None)
 
     def worker_command(self, run: RunRecord) -> list[str]:
         """The command that runs training; multi-process backends wrap it in accelerate/torchrun."""

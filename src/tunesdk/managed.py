@@ -1,6 +1,6 @@
 """What the managed-provider backends share: validate → convert → upload → create → poll → normalize.
 
-A provider package subclasses :class:`ManagedBackend` and implements the small hooks at the bottom
+A provider package subclasses `ManagedBackend` and implements the small hooks at the bottom
 (upload one file, create/find/fetch/cancel a job, fetch events, map SDK errors). This class owns the
 flow and its guarantees:
 
@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from tunesdk.backend import Backend, Check
-from tunesdk.errors import AuthError, DataError, ProviderError, TuneError
+from tunesdk.backend import Backend, Check, validate_job_data
+from tunesdk.errors import AuthError, ProviderError, TuneError
 from tunesdk.events import (
     TERMINAL_STATUSES,
     Cancelled,
@@ -183,22 +183,7 @@ class ManagedBackend(Backend):
 
     def preflight(self, job: Job, plan: Plan) -> None:
         """Validate train and eval data with this provider's rules; nothing is uploaded yet."""
-        from tunesdk.data import Dataset
-
-        for role in ("data", "eval_data"):
-            source = getattr(job, role)
-            if source is None:
-                continue
-            report = Dataset.load(source).validate(
-                backend=self.name, max_seq_length=job.max_seq_length
-            )
-            if not report.ok:
-                raise DataError(
-                    f"{role} is not valid for {self.provider}:\n{report.render()}",
-                    report=report,
-                    where=f"job.{role}",
-                    fix="fix the lines listed above, then submit again (nothing was uploaded)",
-                )
+        validate_job_data(job, self.provider, rules=self.name)
 
     def launch(self, run: RunRecord) -> None:
         run.emit(StatusChanged(status="validating", source_id="tunesdk:validating"))

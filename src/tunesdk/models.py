@@ -64,6 +64,7 @@ class LocalModel(_Handle):
         return self._backend().merge(self, Path(path))
 
     def to_uri(self) -> str:
+        """``local:/abs/path``, readable by ``ts.load_model``."""
         return f"local:{Path(self.path).resolve()}"
 
     def save_metadata(self) -> Path:
@@ -95,6 +96,7 @@ class ProviderModel(_Handle):
         return self._backend().download(self, Path(path))
 
     def to_uri(self) -> str:
+        """``provider:model_id``, readable by ``ts.load_model``."""
         return f"{self.provider}:{self.model_id}"
 
 

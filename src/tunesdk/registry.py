@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from importlib.metadata import entry_points, version
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -46,6 +46,49 @@ def register_backend(name: str, backend: type[Backend]) -> None:
     with _lock:
         _registered[name] = backend
         _instances.pop(name, None)
+
+
+def backend_origin(name: str) -> str | None:
+    """``"module:Class"`` of a backend registered in this process with `register_backend`,
+    so another process (the worker, a reattach) can import it; None for entry-point backends."""
+    cls = _registered.get(name)
+    if cls is None or name in _entry_points():
+        return None
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def origin_path(origin: str) -> str | None:
+    """The folder to put on ``sys.path`` so another process can import ``origin``'s module."""
+    import sys
+    from pathlib import Path
+
+    module_name = origin.partition(":")[0]
+    file = getattr(sys.modules.get(module_name), "__file__", None)
+    if file is None:
+        return None
+    root = Path(file).resolve().parent
+    for _ in range(module_name.count(".") + (Path(file).name == "__init__.py")):
+        root = root.parent
+    return str(root)
+
+
+def restore_backend(name: str, origin: str | None, path: str | None = None) -> Backend:
+    """The backend for ``name``; when it is not installed here, import the class recorded at
+    ``origin`` (see `backend_origin`; ``path`` is where its module lives) and register it."""
+    with _lock:
+        known = name in _registered or name in _entry_points()
+    if not known and origin:
+        import importlib
+        import sys
+
+        if path and path not in sys.path:
+            sys.path.append(path)
+        module_name, _, qualname = origin.partition(":")
+        target: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+        register_backend(name, target)
+    return get_backend(name)
 
 
 def _entry_points() -> dict[str, object]:

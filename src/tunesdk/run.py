@@ -21,7 +21,7 @@ from tunesdk.errors import BackendUnavailable, RunCancelled, RunFailed, TuneErro
 from tunesdk.events import Completed, Event, Failed, RunStatus, summarize
 from tunesdk.local import LocalBackend
 from tunesdk.models import ModelHandleField
-from tunesdk.registry import get_backend
+from tunesdk.registry import backend_origin, get_backend, origin_path, restore_backend
 from tunesdk.store import RunRecord, RunStore, redacted_job
 from tunesdk.worker import last_checkpoint
 
@@ -86,8 +86,18 @@ class Run:
             raise BackendUnavailable(backend_name, check.reason or "not usable here", fix=check.fix)
         plan = backend.plan(job)
         backend.preflight(job, plan)
+        origin = backend_origin(backend_name)
+        if origin is not None and origin.startswith("__main__:") and backend.kind == "local":
+            raise TuneError(
+                f"backend {backend_name!r} is defined in the script being run, so the worker "
+                "process that trains cannot import it",
+                fix="move the backend class into a module, or install it as a package with a "
+                "tunesdk.backends entry point",
+            )
         checkpoint = _resume_checkpoint(job, backend_name, resume) if resume else None
         record = RunStore().create(job, plan, backend_name)
+        if origin is not None:
+            record.update_state(backend_class=origin, backend_path=origin_path(origin))
         if checkpoint:
             record.update_state(resume_from=checkpoint)
             record.log(f"resuming from checkpoint {checkpoint}")
@@ -102,20 +112,27 @@ class Run:
     def attach(cls, run_id: str, *, home: str | Path | None = None) -> Run:
         """Follow an existing run, e.g. from another process after the submitter died."""
         record = RunStore(home).get(run_id)
-        return cls(record, get_backend(record.backend))
+        state = record.state
+        backend = restore_backend(
+            record.backend, state.get("backend_class"), state.get("backend_path")
+        )
+        return cls(record, backend)
 
     # ---- state ----------------------------------------------------------------------------------
 
     @property
     def run_id(self) -> str:
+        """The run's id (its folder name in the run store)."""
         return self.record.run_id
 
     @property
     def status(self) -> RunStatus:
+        """The run's current status, from the run store."""
         return self.record.status
 
     @property
     def done(self) -> bool:
+        """True once the run has ended (completed, failed or cancelled)."""
         return self.record.terminal
 
     def refresh(self) -> list[Event]:
@@ -166,7 +183,7 @@ class Run:
                 delay = min(longest, delay * 1.5)
 
     async def aevents(self, *, after: int = 0) -> AsyncIterator[Event]:
-        """Async twin of :meth:`events`; waiting costs no CPU and blocks no event loop."""
+        """Async twin of `events`; waiting costs no CPU and blocks no event loop."""
         first, longest = _poll_interval(self.backend)
         delay = first
         last = after
@@ -198,7 +215,7 @@ class Run:
         return self.result()
 
     async def await_result(self) -> Result:
-        """Async twin of :meth:`wait`."""
+        """Async twin of `wait`."""
         async for _ in self.aevents():
             pass
         return self.result()
@@ -244,6 +261,7 @@ class Run:
             self.record.emit(Cancelled(checkpoint=last_checkpoint(self.record)))
 
     async def acancel(self) -> None:
+        """Async twin of ``cancel``."""
         await asyncio.to_thread(self.cancel)
 
     def __repr__(self) -> str:

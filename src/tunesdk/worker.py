@@ -1,6 +1,6 @@
 """``python -m tunesdk.worker RUN_DIR``: run a local backend's training for one run.
 
-Started by :class:`tunesdk.local.LocalBackend` in its own process group. SIGTERM asks training to
+Started by `tunesdk.local.LocalBackend` in its own process group. SIGTERM asks training to
 stop at the next step (the backend saves a checkpoint); the run then ends ``cancelled``. Any
 exception ends it ``failed`` with one readable line, the traceback going to ``error.log``.
 Under ``accelerate launch``/``torchrun`` every rank runs this; only rank 0 writes events, and when
@@ -90,10 +90,13 @@ def run_worker(run_dir: Path) -> int:
         from tunesdk.local import register_rank
 
         register_rank(record, int(os.environ.get("RANK", "0")))
-    from tunesdk.registry import get_backend
+    from tunesdk.registry import restore_backend
 
     try:
-        backend = get_backend(record.backend)
+        state = record.state
+        backend = restore_backend(
+            record.backend, state.get("backend_class"), state.get("backend_path")
+        )
         if main:
             record.emit(StatusChanged(status="running", message=f"worker pid {os.getpid()}"))
         handle = backend.train(record)

@@ -12,22 +12,15 @@ from tunesdk.testing import tiny_chat_data
 if TYPE_CHECKING:
     from conftest import Harness
 
-LOCAL_BACKENDS_SKIP_VALIDATION = pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,  # "DID NOT RAISE": the run was launched
-    reason="LocalBackend.preflight does not validate the data: the worker starts and trains on "
-    "it (fix belongs in src/tunesdk/local.py)",
-)
-
 
 @pytest.mark.parametrize(
     "harness",
     [
-        pytest.param("simulated", marks=LOCAL_BACKENDS_SKIP_VALIDATION),
+        "simulated",
         "openai",
         "together",
         "fireworks",
-        pytest.param("trl", marks=LOCAL_BACKENDS_SKIP_VALIDATION),
+        "trl",
     ],
     indirect=True,
 )

@@ -340,3 +340,12 @@ def test_plot_unknown_run_exits_2(
     code, _, err = invoke(["plot", "no-such-run"], capsys, monkeypatch)
     assert code == 2
     assert "no-such-run" in err
+
+
+@pytest.mark.parametrize("args", [["bogus"], ["run"]])
+def test_usage_errors_exit_2_without_a_traceback(
+    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = invoke(args, capsys, monkeypatch)
+    assert code == 2
+    assert "Traceback" not in err and "Error:" in err

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +58,47 @@ def test_unknown_backend_raises_listing_installed_ones() -> None:
         ts.get_backend("no-such-engine")
     assert "no-such-engine" in str(info.value)
     assert "simulated" in info.value.reason
+
+
+def test_registered_local_backend_runs_in_the_worker_and_reattaches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_job: Callable[..., ts.Job]
+) -> None:
+    """A backend registered at run time (not an entry point) is importable by the worker process
+    and by Run.attach, through the class path recorded in the run state."""
+    package = tmp_path / "plugins" / "myplugins"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "engine.py").write_text(
+        "from tunesdk.simulated import SimulatedBackend\n\n\n"
+        "class MineBackend(SimulatedBackend):\n    name = 'mine'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "plugins"))
+    from myplugins.engine import MineBackend  # type: ignore[import-not-found]
+
+    ts.register_backend("mine", MineBackend)
+    try:
+        result = make_job().run("mine", progress=False)
+        assert result.status == "completed" and result.backend == "mine"
+        registry._registered.pop("mine")
+        registry._instances.pop("mine", None)
+        again = ts.Run.attach(result.run_id)
+        assert type(again.backend).__name__ == "MineBackend"
+    finally:
+        registry._registered.pop("mine", None)
+        registry._instances.pop("mine", None)
+
+
+def test_local_backend_defined_in_main_is_refused_before_launch(
+    monkeypatch: pytest.MonkeyPatch, make_job: Callable[..., ts.Job]
+) -> None:
+    class ScriptBackend(SimulatedBackend):
+        name = "script"
+
+    monkeypatch.setattr(ScriptBackend, "__module__", "__main__")
+    ts.register_backend("script", ScriptBackend)
+    try:
+        with pytest.raises(ts.TuneError, match="worker process that trains cannot import it"):
+            make_job().submit("script")
+    finally:
+        registry._registered.pop("script", None)
+        registry._instances.pop("script", None)

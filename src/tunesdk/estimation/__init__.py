@@ -1,6 +1,6 @@
 """Estimates before spending: training tokens, cost per managed provider, GPU memory per method.
 
-``job.estimate()`` returns an :class:`Estimate`; ``tunesdk estimate job.yaml`` prints it. Every
+``job.estimate()`` returns an `Estimate`; ``tunesdk estimate job.yaml`` prints it. Every
 number is an estimate: see docs/guide/estimating.md for the formulas and the price table's dates.
 """
 

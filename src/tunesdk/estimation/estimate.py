@@ -130,7 +130,7 @@ def estimate_job(
     dtype: Dtype = "bfloat16",
     gradient_checkpointing: bool = True,
 ) -> Estimate:
-    """See :meth:`tunesdk.Job.estimate`."""
+    """See `tunesdk.Job.estimate`."""
     if dtype not in ("float32", "bfloat16", "float16"):
         raise JobError(
             f"dtype={dtype!r} is not one the estimate knows",

@@ -7,7 +7,7 @@ Writes into ``out_dir``:
   notes`` — which model is A is randomised per prompt (seeded) and not shown; raters fill
   ``preference`` with A, B or tie;
 - ``ratings_key.csv``: ``id, output_a, output_b`` naming the model behind each column; keep it
-  from the raters, then score their file with :func:`rated_win_rate`;
+  from the raters, then score their file with `rated_win_rate`;
 - ``comparison.json``: the whole report, answers verbatim.
 
 Control characters (which an undertrained model can emit) are shown as U+FFFD on the page and in
@@ -47,7 +47,7 @@ def compare(
     each pair (shown as A/B in a seeded random order), and write the page and CSVs (module docs).
 
     ``prompts``: a list of strings, a list of chat message lists, or evaluation data (anything
-    :func:`tunesdk.evaluation.evaluate` reads; its references are shown to the judge and on the
+    `tunesdk.evaluation.evaluate` reads; its references are shown to the judge and on the
     page).
     """
     examples = _examples(prompts, limit)

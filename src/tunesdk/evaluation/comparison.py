@@ -59,22 +59,27 @@ class ComparisonReport(BaseModel):
 
     @property
     def wins(self) -> int:
+        """Prompts the judge gave to the tuned model."""
         return self._count("tuned")
 
     @property
     def losses(self) -> int:
+        """Prompts the judge gave to the base model."""
         return self._count("base")
 
     @property
     def ties(self) -> int:
+        """Prompts the judge called a tie."""
         return self._count("tie")
 
     @property
     def judged(self) -> int:
+        """Prompts with a readable verdict (wins + losses + ties)."""
         return self.wins + self.losses + self.ties
 
     @property
     def unparsed(self) -> int:
+        """Prompts whose verdict could not be read (left out of the win rate)."""
         return len(self.rows) - self.judged if self.judge else 0
 
     @property
@@ -85,6 +90,7 @@ class ComparisonReport(BaseModel):
         return (self.wins + self.ties / 2) / self.judged
 
     def summary(self) -> str:
+        """One line: the win rate and its counts, or how to rate by hand without a judge."""
         if self.judge is None:
             return f"{len(self.rows)} prompts compared; no judge (rate them with the CSV)"
         rate = "n/a" if self.win_rate is None else f"{self.win_rate:.1%}"

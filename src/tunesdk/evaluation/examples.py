@@ -1,6 +1,6 @@
 """Held-out examples for evaluation: a prompt (chat messages) and the reference answer.
 
-Read through :mod:`tunesdk.data`, so every format it reads works: chat examples (the last assistant
+Read through `tunesdk.data`, so every format it reads works: chat examples (the last assistant
 turn is the reference, the turns before it the prompt), prompt/completion pairs, and rows of
 ``{"question", "answer"}`` or ``{"prompt", "reference"}``.
 """

@@ -1,7 +1,7 @@
 """An LLM judge: which of two answers to a prompt is better, with a reason.
 
 The judge sees the answers as "A" and "B" only (the caller randomises which model is which, to
-remove position bias) and is asked for a reason, then a verdict line. :func:`parse_verdict` reads
+remove position bias) and is asked for a reason, then a verdict line. `parse_verdict` reads
 the verdict from that format, a JSON object, or MT-Bench style ``[[A]]``/``[[B]]``/``[[C]]``.
 """
 

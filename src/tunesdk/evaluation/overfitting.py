@@ -13,8 +13,8 @@ The rule (thresholds are keyword arguments, defaults below):
 
 Overfitting is reported as beginning at the step of the lowest eval loss so far: that checkpoint is
 the one to keep. The check needs only the best evaluation and the last ``patience + 1``, so it runs
-incrementally during a run (:class:`OverfitTracker`, hooked into the run store) and
-:func:`detect_overfitting` replays a finished run's events the same way: both report the first
+incrementally during a run (`OverfitTracker`, hooked into the run store) and
+`detect_overfitting` replays a finished run's events the same way: both report the first
 episode, at the same evaluation.
 """
 
@@ -120,7 +120,7 @@ def _judge(best: EvalPoint, recent: Sequence[EvalPoint], min_rise: float) -> Ove
 class OverfitTracker:
     """Incremental detector: feed it events in order; keeps O(patience) numbers, JSON-able state.
 
-    :meth:`observe` returns the warning once, at the evaluation that confirms overfitting.
+    `observe` returns the warning once, at the evaluation that confirms overfitting.
     """
 
     def __init__(

@@ -21,7 +21,7 @@ def plot_loss(events: Iterable[Event], path: str | Path, *, title: str | None = 
     """Draw train and eval loss against step from a run's events and save it (PNG, or any format
     matplotlib infers from the suffix) at ``path``; returns the path.
 
-    Where :func:`detect_overfitting` finds eval loss rising while train loss falls, the span is
+    Where `detect_overfitting` finds eval loss rising while train loss falls, the span is
     shaded, the best evaluation is marked and a warning is written on the chart.
     """
     events = list(events)

@@ -41,10 +41,12 @@ class RegressionReport(BaseModel):
 
     @property
     def regressed(self) -> bool:
+        """True when any metric dropped by more than the threshold."""
         return any(change.regressed for change in self.changes)
 
     @property
     def regressed_metrics(self) -> list[str]:
+        """The metrics that dropped by more than the threshold."""
         return [change.metric for change in self.changes if change.regressed]
 
     def __str__(self) -> str:
@@ -84,8 +86,8 @@ def regression(
     than ``threshold`` below the base (absolute: 0.02 = 2 points on a 0–1 metric).
 
     ``suite``: your general-ability questions with references (a JSONL path or rows that
-    :func:`evaluate` reads), or ``"lm_eval:task1,task2"`` for lm-evaluation-harness tasks
-    (optional; see :mod:`tunesdk.evaluation.lm_eval_suite`). ``limit``: examples (per lm_eval task).
+    `evaluate` reads), or ``"lm_eval:task1,task2"`` for lm-evaluation-harness tasks
+    (optional; see `tunesdk.evaluation.lm_eval_suite`). ``limit``: examples (per lm_eval task).
     """
     if not 0 <= threshold < 1:
         raise JobError(

@@ -2,7 +2,7 @@
 
 Axolotl runs as a child of the worker in the worker's process group, so a cancel (SIGTERM to the
 group) or a hard kill reaches every Axolotl rank too, and no training process outlives its run.
-Progress comes from the console (see :mod:`tunesdk_axolotl.logs`); checkpoints from the
+Progress comes from the console (see `tunesdk_axolotl.logs`); checkpoints from the
 ``checkpoint-N`` folders, reported once their ``trainer_state.json`` is written (the Trainer
 writes it last, so the folder is complete).
 """

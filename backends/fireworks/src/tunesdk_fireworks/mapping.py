@@ -1,7 +1,7 @@
 """Job -> the Fireworks requests: dataset uploads and the fine-tuning job's create body.
 
 The same function builds the plan's native body (placeholders for the run id, secrets shown as
-``***``) and the body :meth:`FireworksBackend.create_job` sends, so the plan is exactly what
+``***``) and the body `FireworksBackend.create_job` sends, so the plan is exactly what
 Fireworks receives. Field names are the REST API's (camelCase). Units that differ from tunesdk's:
 
 - ``batchSize`` counts *tokens* (sequences are packed); a Job's ``batch_size`` counts examples, so

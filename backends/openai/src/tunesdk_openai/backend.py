@@ -1,7 +1,7 @@
 """The ``openai`` backend: OpenAI's fine-tuning API, OpenAI-compatible servers and Azure OpenAI.
 
 The flow (validate → convert → upload → create once → poll) belongs to
-:class:`tunesdk.managed.ManagedBackend`; this class makes the OpenAI calls with the official SDK.
+`tunesdk.managed.ManagedBackend`; this class makes the OpenAI calls with the official SDK.
 """
 
 from __future__ import annotations

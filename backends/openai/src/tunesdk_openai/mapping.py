@@ -1,6 +1,6 @@
 """Job → OpenAI fine-tuning request, and the fate of every Job option (the plan).
 
-One function, :func:`job_request`, builds the ``POST /v1/fine_tuning/jobs`` body: the plan shows it
+One function, `job_request`, builds the ``POST /v1/fine_tuning/jobs`` body: the plan shows it
 with placeholders for the file ids and the run id, and the backend sends it with the real ones, so
 the plan is exactly what OpenAI receives.
 """

@@ -107,6 +107,7 @@ class TRLBackend(LocalBackend):
         targets must exist in a local model."""
         from tunesdk_trl.modeling import check_model_path, check_precision
 
+        super().preflight(job, plan)  # the data, before any model file is read
         source = job.model_for(self.name)
         check_model_path(source)
         check_precision(job.resources.mixed_precision)

@@ -5,7 +5,7 @@
 a run) and ``accelerate launch --config_file ... -m tunesdk.worker RUN_DIR``. The config contents
 follow accelerate's documented keys (the same files TRL ships in ``examples/accelerate_configs``).
 
-Everything here except :func:`hardware_problem` is pure: no torch import, so plans stay instant.
+Everything here except `hardware_problem` is pure: no torch import, so plans stay instant.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Loading base models and tokenizers, and building PEFT configs, with readable errors.
 
-:class:`ModelLoader` is the engine seam of the shared trainer glue (``tunesdk_trl.training``): it
+`ModelLoader` is the engine seam of the shared trainer glue (``tunesdk_trl.training``): it
 loads the tokenizer and the model and makes the model trainable. This class does it with
 transformers + PEFT (the trl backend); tunesdk-unsloth subclasses it to load with Unsloth's
 ``FastLanguageModel``. Everything else (data, trainer, events, checkpoints, the handle) is shared.
@@ -179,8 +179,8 @@ class ModelLoader:
     ``native`` is the backend's native description; the glue reads its ``trainer``,
     ``config_class``, ``config`` (the SFTConfig/DPOConfig kwargs) and ``final_model_dir`` keys, and
     this loader its ``model`` and ``peft`` keys (the trl backend's ``native_for`` shape).
-    Subclasses override :meth:`preconditions`, :meth:`load_model`, :meth:`trainer_peft_config`,
-    :attr:`source` and :attr:`trains_adapter` for another engine.
+    Subclasses override `preconditions`, `load_model`, `trainer_peft_config`,
+    `source` and `trains_adapter` for another engine.
     """
 
     def __init__(self, native: dict[str, Any]) -> None:
@@ -208,7 +208,7 @@ class ModelLoader:
 
     def load_model(self, tokenizer: Any) -> Any:
         """The base model, quantized and prepared for k-bit training for QLoRA. The PEFT adapter
-        itself is added by the trainer from :meth:`trainer_peft_config`."""
+        itself is added by the trainer from `trainer_peft_config`."""
         quantization = self.native["model"].get("quantization_config")
         model = load_model(self.source, quantization["kwargs"] if quantization else None)
         peft_native = self.native["peft"]

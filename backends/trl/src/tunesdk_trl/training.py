@@ -2,7 +2,7 @@
 
 This is the trainer glue shared by the local engines built on TRL: data preparation, trainer
 construction, events, checkpoints, resume, cancel and the model handle. What differs per engine
-(how the model is loaded and made trainable) comes from a :class:`~tunesdk_trl.modeling.ModelLoader`.
+(how the model is loaded and made trainable) comes from a `tunesdk_trl.modeling.ModelLoader`.
 """
 
 from __future__ import annotations

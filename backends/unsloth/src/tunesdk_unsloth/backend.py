@@ -78,6 +78,7 @@ class UnslothBackend(LocalBackend):
         skeleton, no weights loaded; "all-linear" means the Llama-style projections here)."""
         from tunesdk_trl.modeling import check_model_path, check_targets_on_meta
 
+        super().preflight(job, plan)  # the data, before any model file is read
         source = job.model_for(self.name)
         check_model_path(source)
         if isinstance(job.method, LoRA) and Path(source).expanduser().exists():

@@ -3,7 +3,7 @@
 >>> with FireworksEmulator(seconds_per_step=0.01) as emulator:
 ...     client = fireworks.Fireworks(api_key="test", account_id="me", base_url=emulator.base_url)
 
-``emulator.faults`` injects failures (see :class:`tunesdk.emulation.Faults`); ``emulator.config``
+``emulator.faults`` injects failures (see `tunesdk.emulation.Faults`); ``emulator.config``
 changes speeds, the failure step or the accepted API key while it runs. Needs starlette and uvicorn.
 """
 
@@ -21,7 +21,7 @@ from tunesdk_fireworks.emulator.state import EmulatorConfig, EmulatorState
 class FireworksEmulator:
     """The emulated API, served in a background thread while the context is open.
 
-    Keyword arguments are :class:`EmulatorConfig` fields (``seconds_per_step``, ``phase_s``,
+    Keyword arguments are `EmulatorConfig` fields (``seconds_per_step``, ``phase_s``,
     ``deploy_s``, ``fail_at_step``, ``api_key``, ...).
     """
 

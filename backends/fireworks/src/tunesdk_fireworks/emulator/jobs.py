@@ -7,7 +7,7 @@ A job walks through the states Fireworks reports for supervised fine-tuning and 
 
 or ends in JOB_STATE_FAILED (a failure step was set) or, after a cancel request,
 JOB_STATE_CANCELLING -> JOB_STATE_CANCELLED. Each phase before training lasts ``phase_s``; training
-lasts ``total_steps * seconds_per_step`` (:class:`tunesdk.emulation.SimulatedTraining`).
+lasts ``total_steps * seconds_per_step`` (`tunesdk.emulation.SimulatedTraining`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The emulated Fireworks account: datasets, jobs, models, deployments and deployed LoRAs.
 
 Every operation takes and returns JSON-shaped dicts in Fireworks' camelCase and raises
-:class:`ApiError` for what the real API refuses. All access goes through one lock: the emulator
+`ApiError` for what the real API refuses. All access goes through one lock: the emulator
 serves requests from several threads (the ASGI loop and tests poking at the state).
 """
 

@@ -21,7 +21,7 @@ from tunesdk_openai.emulator.state import Settings, World
 class OpenAIEmulator:
     """The emulator served on 127.0.0.1 in a background thread (a context manager).
 
-    Keyword arguments set :class:`Settings` fields, e.g. ``seconds_per_step=0.01``,
+    Keyword arguments set `Settings` fields, e.g. ``seconds_per_step=0.01``,
     ``fail_at_step=3``, ``max_file_bytes=4096``, ``fine_tuning_enabled=False``.
     """
 

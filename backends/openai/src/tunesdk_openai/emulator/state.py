@@ -1,7 +1,7 @@
 """The emulator's in-memory world: files, uploads, and fine-tuning jobs with events and checkpoints.
 
-A job's progress is a pure function of the clock (:class:`tunesdk.emulation.SimulatedTraining`);
-:meth:`TrainingJob.advance` turns the time that passed into the events and checkpoints the real
+A job's progress is a pure function of the clock (`tunesdk.emulation.SimulatedTraining`);
+`TrainingJob.advance` turns the time that passed into the events and checkpoints the real
 service would have published by then, so polling at any rate sees the same history.
 """
 

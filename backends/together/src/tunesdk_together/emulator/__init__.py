@@ -32,7 +32,7 @@ class ExactPathFault(Fault):
 class TogetherEmulator:
     """A Together API emulator served on 127.0.0.1; a context manager that starts and stops it.
 
-    ``timing`` (a :class:`Timing`) or its fields as keywords (``seconds_per_step``, ``pending_s``,
+    ``timing`` (a `Timing`) or its fields as keywords (``seconds_per_step``, ``pending_s``,
     ``queued_s``, ``compress_s``, ``upload_s``, ``cancel_s``) set how fast emulated jobs move.
     ``api_keys`` restricts the accepted keys, ``balance`` the account credit in dollars,
     ``adapter_dir``/``model_dir`` the folders that ``/v1/finetune/download`` serves.
