@@ -138,3 +138,18 @@ def test_every_option_has_exactly_one_row(kind: str) -> None:
     assert len(options) == len(set(options))
     assert set(job_options(job(METHODS[kind]), "sft")) <= set(options)
     assert all(row.reason for row in plan.rows if row.status == "dropped")
+
+
+def test_several_processes_are_dropped_and_the_batch_is_split_for_one_gpu() -> None:
+    """The trl backend splits batch_size over processes; Unsloth trains on one GPU, so a batch
+    that does not divide by processes must still plan (with processes dropped)."""
+    job = ts.Job(
+        model="org/model",
+        data=tiny_chat_data(8),
+        batch_size=4,
+        micro_batch_size=4,
+        resources=ts.Resources(processes=2),
+    )
+    plan = UnslothBackend().plan(job)
+    assert plan.row("resources.processes").status == "dropped"
+    assert plan.native["config"]["gradient_accumulation_steps"] == 1

@@ -108,9 +108,18 @@ def _call_options(job: Job, call: str) -> dict[str, Any]:
     return dict(value)
 
 
+def single_process(job: Job) -> Job:
+    """The job as Unsloth runs it: one process on one GPU (wider resources are dropped in the
+    plan), without backend options (they are applied to the Unsloth calls separately)."""
+    one = job.resources.model_copy(
+        update={"processes": 1, "nodes": 1, "gpus": None, "strategy": "auto"}
+    )
+    return job.model_copy(update={"backend_options": {}, "resources": one})
+
+
 def config_kwargs(job: Job, objective: str, outputs_dir: Path | None = None) -> dict[str, Any]:
     """``SFTConfig``/``DPOConfig`` kwargs: the trl backend's, with unsloth's backend options."""
-    kwargs = trainer_kwargs(job.model_copy(update={"backend_options": {}}), objective, outputs_dir)
+    kwargs = trainer_kwargs(single_process(job), objective, outputs_dir)
     options = job.backend_options.get("unsloth", {})
     kwargs.update({k: v for k, v in options.items() if k not in CALL_OPTIONS})
     return kwargs

@@ -14,7 +14,13 @@ from tunesdk.errors import UnsupportedOption
 from tunesdk.job import Job
 from tunesdk.methods import LoRA, QLoRA
 from tunesdk_trl.native import build_plan as trl_plan
-from tunesdk_unsloth.native import CALL_OPTIONS, LLAMA_LINEAR, native_for, unsupported_method
+from tunesdk_unsloth.native import (
+    CALL_OPTIONS,
+    LLAMA_LINEAR,
+    native_for,
+    single_process,
+    unsupported_method,
+)
 
 BACKEND = "unsloth"
 FP = "FastLanguageModel.from_pretrained."
@@ -60,7 +66,7 @@ def build_plan(job: Job, version: str | None) -> Plan:
         raise error
     objective = job.infer_objective()
     native = native_for(job, objective, version=version)
-    base = trl_plan(job.model_copy(update={"strict": False, "backend_options": {}}), BACKEND)
+    base = trl_plan(single_process(job).model_copy(update={"strict": False}), BACKEND)
     rows = _Rows(job)
     _model_rows(rows, native)
     _method_rows(rows, native)
