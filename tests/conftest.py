@@ -177,3 +177,11 @@ def providers() -> Providers:
 @pytest.fixture(scope="session")
 def samples() -> type[Samples]:
     return Samples
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The random-weight tiny Llama of ``tunesdk.testing``, built once per test session."""
+    from tunesdk.testing import tiny_model
+
+    return tiny_model(tmp_path_factory.mktemp("tiny") / "model")

@@ -204,8 +204,25 @@ class Job(Spec):
 
     @property
     def gradient_accumulation_steps(self) -> int:
-        """batch_size / micro_batch_size (per process count is the backend's business)."""
+        """batch_size / micro_batch_size for one process (see ``accumulation_for``)."""
         return self.batch_size // self.effective_micro_batch_size
+
+    def accumulation_for(self, ranks: int) -> int:
+        """Gradient accumulation steps when ``ranks`` processes train together:
+        ``batch_size / (micro_batch_size × ranks)``, since ``batch_size`` is the effective batch.
+        JobError, with batch sizes that work, when it is not a whole number."""
+        micro = self.effective_micro_batch_size
+        per_step = micro * ranks
+        if self.batch_size % per_step:
+            valid = [n * per_step for n in range(1, 5)]
+            raise JobError(
+                f"batch_size={self.batch_size} is not a multiple of micro_batch_size ({micro}) × "
+                f"training processes ({ranks}) = {per_step}: the effective batch cannot be split "
+                "evenly",
+                where="batch_size",
+                fix=f"use batch_size in {valid}, or change micro_batch_size/resources.processes",
+            )
+        return self.batch_size // per_step
 
     def options_set(self) -> set[str]:
         """Options the user gave explicitly (dotted for method fields, e.g. ``method.r``)."""

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from tunesdk.backend import Backend, validate_job_data
+from tunesdk.errors import TuneError
 from tunesdk.events import Cancelled, Checkpoint, Event, Failed
+from tunesdk.models import LocalModel, ModelHandle
 
 if TYPE_CHECKING:
     from tunesdk.backend import Plan
@@ -47,6 +49,16 @@ def describe_exit(returncode: int | None) -> str:
         hint = " (often the out-of-memory killer)" if sig == signal.SIGKILL else ""
         return f"the training process was killed by {sig.name}{hint}"
     return f"the training process exited with code {returncode} without reporting a result"
+
+
+def require_local(model: ModelHandle, backend: str) -> LocalModel:
+    """``model`` as a LocalModel, or a TuneError saying ``backend`` serves only local models."""
+    if not isinstance(model, LocalModel):
+        raise TuneError(
+            f"the {backend} backend serves local models, not {model.to_uri()}",
+            fix="use the provider's own backend for provider models",
+        )
+    return model
 
 
 class LocalBackend(Backend):

@@ -6,14 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tunesdk.testing import tiny_model
-
 FAKE_AXOLOTL = Path(__file__).parent / "fake_axolotl" / "axolotl"
-
-
-@pytest.fixture(scope="session")
-def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,7 @@ import pytest
 import tunesdk as ts
 from tunesdk.run import Run
 from tunesdk.store import RunStore
-from tunesdk.testing import tiny_chat_data, tiny_model
+from tunesdk.testing import tiny_chat_data
 
 MANAGED = ("openai", "together", "fireworks")
 ALL = ("simulated", *MANAGED, "trl")
@@ -143,12 +143,6 @@ def _harness(name: str, folder: Path, model_path: Path | None, provider: Any) ->
     return Harness(name, folder, fields, dropped, long_fields, provider)
 
 
-@pytest.fixture(scope="session")
-def contract_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny random-weight model (built once: it takes seconds)."""
-    return tiny_model(tmp_path_factory.mktemp("contract-tiny") / "model")
-
-
 @pytest.fixture(scope="module", params=ALL)
 def harness(
     request: pytest.FixtureRequest, providers: Any, tmp_path_factory: pytest.TempPathFactory
@@ -163,7 +157,7 @@ def harness(
             monkeypatch.setenv("TUNESDK_HOME", str(folder / "home"))
             monkeypatch.setenv("HF_HUB_OFFLINE", "1")
         monkeypatch.setenv("TUNESDK_POLL_INTERVAL", "0.02")
-        model = request.getfixturevalue("contract_tiny_model") if name == "trl" else None
+        model = request.getfixturevalue("tiny_model_path") if name == "trl" else None
         harness = _harness(name, folder, model, provider)
         yield harness
         harness.stop_leftovers()

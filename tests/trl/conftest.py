@@ -7,13 +7,7 @@ import pytest
 
 from tunesdk.job import Job
 from tunesdk.store import RunRecord, RunStore
-from tunesdk.testing import tiny_model
 from tunesdk_trl import TRLBackend
-
-
-@pytest.fixture(scope="session")
-def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,6 @@ import pytest
 
 from tunesdk.job import Job
 from tunesdk.store import RunRecord, RunStore
-from tunesdk.testing import tiny_model
 from tunesdk_unsloth import UnslothBackend
 from tunesdk_unsloth.environment import ASSUME_GPU_ENV
 
@@ -30,11 +29,6 @@ class FakeUnsloth:
         lines = self.calls_file.read_text(encoding="utf-8").splitlines()
         records = [json.loads(line) for line in lines]
         return [r for r in records if name is None or r["call"] == name]
-
-
-@pytest.fixture(scope="session")
-def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
 @pytest.fixture(autouse=True)

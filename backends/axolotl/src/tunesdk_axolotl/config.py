@@ -105,20 +105,8 @@ def processes(job: Job) -> int:
 
 
 def accumulation_steps(job: Job) -> int:
-    """batch_size / micro_batch_size / processes, refused when it is not a whole number ≥ 1."""
-    micro = job.effective_micro_batch_size
-    per_step = micro * processes(job)
-    if job.batch_size % per_step:
-        n = processes(job)
-        fitting = [m for m in range(1, micro + 1) if job.batch_size % (m * n) == 0]
-        hint = f"e.g. micro_batch_size={fitting[-1]}" if fitting else f"a multiple of {n}"
-        raise JobError(
-            f"batch_size={job.batch_size} cannot be split into micro batches of {micro} on "
-            f"{n} processes (gradient accumulation must be a whole number)",
-            where="job.batch_size",
-            fix=f"make batch_size a multiple of micro_batch_size × processes ({hint})",
-        )
-    return job.batch_size // per_step
+    """batch_size / micro_batch_size / processes, refused when it is not a whole number."""
+    return job.accumulation_for(processes(job))
 
 
 def chat_template_keys(template: str | None) -> dict[str, Any]:

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from tunesdk.backend import Capabilities, Check, Plan
-from tunesdk.errors import TuneError
 from tunesdk.job import Job
-from tunesdk.local import LocalBackend
+from tunesdk.local import LocalBackend, require_local
 from tunesdk.methods import Adapter, LoRA, QLoRA
 from tunesdk.models import LocalModel, Messages, ModelHandle
 from tunesdk.store import RunRecord
@@ -25,15 +24,6 @@ TRACKERS = {
     "wandb": (("wandb",), "tunesdk-trl[wandb]"),
     "mlflow": (("mlflow",), "tunesdk-trl[mlflow]"),
 }
-
-
-def _as_local(model: ModelHandle) -> LocalModel:
-    if not isinstance(model, LocalModel):
-        raise TuneError(
-            f"the trl backend serves local models, not {model.to_uri()}",
-            fix="use the provider's own backend for provider models",
-        )
-    return model
 
 
 class TRLBackend(LocalBackend):
@@ -148,12 +138,12 @@ class TRLBackend(LocalBackend):
     def chat(self, model: ModelHandle, messages: Messages, **generation: Any) -> str:
         from tunesdk_trl import inference
 
-        return inference.chat(_as_local(model), messages, **generation)
+        return inference.chat(require_local(model, self.name), messages, **generation)
 
     def generate(self, model: ModelHandle, prompt: str, **generation: Any) -> str:
         from tunesdk_trl import inference
 
-        return inference.generate(_as_local(model), prompt, **generation)
+        return inference.generate(require_local(model, self.name), prompt, **generation)
 
     def load(self, model: LocalModel) -> tuple[Any, Any]:
         from tunesdk_trl import inference

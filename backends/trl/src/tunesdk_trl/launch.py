@@ -61,18 +61,7 @@ def is_distributed(job: Job) -> bool:
 
 def gradient_accumulation(job: Job) -> int:
     """``batch_size / (micro_batch_size × ranks)``: ``batch_size`` is the effective batch."""
-    micro = job.effective_micro_batch_size
-    ranks = world_size(job)
-    per_step = micro * ranks
-    if job.batch_size % per_step:
-        valid = [n * per_step for n in range(1, 5)]
-        raise JobError(
-            f"batch_size={job.batch_size} is not a multiple of micro_batch_size ({micro}) × "
-            f"training processes ({ranks}) = {per_step}: the effective batch cannot be split evenly",
-            where="batch_size",
-            fix=f"use batch_size in {valid}, or change micro_batch_size/resources.processes",
-        )
-    return job.batch_size // per_step
+    return job.accumulation_for(world_size(job))
 
 
 def visible_devices(job: Job, current: str | None) -> str | None:

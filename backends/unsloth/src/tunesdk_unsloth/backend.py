@@ -8,24 +8,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from tunesdk.backend import Capabilities, Check, Plan
-from tunesdk.errors import TuneError
 from tunesdk.job import Job
-from tunesdk.local import LocalBackend
+from tunesdk.local import LocalBackend, require_local
 from tunesdk.methods import LoRA
 from tunesdk.models import LocalModel, Messages, ModelHandle
 from tunesdk.store import RunRecord
 from tunesdk_unsloth import environment
 from tunesdk_unsloth.native import target_modules, unsupported_method
 from tunesdk_unsloth.plan import build_plan
-
-
-def _as_local(model: ModelHandle) -> LocalModel:
-    if not isinstance(model, LocalModel):
-        raise TuneError(
-            f"the unsloth backend serves local models, not {model.to_uri()}",
-            fix="use the provider's own backend for provider models",
-        )
-    return model
 
 
 class UnslothBackend(LocalBackend):
@@ -106,13 +96,17 @@ class UnslothBackend(LocalBackend):
         from tunesdk_trl import inference as trl_inference
         from tunesdk_unsloth import inference
 
-        return trl_inference.chat(_as_local(model), messages, loader=inference.load, **generation)
+        return trl_inference.chat(
+            require_local(model, self.name), messages, loader=inference.load, **generation
+        )
 
     def generate(self, model: ModelHandle, prompt: str, **generation: Any) -> str:
         from tunesdk_trl import inference as trl_inference
         from tunesdk_unsloth import inference
 
-        return trl_inference.generate(_as_local(model), prompt, loader=inference.load, **generation)
+        return trl_inference.generate(
+            require_local(model, self.name), prompt, loader=inference.load, **generation
+        )
 
     def load(self, model: LocalModel) -> tuple[Any, Any]:
         from tunesdk_unsloth import inference
