@@ -395,6 +395,15 @@ class Backend:
         """Merge an adapter into its base model and save the result at ``path``."""
         raise self._unsupported("merge()")
 
+    def export_gguf(self, model: LocalModel, path: Path, quantization: str) -> list[Path]:
+        """Write a local model as GGUF files under ``path`` and return them."""
+        raise TuneError(
+            f"GGUF export is not available from backend {self.name!r}",
+            fix='use model.export_gguf(path, engine="unsloth") on a GPU machine with '
+            "`pip install 'tunesdk-unsloth[gpu]'`, or merge() and convert the merged folder with "
+            "llama.cpp's convert_hf_to_gguf.py",
+        )
+
     def download(self, model: ProviderModel, path: Path) -> LocalModel:
         """Download a provider model's weights to ``path`` as a LocalModel."""
         raise self._unsupported("download()")

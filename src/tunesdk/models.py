@@ -63,6 +63,19 @@ class LocalModel(_Handle):
         """Write base + adapter merged into one model at ``path`` and return its handle."""
         return self._backend().merge(self, Path(path))
 
+    def export_gguf(
+        self, path: str | Path, quantization: str = "q4_k_m", *, engine: str | None = None
+    ) -> list[Path]:
+        """Write the model as GGUF files (llama.cpp, Ollama, LM Studio) under ``path``.
+
+        ``engine``: the backend that converts (default: the one that trained it). The unsloth
+        backend offers it (``engine="unsloth"`` also converts models trained by trl or axolotl).
+        """
+        from tunesdk.registry import get_backend
+
+        backend = get_backend(engine) if engine else self._backend()
+        return backend.export_gguf(self, Path(path), quantization)
+
     def to_uri(self) -> str:
         """``local:/abs/path``, readable by ``ts.load_model``."""
         return f"local:{Path(self.path).resolve()}"

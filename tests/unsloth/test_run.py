@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import tunesdk as ts
-from tunesdk.errors import BackendUnavailable, JobError
+from tunesdk.errors import BackendUnavailable, JobError, TuneError
 from tunesdk.events import Completed, Progress
 from tunesdk.testing import tiny_chat_data
 from tunesdk_unsloth import UnslothBackend
@@ -56,11 +56,18 @@ def test_run_then_chat_merge_and_gguf_through_the_handle(
 
     backend = UnslothBackend()
     with pytest.raises(JobError, match="q9_z"):
-        backend.export_gguf(trained, tmp_path / "gguf", quantization="q9_z")
-    files = backend.export_gguf(trained, tmp_path / "gguf")
+        trained.export_gguf(tmp_path / "gguf", quantization="q9_z")
+    files = trained.export_gguf(tmp_path / "gguf")
     assert [f.suffix for f in files] == [".gguf"] and files[0].read_bytes().startswith(b"GGUF")
     (call,) = fake_unsloth.calls("save_pretrained_gguf")
     assert call["quantization_method"] == "q4_k_m"
+
+    # a model trained by another local backend: refused by its own engine, converted by unsloth's
+    from_trl = trained.model_copy(update={"engine": "trl"})
+    with pytest.raises(TuneError, match="GGUF export is not available") as refused:
+        from_trl.export_gguf(tmp_path / "gguf-trl")
+    assert 'engine="unsloth"' in (refused.value.fix or "")
+    assert from_trl.export_gguf(tmp_path / "gguf-trl", engine="unsloth")
 
     # the same handle on a machine without a GPU: PEFT merge, and GGUF export refused
     import torch
@@ -74,7 +81,7 @@ def test_run_then_chat_merge_and_gguf_through_the_handle(
     _same_logits(trained, Path(fallback.path))
     with pytest.raises(BackendUnavailable, match="save_pretrained_gguf, which needs an NVIDIA"):
         backend.export_gguf(trained, tmp_path / "gguf-on-cpu")
-    assert len(fake_unsloth.calls("save_pretrained_gguf")) == 1
+    assert len(fake_unsloth.calls("save_pretrained_gguf")) == 2  # the two exports above
 
 
 def _same_logits(adapter: ts.LocalModel, merged: Path) -> None:
