@@ -14,14 +14,11 @@ from typing import Any
 from tunesdk.errors import RunCancelled
 from tunesdk.models import LocalModel
 from tunesdk.store import RunRecord
+from tunesdk.worker import is_main_process
 from tunesdk_trl import data as data_mod
 from tunesdk_trl.callback import EventsCallback
 from tunesdk_trl.modeling import ModelLoader
 from tunesdk_trl.native import native_for
-
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def train(

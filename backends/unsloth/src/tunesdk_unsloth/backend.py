@@ -78,7 +78,8 @@ class UnslothBackend(LocalBackend):
         environment.require_unsloth()  # before the import: unsloth raises on a machine without GPU
         # Unsloth patches transformers, peft and trl when imported, so it must come before them
         importlib.import_module("unsloth")
-        from tunesdk_trl.training import is_main_process, train
+        from tunesdk.worker import is_main_process
+        from tunesdk_trl.training import train
         from tunesdk_unsloth.banner import banner_events
         from tunesdk_unsloth.loader import UnslothLoader
         from tunesdk_unsloth.native import native_for
