@@ -12,14 +12,17 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 from rich.console import Console
 
+from tunesdk.events import Progress
 from tunesdk.job import Job, ModelRef
 from tunesdk.methods import LoRA
 from tunesdk.models import ProviderModel
 from tunesdk.registry import get_backend, installed_names
+from tunesdk.run import Result
 
 console = Console()
 
@@ -50,12 +53,42 @@ def _data(folder: Path) -> Path:
     return path
 
 
+def _summary(result: Result) -> str:
+    """One line: how the train loss moved, the eval loss, steps and time."""
+    losses = [
+        e.train_loss
+        for e in result.events()
+        if isinstance(e, Progress) and e.train_loss is not None
+    ]
+    parts = []
+    if losses:
+        parts.append(f"train loss {losses[0]:.3f} → {losses[-1]:.3f}")
+    if "eval_loss" in result.metrics:
+        parts.append(f"eval loss {result.metrics['eval_loss']:.3f}")
+    if "steps" in result.metrics:
+        parts.append(f"{int(result.metrics['steps'])} steps")
+    if "runtime_s" in result.metrics:
+        parts.append(f"{result.metrics['runtime_s']:.1f} s")
+    return ", ".join(parts)
+
+
+def _quiet_transformers() -> None:
+    """No weight-loading progress bars or deprecation chatter from inside the libraries."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
 def run_demo(home: Path | None = None) -> None:
     """Run the demo; runs go to ``home`` (default: a temporary folder)."""
     work = Path(home) if home else Path(tempfile.mkdtemp(prefix="tunesdk-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     os.environ["TUNESDK_HOME"] = str(work)
     backend = _local_backend()
+    _quiet_transformers()
     model_path = work / "tiny-llama"
     if backend == "trl":
         from tunesdk.testing import tiny_model
@@ -68,15 +101,15 @@ def run_demo(home: Path | None = None) -> None:
         data=data,
         eval_split=0.1,
         method=LoRA(r=8),
-        epochs=2,
+        epochs=6,
         batch_size=8,
         max_seq_length=128,
-        learning_rate=5e-3,
+        learning_rate=1e-2,  # high: the tiny model starts from random weights
     )
     console.rule(f"1. local fine-tune on {backend!r}")
     local = job.run(backend=backend)
-    console.print(f"model: {local.model.to_uri() if local.model else '-'}")
-    console.print(f"metrics: {local.metrics}")
+    console.print(f"model: {local.model.to_uri() if local.model else '-'}", markup=False)
+    console.print(_summary(local))
     if local.model is not None:
         question = [{"role": "user", "content": "What does the owl say?"}]
         reply = local.model.chat(question, max_new_tokens=12)
@@ -94,8 +127,8 @@ def run_demo(home: Path | None = None) -> None:
         os.environ.setdefault("TUNESDK_POLL_INTERVAL", "0.1")
         try:
             remote = job.run(backend="together")
-            console.print(f"model: {remote.model.to_uri() if remote.model else '-'}")
-            console.print(f"metrics: {remote.metrics}")
+            console.print(f"model: {remote.model.to_uri() if remote.model else '-'}", markup=False)
+            console.print(_summary(remote) + " (simulated training)")
             if isinstance(remote.model, ProviderModel):
                 console.print(
                     "deploying (Together serves fine-tunes of this base on an endpoint)..."
