@@ -1,128 +1,67 @@
-"""Device check for the axolotl backend: the same small job, LoRA and QLoRA, through tunesdk.
+"""GPU check for the axolotl backend: LoRA and QLoRA through tunesdk.
 
-Not run in CI (Axolotl needs a CUDA GPU). On a CUDA machine with Axolotl installed
-(``pip install 'tunesdk-axolotl[axolotl]'``, or ``TUNESDK_AXOLOTL_COMMAND`` naming an Axolotl in
-another environment)::
+The model, data, Job and row are ``common.py``'s (a random-weight ~0.5B bf16 Llama built locally,
+no hub). Each case runs in its own process: the axolotl backend trains the Job exactly as its
+worker would (``check_job`` → ``plan`` → ``preflight`` → run folder → ``AxolotlBackend.train``,
+which writes the YAML and runs ``axolotl train``). Axolotl trains in its own process, so the
+numbers come from its log (``<run folder>/axolotl.log``), one Trainer log dict per step:
+``loss``, ``tokens/train_per_sec_per_gpu`` (Axolotl's ``include_tkps``, on by default: tokens
+with a label per second, which with ``train_on_inputs=True`` are the non-padding tokens) and
+``memory/max_allocated (GiB)`` (``torch.cuda.max_memory_allocated`` in Axolotl's process). There
+is no plain-Axolotl row: tunesdk's part is writing the YAML; ``axolotl train`` then runs as is.
 
-    python benchmarks/gpu/axolotl_check.py [--steps 30] [--out results.json]
+Usage (a CUDA GPU and ``pip install 'tunesdk-axolotl[axolotl]'``, or Axolotl in its own virtualenv
+named by ``TUNESDK_AXOLOTL_COMMAND=/path/to/venv/bin/axolotl``: it pins its own torch and
+transformers)::
 
-It builds a random-weight Llama-architecture model of about 0.5B parameters locally (no hub
-access), runs ``job.run(backend="axolotl")`` for a fixed number of steps per case, and prints one
-row per case: tokens/s, peak GPU memory and final loss. Peak memory and the train runtime are read
-from Axolotl's own log (its Trainer logs ``memory/max_allocated (GiB)`` and ``train_runtime``);
-tokens/s counts the non-padding tokens of the examples the steps consumed. Exits non-zero if any
-case fails.
+    python benchmarks/gpu/axolotl_check.py [--steps 30] [--out axolotl.json]
+    python benchmarks/gpu/axolotl_check.py --tiny --steps 2   # without Axolotl: rows skipped
+
+Exits 1 if a case failed (a skipped case is not a failure).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
-import tunesdk as ts
-from tunesdk.testing import tiny_chat_data, tiny_tokenizer
+import common
+from common import Case, Row, Size, StepSample
 
-CASES: dict[str, ts.LoRA] = {
-    "axolotl_lora": ts.LoRA(r=16),
-    "axolotl_qlora": ts.QLoRA(r=16),
-}
-BATCH = 8
-SEQ = 256
+CASES = [Case("axolotl", method, "tunesdk") for method in ("lora", "qlora")]
+TIMEOUTS = {"axolotl": 300.0}  # Axolotl's start-up (CLI, config checks, data preparation) is slow
+MEMORY_KEY = "memory/max_allocated (GiB)"
+TOKENS_KEY = "tokens/train_per_sec_per_gpu"
+SUMMARY_KEYS = frozenset({"train_runtime", "train_loss", "train_samples_per_second"})
 
 
-def build_model(path: Path) -> Path:
-    """A ~0.5B-parameter Llama with random weights and the tiny tokenizer (bf16 on disk)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tokenizer = tiny_tokenizer()
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=1536,
-        intermediate_size=4096,
-        num_hidden_layers=16,
-        num_attention_heads=12,
-        num_key_value_heads=4,
-        max_position_embeddings=SEQ * 4,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config).bfloat16()
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
-def log_numbers(log: Path, key: str) -> list[float]:
-    """Every value of ``key`` in the Trainer log dicts of Axolotl's output."""
-    pattern = re.compile(re.escape(f"'{key}': ") + r"'?([0-9.eE+-]+)")
-    return [float(m.group(1)) for m in pattern.finditer(log.read_text(errors="replace"))]
-
-
-def run_case(name: str, method: ts.LoRA, model: Path, steps: int) -> dict[str, Any]:
-    data = tiny_chat_data(512, seed=1)
-    job = ts.Job(
-        model=str(model),
-        data=data,
-        method=method,
-        batch_size=BATCH,
-        max_steps=steps,
-        max_seq_length=SEQ,
-        learning_rate=2e-4,
-        resources=ts.Resources(mixed_precision="bf16"),
-    )
-    try:
-        result = job.run(backend="axolotl", progress=False)
-    except ts.TuneError as exc:
-        return {"case": name, "ok": False, "error": str(exc)}
-    log = Path(result.model.path).parents[1] / "axolotl.log"
-    runtime = log_numbers(log, "train_runtime")
-    memory = log_numbers(log, "memory/max_allocated (GiB)")
-    tokenizer = tiny_tokenizer()
-    consumed = [data[i % len(data)] for i in range(steps * BATCH)]
-    tokens = sum(
-        len(tokenizer.apply_chat_template(row["messages"], tokenize=True)) for row in consumed
-    )
-    return {
-        "case": name,
-        "ok": True,
-        "tokens_per_s": round(tokens / runtime[-1], 1) if runtime else None,
-        "peak_gib": max(memory) if memory else None,
-        "final_loss": result.metrics.get("train_loss"),
-        "steps": result.metrics.get("steps"),
-    }
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    check = ts.backends()
-    print("backends:", [(b.name, b.usable, b.reason) for b in check if b.name == "axolotl"])
+def run_case(case: Case, model: Path, size: Size, steps: int) -> Row:
+    job = common.make_job(model, case.method, size, steps)
     with tempfile.TemporaryDirectory() as tmp:
-        model = build_model(Path(tmp) / "llama-0.5b")
-        rows = [run_case(name, method, model, args.steps) for name, method in CASES.items()]
-    print(f"{'case':<16} {'tokens/s':>10} {'peak GiB':>9} {'final loss':>11}")
-    for row in rows:
-        if row["ok"]:
-            print(
-                f"{row['case']:<16} {row['tokens_per_s'] or '-':>10} "
-                f"{row['peak_gib'] or '-':>9} {row['final_loss'] or '-':>11}"
-            )
-        else:
-            print(f"{row['case']:<16} FAILED: {row['error']}")
-    if args.out:
-        args.out.write_text(json.dumps(rows, indent=2) + "\n")
-    return 0 if all(r["ok"] for r in rows) else 1
+        record = common.train_with_tunesdk(job, "axolotl", Path(tmp))
+        from tunesdk_axolotl.training import LOG_FILE
+
+        samples, peak = read_axolotl_log((record.dir / LOG_FILE).read_text(errors="replace"))
+    return common.summarize(case, samples, steps, peak)
+
+
+def read_axolotl_log(text: str) -> tuple[list[StepSample], float | None]:
+    """Per-step samples and the peak GPU memory (GiB) from Axolotl's console output."""
+    from tunesdk_axolotl.logs import parse_log_dict, split_stream
+
+    lines, rest = split_stream(text)
+    samples: list[StepSample] = []
+    peaks: list[float] = []
+    for line in [*lines, rest]:
+        logs = parse_log_dict(line)
+        if not logs or "loss" not in logs or SUMMARY_KEYS & logs.keys():
+            continue
+        samples.append(StepSample(len(samples) + 1, logs.get(TOKENS_KEY), logs["loss"]))
+        if MEMORY_KEY in logs:
+            peaks.append(logs[MEMORY_KEY])
+    return samples, max(peaks) if peaks else None
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.script_main(__file__, CASES, run_case, __doc__ or "", timeouts=TIMEOUTS))

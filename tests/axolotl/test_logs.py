@@ -132,3 +132,18 @@ def test_last_error_line_of_a_traceback() -> None:
         "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."
     )
     assert parse_log_dict("no dict here") is None
+
+
+def test_throughput_comes_from_axolotls_per_gpu_token_rate() -> None:
+    """Axolotl's trainer adds ``tokens/train_per_sec_per_gpu`` to each training log when
+    ``include_tkps`` is on (its default; axolotl/core/trainers/base.py in 0.19.0)."""
+    parser = LogParser(total_steps=10, world_size=2)
+    line = (
+        "{'loss': '1.234', 'grad_norm': '0.5', 'learning_rate': '2e-05', 'epoch': '0.1', "
+        "'tokens/train_per_sec_per_gpu': '1500.5', 'tokens/trainable': 2048, 'tokens/total': 4096}"
+    )
+    (progress,) = parser.feed(line)
+    assert isinstance(progress, Progress)
+    assert progress.tokens_per_second == 3001.0
+    (without,) = LogParser().feed("{'loss': '1.2', 'epoch': '0.2'}")
+    assert isinstance(without, Progress) and without.tokens_per_second is None

@@ -199,3 +199,30 @@ def test_bf16_without_a_gpu_is_a_clear_error(
     with pytest.raises(JobError, match="no CUDA GPU") as info:
         backend.preflight(job, backend.plan(job))
     assert info.value.where == "job.resources.mixed_precision"
+
+
+def test_full_fine_tuning_keeps_fp32_master_weights_of_a_bf16_checkpoint(
+    tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """A bf16 checkpoint (as most hub models are) is trained fully in fp32, not in pure bf16,
+    while LoRA leaves the frozen base in the checkpoint's dtype."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tunesdk_trl.modeling import ModelLoader
+    from tunesdk_trl.native import native_for
+
+    bf16_path = tmp_path / "bf16"
+    AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.bfloat16).save_pretrained(
+        bf16_path
+    )
+    for method, dtype in ((ts.Full(), torch.float32), (ts.LoRA(r=4), torch.bfloat16)):
+        job = ts.Job(model=str(bf16_path), data=tiny_chat_data(4), method=method)
+        model = ModelLoader(native_for(job, "sft")).load_model(tokenizer=None)
+        assert {p.dtype for p in model.parameters()} == {dtype}
+    assert any(
+        "float32" in note
+        for note in ts.Job(model=str(bf16_path), data=tiny_chat_data(4), method=ts.Full())
+        .plan("trl")
+        .notes
+    )

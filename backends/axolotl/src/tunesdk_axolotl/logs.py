@@ -59,6 +59,8 @@ class LogParser:
 
     total_steps: int | None = None
     step: int = 0
+    #: training processes: Axolotl logs throughput per GPU (``tokens/train_per_sec_per_gpu``)
+    world_size: int = 1
 
     def feed(self, line: str) -> list[Event]:
         total = _TOTAL.search(line)
@@ -87,9 +89,16 @@ class LogParser:
                     train_loss=logs["loss"],
                     learning_rate=logs.get("learning_rate"),
                     grad_norm=logs.get("grad_norm"),
+                    tokens_per_second=self._tokens_per_second(logs),
                 )
             ]
         return []
+
+    def _tokens_per_second(self, logs: dict[str, float]) -> float | None:
+        """Trainable (non-padding) tokens/s over all GPUs, from Axolotl's per-GPU rate
+        (logged when ``include_tkps`` is on, its default)."""
+        per_gpu = logs.get("tokens/train_per_sec_per_gpu")
+        return per_gpu * self.world_size if per_gpu is not None else None
 
     def saw_checkpoint(self, step: int) -> None:
         """A ``checkpoint-N`` folder is the Trainer's own step count: trust it."""

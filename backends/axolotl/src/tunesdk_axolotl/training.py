@@ -118,7 +118,7 @@ def train(run: RunRecord, engine: str = "axolotl") -> LocalModel:
     if job.wandb_project:
         env.setdefault("WANDB_PROJECT", job.wandb_project)
     log_path = run.dir / LOG_FILE
-    parser = LogParser(total_steps=job.max_steps)
+    parser = LogParser(total_steps=job.max_steps, world_size=cfg.processes(job))
     watcher = CheckpointWatcher(output_dir)
     tail: deque[str] = deque(maxlen=200)
     lines: queue.Queue[str | None] = queue.Queue()

@@ -60,11 +60,13 @@ def load_tokenizer(source: str, chat_template: str | None = None) -> Any:
     return tokenizer
 
 
-def load_model(source: str, quantization: dict[str, Any] | None = None) -> Any:
-    """``AutoModelForCausalLM`` from ``source``; ``quantization`` are BitsAndBytesConfig kwargs."""
+def load_model(source: str, quantization: dict[str, Any] | None = None, dtype: str = "auto") -> Any:
+    """``AutoModelForCausalLM`` from ``source`` in ``dtype`` ("auto": the checkpoint's own);
+    ``quantization`` are BitsAndBytesConfig kwargs."""
+    import torch
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
     if quantization is not None:
         kwargs["quantization_config"] = bnb_config(quantization)
         kwargs["device_map"] = {"": 0}
@@ -210,7 +212,11 @@ class ModelLoader:
         """The base model, quantized and prepared for k-bit training for QLoRA. The PEFT adapter
         itself is added by the trainer from `trainer_peft_config`."""
         quantization = self.native["model"].get("quantization_config")
-        model = load_model(self.source, quantization["kwargs"] if quantization else None)
+        model = load_model(
+            self.source,
+            quantization["kwargs"] if quantization else None,
+            self.native["model"].get("dtype", "auto"),
+        )
         peft_native = self.native["peft"]
         if peft_native is not None and peft_native["class"] == "LoraConfig":
             check_target_modules(model, peft_native["kwargs"]["target_modules"])

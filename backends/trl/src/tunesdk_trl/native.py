@@ -140,7 +140,13 @@ def trainer_kwargs(job: Job, objective: str, outputs_dir: Path | None = None) ->
 def native_for(job: Job, objective: str, outputs_dir: Path | None = None) -> dict[str, Any]:
     """The whole native description: model loading, trainer, config kwargs, PEFT config."""
     trainer, config_class = TRAINERS[objective]
-    model: dict[str, Any] = {"pretrained_model_name_or_path": job.model_for("trl")}
+    model: dict[str, Any] = {
+        "pretrained_model_name_or_path": job.model_for("trl"),
+        # full fine-tuning keeps fp32 master weights (the optimizer's updates would vanish in bf16
+        # rounding); bf16/fp16 compute comes from mixed_precision. Adapters train in fp32 anyway
+        # (PEFT), so their frozen base stays in the checkpoint's own dtype.
+        "dtype": "float32" if isinstance(job.method, Full) else "auto",
+    }
     if isinstance(job.method, QLoRA):
         model["quantization_config"] = {
             "class": "BitsAndBytesConfig",
@@ -204,7 +210,10 @@ def build_plan(job: Job, backend: str = "trl") -> Plan:
     if isinstance(method, PrefixTuning):
         builder.mapped("method.num_virtual_tokens", "PrefixTuningConfig.num_virtual_tokens")
     if isinstance(method, Full):
-        pass
+        builder.notes.append(
+            "full fine-tuning loads the weights in float32 (fp32 master weights for the "
+            "optimizer); set resources.mixed_precision='bf16' for bf16 compute on a GPU"
+        )
 
     builder.mapped("epochs", prefix + "num_train_epochs", config["num_train_epochs"])
     if job.max_steps is not None:
