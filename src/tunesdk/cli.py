@@ -32,8 +32,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console()
-err = Console(stderr=True)
+# markup off: messages, fixes and paths carry brackets (`pip install "pkg[extra]"`, "[rank 1]")
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 
 JobFile = Annotated[Path, typer.Argument(help="job YAML/JSON file")]
 BackendOpt = Annotated[

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from tunesdk.events import Evaluation, Event, Log, StatusChanged
@@ -45,6 +46,6 @@ class ProgressDisplay:
         elif isinstance(event, Evaluation) and event.eval_loss is not None:
             self.console.print(f"step {event.step}: eval_loss {event.eval_loss:.4f}")
         elif isinstance(event, Log) and event.level in ("warning", "error"):
-            self.console.print(f"[yellow]{event.level}[/]: {event.message}")
+            self.console.print(f"[yellow]{event.level}[/]: {escape(event.message)}")
         elif event.terminal:
             self._bar.update(self._task, info=event.type)

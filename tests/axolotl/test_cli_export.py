@@ -59,3 +59,15 @@ def test_export_is_refused_for_backends_without_one(
         main()
     assert exit_info.value.code == 2
     assert "no runnable export" in capsys.readouterr().err
+
+
+def test_backends_shows_the_install_extra_in_brackets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The fix text keeps its ``[axolotl]`` extra (rich markup would swallow it)."""
+    monkeypatch.delenv("TUNESDK_AXOLOTL_COMMAND", raising=False)
+    monkeypatch.setattr(sys, "argv", ["tunesdk", "backends"])
+    monkeypatch.setenv("COLUMNS", "250")
+    main()
+    line = next(row for row in capsys.readouterr().out.splitlines() if "axolotl" in row)
+    assert "tunesdk-axolotl[axolotl]" in line
