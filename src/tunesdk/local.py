@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 from tunesdk.backend import Backend, validate_job_data
 from tunesdk.errors import TuneError
-from tunesdk.events import Cancelled, Checkpoint, Event, Failed
+from tunesdk.events import Cancelled, Event, Failed
 from tunesdk.models import LocalModel, ModelHandle
+from tunesdk.worker import last_checkpoint
 
 if TYPE_CHECKING:
     from tunesdk.backend import Plan
@@ -111,7 +112,7 @@ class LocalBackend(Backend):
         proc = _children.pop(run.run_id, None)
         if run.should_stop():
             # stopped before it could report (e.g. cancelled while still importing)
-            return [Cancelled(checkpoint=_last_checkpoint(run))]
+            return [Cancelled(checkpoint=last_checkpoint(run))]
         reason = describe_exit(proc.returncode if proc is not None else None)
         return [Failed(error=reason, error_type="WorkerDied", details_path=str(run.worker_log))]
 
@@ -171,11 +172,6 @@ def _signal_pids(pids: list[int], sig: signal.Signals) -> None:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
-
-
-def _last_checkpoint(run: RunRecord) -> str | None:
-    paths = [e.path for e in run.events() if isinstance(e, Checkpoint) and e.path]
-    return paths[-1] if paths else None
 
 
 __all__ = [

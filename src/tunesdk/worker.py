@@ -58,8 +58,9 @@ def peer_failure(record: RunRecord, wait_s: float = 2.0) -> tuple[Path, str] | N
     pattern = record.error_log.name + RANK_LOG_SUFFIX + "*"
     while True:
         for log in sorted(record.error_log.parent.glob(pattern)):
-            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-            if lines and "PeerStopped" not in log.read_text(encoding="utf-8", errors="replace"):
+            text = log.read_text(encoding="utf-8", errors="replace")
+            lines = text.splitlines()
+            if lines and "PeerStopped" not in text:
                 rank = log.name.rsplit(RANK_LOG_SUFFIX, 1)[-1]
                 return log, f"rank {rank}: {lines[0]}"
         if time.monotonic() >= deadline:
