@@ -8,8 +8,13 @@ Everything is built on the spot (no hub download) in a few seconds on a CPU. Hea
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tunesdk.events import Event
+    from tunesdk.job import Job
 
 #: A ChatML-style template; ``{% generation %}`` marks assistant text for TRL's assistant masks.
 CHAT_TEMPLATE = (
@@ -143,10 +148,38 @@ def tiny_model(path: str | Path, *, seed: int = 0, layers: int = 2, hidden: int 
     return target
 
 
+def tiny_job(model: str | Path, **overrides: Any) -> Job:
+    """A small SFT LoRA job on ``tiny_chat_data(16)`` that trains ``model`` (e.g. ``tiny_model``)
+    in seconds on a CPU; keyword arguments override any Job field."""
+    from tunesdk.job import Job
+    from tunesdk.methods import LoRA
+
+    fields: dict[str, Any] = {
+        "model": str(model),
+        "data": tiny_chat_data(16),
+        "method": LoRA(r=8),
+        "epochs": 2,
+        "batch_size": 4,
+        "max_seq_length": 64,
+        "learning_rate": 5e-3,  # high: the tiny model starts from random weights
+    }
+    fields.update(overrides)
+    return Job(**fields)
+
+
+def train_losses(events: Iterable[Event]) -> list[float]:
+    """The training loss of every Progress event that has one, in order."""
+    from tunesdk.events import Progress
+
+    return [e.train_loss for e in events if isinstance(e, Progress) and e.train_loss is not None]
+
+
 __all__ = [
     "CHAT_TEMPLATE",
     "tiny_chat_data",
+    "tiny_job",
     "tiny_model",
     "tiny_preference_data",
     "tiny_tokenizer",
+    "train_losses",
 ]

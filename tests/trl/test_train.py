@@ -13,7 +13,7 @@ import tunesdk as ts
 from tunesdk.errors import DataError, JobError, RunCancelled
 from tunesdk.events import Checkpoint, Log, Progress
 from tunesdk.store import RunRecord
-from tunesdk.testing import tiny_chat_data, tiny_preference_data
+from tunesdk.testing import tiny_chat_data, tiny_job, tiny_preference_data, train_losses
 from tunesdk_trl import TRLBackend
 
 MakeRecord = Callable[[ts.Job], RunRecord]
@@ -21,28 +21,10 @@ MakeRecord = Callable[[ts.Job], RunRecord]
 QUESTION = [{"role": "user", "content": "What does the cat say?"}]
 
 
-def job_for(model: Path, **overrides: object) -> ts.Job:
-    options: dict[str, object] = {
-        "model": str(model),
-        "data": tiny_chat_data(16),
-        "method": ts.LoRA(r=8),
-        "epochs": 2,
-        "batch_size": 4,
-        "max_seq_length": 64,
-        "learning_rate": 5e-3,
-    }
-    options.update(overrides)
-    return ts.Job(**options)
-
-
-def losses(record: RunRecord) -> list[float]:
-    return [e.train_loss for e in record.events() if isinstance(e, Progress) and e.train_loss]
-
-
 def test_sft_lora_loss_goes_down_and_events_are_complete(
     tiny_model_path: Path, tmp_path: Path, make_record: MakeRecord
 ) -> None:
-    record = make_record(job_for(tiny_model_path, method=ts.LoRA(r=8, use_dora=True)))
+    record = make_record(tiny_job(tiny_model_path, method=ts.LoRA(r=8, use_dora=True)))
     handle = TRLBackend().train(record)
     progress = [e for e in record.events() if isinstance(e, Progress)]
     assert [p.step for p in progress] == list(range(1, 9))
@@ -50,7 +32,7 @@ def test_sft_lora_loss_goes_down_and_events_are_complete(
     assert progress[-1].epoch == pytest.approx(2.0)
     assert all(p.grad_norm is not None and p.learning_rate is not None for p in progress)
     assert progress[-1].tokens_per_second and progress[-1].eta_s == 0
-    values = losses(record)
+    values = train_losses(record.events())
     assert sum(values[-2:]) / 2 < sum(values[:2]) / 2
     checkpoints = [e for e in record.events() if isinstance(e, Checkpoint)]
     assert [c.step for c in checkpoints] == [4, 8] and Path(checkpoints[-1].path or "").is_dir()
@@ -64,7 +46,7 @@ def test_sft_lora_loss_goes_down_and_events_are_complete(
 def test_merge_gives_the_same_logits(
     tiny_model_path: Path, tmp_path: Path, make_record: MakeRecord
 ) -> None:
-    record = make_record(job_for(tiny_model_path, epochs=1))
+    record = make_record(tiny_job(tiny_model_path, epochs=1))
     handle = TRLBackend().train(record)
     merged = handle.merge(tmp_path / "merged")
     assert merged.kind == "merged" and (tmp_path / "merged" / "config.json").exists()
@@ -83,18 +65,18 @@ def test_merge_gives_the_same_logits(
 
 
 def test_dpo_lora_trains(tiny_model_path: Path, tmp_path: Path, make_record: MakeRecord) -> None:
-    job = job_for(tiny_model_path, data=tiny_preference_data(8), epochs=1, max_steps=2)
+    job = tiny_job(tiny_model_path, data=tiny_preference_data(8), epochs=1, max_steps=2)
     record = make_record(job)
     handle = TRLBackend().train(record)
     assert record.job.infer_objective() == "dpo"
-    assert len(losses(record)) == 2
+    assert len(train_losses(record.events())) == 2
     assert handle.kind == "adapter" and (Path(handle.path) / "adapter_model.safetensors").exists()
 
 
 def test_full_fine_tuning_saves_a_full_model(
     tiny_model_path: Path, tmp_path: Path, make_record: MakeRecord
 ) -> None:
-    job = job_for(tiny_model_path, method=ts.Full(), max_steps=2, learning_rate=1e-3)
+    job = tiny_job(tiny_model_path, method=ts.Full(), max_steps=2, learning_rate=1e-3)
     handle = TRLBackend().train(make_record(job))
     assert handle.kind == "full" and (Path(handle.path) / "config.json").exists()
     with pytest.raises(JobError, match="nothing to merge"):
@@ -104,18 +86,18 @@ def test_full_fine_tuning_saves_a_full_model(
 def test_prefix_tuning_trains_an_unmergeable_adapter(
     tiny_model_path: Path, tmp_path: Path, make_record: MakeRecord
 ) -> None:
-    job = job_for(tiny_model_path, method=ts.PrefixTuning(num_virtual_tokens=4), max_steps=2)
+    job = tiny_job(tiny_model_path, method=ts.PrefixTuning(num_virtual_tokens=4), max_steps=2)
     record = make_record(job)
     handle = TRLBackend().train(record)
     config = json.loads((Path(handle.path) / "adapter_config.json").read_text())
     assert config["peft_type"] == "PREFIX_TUNING" and config["num_virtual_tokens"] == 4
-    assert len(losses(record)) == 2
+    assert len(train_losses(record.events())) == 2
     with pytest.raises(JobError, match="only LoRA"):
         handle.merge(tmp_path / "merged")
 
 
 def test_missing_model_path_fails_before_training(tmp_path: Path, make_record: MakeRecord) -> None:
-    job = job_for(tmp_path / "no-such-model")
+    job = tiny_job(tmp_path / "no-such-model")
     backend = TRLBackend()
     with pytest.raises(JobError, match="no model at") as info:
         backend.preflight(job, backend.plan(job))
@@ -127,7 +109,7 @@ def test_missing_model_path_fails_before_training(tmp_path: Path, make_record: M
 def test_all_examples_over_max_seq_length_is_a_data_error(
     tiny_model_path: Path, tmp_path: Path, make_record: MakeRecord
 ) -> None:
-    record = make_record(job_for(tiny_model_path, max_seq_length=8))
+    record = make_record(tiny_job(tiny_model_path, max_seq_length=8))
     with pytest.raises(DataError, match=r"all 16 examples .* longer than max_seq_length=8") as info:
         TRLBackend().train(record)
     assert "raise max_seq_length to at least" in (info.value.fix or "")
@@ -145,7 +127,7 @@ def test_some_examples_over_max_seq_length_are_cut_with_a_warning(
             ]
         }
     ]
-    job = job_for(tiny_model_path, data=tiny_chat_data(4) + long, max_steps=1)
+    job = tiny_job(tiny_model_path, data=tiny_chat_data(4) + long, max_steps=1)
     record = make_record(job)
     TRLBackend().train(record)
     warnings = [e.message for e in record.events() if isinstance(e, Log) and e.level == "warning"]
@@ -156,7 +138,7 @@ def test_some_examples_over_max_seq_length_are_cut_with_a_warning(
 def test_unknown_target_module_names_the_real_ones(
     tiny_model_path: Path, tmp_path: Path, make_record: MakeRecord
 ) -> None:
-    job = job_for(tiny_model_path, method=ts.LoRA(target_modules=["q_proj", "query_key_value"]))
+    job = tiny_job(tiny_model_path, method=ts.LoRA(target_modules=["q_proj", "query_key_value"]))
     backend = TRLBackend()
     with pytest.raises(JobError, match=r"\['query_key_value'\] are not in the model") as info:
         backend.preflight(job, backend.plan(job))
@@ -168,7 +150,7 @@ def test_unknown_target_module_names_the_real_ones(
 def test_cancel_stops_at_the_next_step_with_a_checkpoint(
     tiny_model_path: Path, tmp_path: Path, make_record: MakeRecord
 ) -> None:
-    record = make_record(job_for(tiny_model_path))
+    record = make_record(tiny_job(tiny_model_path))
     record.mark_cancel_requested()
     with pytest.raises(RunCancelled):
         TRLBackend().train(record)
@@ -180,10 +162,10 @@ def test_cancel_stops_at_the_next_step_with_a_checkpoint(
 def test_resume_continues_from_the_checkpoint(
     tiny_model_path: Path, tmp_path: Path, make_record: MakeRecord
 ) -> None:
-    first = make_record(job_for(tiny_model_path, epochs=1))
+    first = make_record(tiny_job(tiny_model_path, epochs=1))
     TRLBackend().train(first)
     checkpoint = [e for e in first.events() if isinstance(e, Checkpoint)][-1]
-    second = make_record(job_for(tiny_model_path, epochs=2))
+    second = make_record(tiny_job(tiny_model_path, epochs=2))
     second.update_state(resume_from=checkpoint.path)
     TRLBackend().train(second)
     assert [e.step for e in second.events() if isinstance(e, Progress)] == [5, 6, 7, 8]
@@ -194,7 +176,7 @@ def test_bf16_without_a_gpu_is_a_clear_error(
 ) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA GPU")
-    job = job_for(tiny_model_path, resources=ts.Resources(mixed_precision="bf16"))
+    job = tiny_job(tiny_model_path, resources=ts.Resources(mixed_precision="bf16"))
     backend = TRLBackend()
     with pytest.raises(JobError, match="no CUDA GPU") as info:
         backend.preflight(job, backend.plan(job))

@@ -16,35 +16,17 @@ import pytest
 import tunesdk as ts
 from tunesdk.events import Checkpoint, Progress
 from tunesdk.store import RunRecord, RunStore
-from tunesdk.testing import tiny_chat_data, tiny_preference_data
+from tunesdk.testing import tiny_job, tiny_preference_data, train_losses
 from tunesdk_trl import TRLBackend
 from tunesdk_unsloth import UnslothBackend
 
 MakeRecord = Callable[[ts.Job], RunRecord]
 
 
-def job_for(model: Path, **overrides: Any) -> ts.Job:
-    options: dict[str, Any] = {
-        "model": str(model),
-        "data": tiny_chat_data(16),
-        "method": ts.LoRA(r=8),
-        "epochs": 2,
-        "batch_size": 4,
-        "max_seq_length": 64,
-        "learning_rate": 5e-3,
-    }
-    options.update(overrides)
-    return ts.Job(**options)
-
-
-def losses(record: RunRecord) -> list[float]:
-    return [e.train_loss for e in record.events() if isinstance(e, Progress) and e.train_loss]
-
-
 def test_sft_lora_passes_the_planned_kwargs_to_unsloth_and_trains(
     fake_unsloth: Any, tiny_model_path: Path, make_record: MakeRecord
 ) -> None:
-    record = make_record(job_for(tiny_model_path))
+    record = make_record(tiny_job(tiny_model_path))
     handle = UnslothBackend().train(record)
 
     planned = UnslothBackend().plan(record.job).native
@@ -56,7 +38,7 @@ def test_sft_lora_passes_the_planned_kwargs_to_unsloth_and_trains(
 
     progress = [e for e in record.events() if isinstance(e, Progress)]
     assert [p.step for p in progress] == list(range(1, 9))
-    values = losses(record)
+    values = train_losses(record.events())
     assert sum(values[-2:]) / 2 < sum(values[:2]) / 2
     assert [c.step for c in record.events() if isinstance(c, Checkpoint)] == [4, 8]
     assert handle.kind == "adapter" and handle.engine == "unsloth"
@@ -70,21 +52,21 @@ def test_data_and_labels_are_the_trl_backends(
 ) -> None:
     """LoRA's B starts at zero, so the first step's loss is the base model's on the same batch:
     equal losses mean the same examples, template and assistant-only labels as the trl backend."""
-    job = job_for(tiny_model_path, max_steps=1, epochs=1)
+    job = tiny_job(tiny_model_path, max_steps=1, epochs=1)
     first = {}
     for name, backend in (("trl", TRLBackend()), ("unsloth", UnslothBackend())):
         record = RunStore(tmp_path / name).create(job, backend.plan(job), name)
         backend.train(record)
-        first[name] = losses(record)[0]
+        first[name] = train_losses(record.events())[0]
     assert first["unsloth"] == pytest.approx(first["trl"], abs=1e-6)
     inputs = job.model_copy(update={"train_on_inputs": True})
     record = RunStore(tmp_path / "inputs").create(inputs, UnslothBackend().plan(inputs), "unsloth")
     UnslothBackend().train(record)
-    assert losses(record)[0] != pytest.approx(first["unsloth"], abs=1e-6)
+    assert train_losses(record.events())[0] != pytest.approx(first["unsloth"], abs=1e-6)
 
 
 def test_dpo_lora(fake_unsloth: Any, tiny_model_path: Path, make_record: MakeRecord) -> None:
-    job = job_for(tiny_model_path, data=tiny_preference_data(8), max_steps=2, epochs=1)
+    job = tiny_job(tiny_model_path, data=tiny_preference_data(8), max_steps=2, epochs=1)
     handle = UnslothBackend().train(make_record(job))
     assert handle.kind == "adapter" and handle.engine == "unsloth"
     assert len(fake_unsloth.calls("get_peft_model")) == 1
@@ -93,7 +75,7 @@ def test_dpo_lora(fake_unsloth: Any, tiny_model_path: Path, make_record: MakeRec
 def test_full_fine_tuning_skips_get_peft_model(
     fake_unsloth: Any, tiny_model_path: Path, make_record: MakeRecord
 ) -> None:
-    job = job_for(tiny_model_path, method=ts.Full(), max_steps=2, epochs=1, learning_rate=1e-4)
+    job = tiny_job(tiny_model_path, method=ts.Full(), max_steps=2, epochs=1, learning_rate=1e-4)
     handle = UnslothBackend().train(make_record(job))
     (loaded,) = fake_unsloth.calls("from_pretrained")
     assert loaded["kwargs"]["full_finetuning"] is True
@@ -104,7 +86,7 @@ def test_full_fine_tuning_skips_get_peft_model(
 def test_qlora_asks_unsloth_for_4bit_loading(
     fake_unsloth: Any, tiny_model_path: Path, make_record: MakeRecord
 ) -> None:
-    job = job_for(tiny_model_path, method=ts.QLoRA(r=8, compute_dtype="float32"), max_steps=1)
+    job = tiny_job(tiny_model_path, method=ts.QLoRA(r=8, compute_dtype="float32"), max_steps=1)
     UnslothBackend().train(make_record(job))
     (loaded,) = fake_unsloth.calls("from_pretrained")
     assert loaded["kwargs"]["load_in_4bit"] is True and loaded["kwargs"]["load_in_8bit"] is False
