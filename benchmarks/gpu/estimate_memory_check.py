@@ -27,14 +27,7 @@ def _model(arch: Architecture, device: str, dtype: torch.dtype) -> Any:
 
     config = AutoConfig.for_model(
         arch.model_type,
-        vocab_size=arch.vocab_size,
-        hidden_size=arch.hidden_size,
-        intermediate_size=arch.intermediate_size,
-        num_hidden_layers=arch.num_layers,
-        num_attention_heads=arch.num_heads,
-        num_key_value_heads=arch.num_kv_heads,
-        head_dim=arch.head_dim,
-        tie_word_embeddings=arch.tie_word_embeddings,
+        **arch.hf_config_kwargs(),
         attn_implementation="sdpa",
     )
     with torch.device(device):

@@ -26,14 +26,7 @@ def test_parameter_count_matches_transformers_modules(key: str) -> None:
     arch = KNOWN[key]
     config = AutoConfig.for_model(
         arch.model_type,
-        vocab_size=arch.vocab_size,
-        hidden_size=arch.hidden_size,
-        intermediate_size=arch.intermediate_size,
-        num_hidden_layers=arch.num_layers,
-        num_attention_heads=arch.num_heads,
-        num_key_value_heads=arch.num_kv_heads,
-        head_dim=arch.head_dim,
-        tie_word_embeddings=arch.tie_word_embeddings,
+        **arch.hf_config_kwargs(),
     )
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)

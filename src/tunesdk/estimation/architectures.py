@@ -38,6 +38,20 @@ class Architecture(BaseModel):
     norms_per_layer: int = 2
     qk_norm: bool = False
 
+    def hf_config_kwargs(self) -> dict[str, Any]:
+        """These shapes as transformers config fields:
+        ``AutoConfig.for_model(arch.model_type, **arch.hf_config_kwargs())``."""
+        return {
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_layers,
+            "num_attention_heads": self.num_heads,
+            "num_key_value_heads": self.num_kv_heads,
+            "head_dim": self.head_dim,
+            "tie_word_embeddings": self.tie_word_embeddings,
+        }
+
     @property
     def q_dim(self) -> int:
         return self.num_heads * self.head_dim
