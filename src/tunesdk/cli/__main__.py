@@ -1,0 +1,5 @@
+"""`python -m tunesdk.cli`."""
+
+from tunesdk.cli import main
+
+main()

@@ -1,0 +1,165 @@
+"""Commands that plan, estimate, run and resume jobs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from tunesdk.cli.common import BackendOpt, JobFile, SetOpt, app, err, load_job, out, print_event
+from tunesdk.errors import TuneError
+
+
+@app.command()
+def run(
+    job_file: JobFile,
+    backend: BackendOpt,
+    set_: SetOpt = None,
+    json_events: Annotated[bool, typer.Option("--json", help="print events as JSON lines")] = False,
+    detach: Annotated[bool, typer.Option("--detach", help="submit and print the run id")] = False,
+) -> None:
+    """Run a job to the end (or submit it with --detach)."""
+    from tunesdk.run import Run
+
+    job = load_job(job_file, set_)
+    submitted = Run.submit(job, backend)
+    if detach:
+        print(submitted.run_id)
+        return
+    err.print(f"run {submitted.run_id}")
+    try:
+        result = submitted.wait(on_event=lambda e: print_event(e, json_events))
+    except KeyboardInterrupt:
+        err.print("cancelling...")
+        submitted.cancel()
+        raise typer.Exit(130) from None
+    if not json_events:
+        out.print(f"completed: model {result.model.to_uri() if result.model else '-'}")
+        out.print(json.dumps(result.metrics))
+
+
+@app.command()
+def resume(run_id: str) -> None:
+    """Start a new run of RUN's job from RUN's last checkpoint."""
+    from tunesdk.run import Run
+
+    old = Run.attach(run_id)
+    result = old.record.job.run(backend=old.record.backend, resume=run_id)
+    out.print(f"completed: model {result.model.to_uri() if result.model else '-'}")
+
+
+@app.command()
+def plan(
+    job_file: JobFile,
+    backend: BackendOpt,
+    set_: SetOpt = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="write the native request/config: YAML for .yml/.yaml, JSON otherwise",
+        ),
+    ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            help="write a folder the engine runs without tunesdk (config + converted data), "
+            "for config-driven engines such as axolotl",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the whole plan as JSON")] = False,
+) -> None:
+    """Show what BACKEND would run or send, and the fate of every option. Spends nothing."""
+    job = load_job(job_file, set_)
+    the_plan = job.plan(backend)
+    if output is not None:
+        _write_native(the_plan, output)
+        err.print(f"wrote {output}")
+    if export is not None:
+        from tunesdk.registry import get_backend
+
+        entry = get_backend(backend).export(job, export)
+        err.print(f"wrote {entry} (and the data it reads)")
+    if as_json:
+        print(the_plan.model_dump_json(indent=2))
+        return
+    print(the_plan.native_text())
+    print(the_plan.render())
+
+
+def _write_native(the_plan: Any, output: Path) -> None:
+    """The plan's native request or config, as YAML or JSON by the file's extension."""
+    if output.suffix.lower() in (".yml", ".yaml"):
+        text = yaml.safe_dump(the_plan.native, sort_keys=False, allow_unicode=True)
+    else:
+        text = json.dumps(the_plan.native, indent=2) + "\n"
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise TuneError(
+            f"cannot write {output} ({exc.strerror or type(exc).__name__})",
+            fix="choose a writable path for -o",
+        ) from None
+
+
+@app.command()
+def estimate(
+    job_file: JobFile,
+    set_: SetOpt = None,
+    prices: Annotated[
+        Path | None,
+        typer.Option(help="price table YAML merged over the shipped one (or $TUNESDK_PRICES)"),
+    ] = None,
+    params: Annotated[
+        str | None, typer.Option(help="base model size when its shapes are unknown, e.g. 7B")
+    ] = None,
+    dtype: Annotated[
+        str, typer.Option(help="weights/activations dtype: bfloat16, float16 or float32")
+    ] = "bfloat16",
+    no_gradient_checkpointing: Annotated[
+        bool, typer.Option("--no-gradient-checkpointing", help="estimate without checkpointing")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the estimate as JSON")] = False,
+) -> None:
+    """Estimate training tokens, cost per managed provider and GPU memory per method."""
+    from tunesdk.estimation.report import renderables
+
+    job = load_job(job_file, set_)
+    result = job.estimate(
+        prices=prices,
+        params=params,
+        dtype=dtype,  # checked by estimate()
+        gradient_checkpointing=not no_gradient_checkpointing,
+    )
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return
+    for part in renderables(result):
+        out.print(part)
+
+
+@app.command()
+def plot(
+    run_id: str,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="PNG (or PDF/SVG) to write")
+    ] = Path("loss.png"),
+    title: Annotated[str | None, typer.Option(help="plot title")] = None,
+) -> None:
+    """Plot a run's train and eval loss against step; warns where it starts to overfit."""
+    from tunesdk.evaluation import detect_overfitting, plot_loss
+    from tunesdk.run import Run
+
+    the_run = Run.attach(run_id)
+    the_run.refresh()  # a live managed run: fetch the provider's latest events first
+    events = the_run.record.events()
+    path = plot_loss(events, output, title=title or f"run {run_id}")
+    out.print(f"wrote {path}", markup=False)
+    warning = detect_overfitting(events)
+    if warning is not None:
+        err.print(f"warning: {warning.message}", markup=False)
