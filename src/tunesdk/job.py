@@ -273,16 +273,13 @@ class Job(Spec):
     def from_dict(
         cls, data: Any, *, base_dir: str | Path | None = None, where: str | None = None
     ) -> Job:
-        """Build a Job from a mapping; relative data paths resolve against ``base_dir``."""
-        if isinstance(data, Mapping) and base_dir is not None:
-            data = dict(data)
-            for key in ("data", "eval_data"):
-                value = data.get(key)
-                if isinstance(value, str) and not Path(value).is_absolute() and "://" not in value:
-                    candidate = Path(base_dir) / value
-                    if candidate.exists() or any(ch in value for ch in "*?["):
-                        data[key] = str(candidate)
+        """Build a Job from a mapping; relative local paths (model, data, eval_data, output_dir,
+        chat_template) become absolute against ``base_dir`` (see ``tunesdk.paths``)."""
         job: Job = cls.parse(data, where=where)
+        if base_dir is not None:
+            from tunesdk.paths import resolve_job_paths
+
+            job = resolve_job_paths(job, base_dir)
         return job
 
     @classmethod

@@ -55,6 +55,15 @@ class LocalModel(_Handle):
 
         return get_backend(self.engine)
 
+    def require_base(self) -> None:
+        """JobError, at once, when an adapter's base model cannot be loaded here (not a local
+        folder, not in the Hugging Face cache, and the hub offline or unreachable)."""
+        if self.kind != "adapter" or not self.base_model:
+            return
+        from tunesdk.paths import require_model
+
+        require_model(self.base_model, where=f"base model of {self.path}")
+
     def load(self) -> tuple[Any, Any]:
         """(model, tokenizer) loaded with transformers (and peft for adapters)."""
         return self._backend().load(self)

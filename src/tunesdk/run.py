@@ -80,6 +80,9 @@ class Run:
     @classmethod
     def submit(cls, job: Job, backend_name: str, *, resume: bool | str = False) -> Run:
         """Check, plan and preflight the job (raising before anything is spent), then launch it."""
+        from tunesdk.paths import resolve_job_paths
+
+        job = resolve_job_paths(job)  # the run stores absolute paths: valid from any folder
         backend = get_backend(backend_name)
         check = backend.check_job(job)
         if not check.usable:

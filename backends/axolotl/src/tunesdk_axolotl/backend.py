@@ -97,6 +97,9 @@ class AxolotlBackend(LocalBackend):
             )
         if not path.exists() and _looks_like_path(model):
             raise JobError(f"no model at {path}", where="job.model", fix="check the path")
+        from tunesdk.paths import require_model
+
+        require_model(model)  # offline and not cached: fail now, not after the hub's retries
         from tunesdk.data import Dataset
 
         for name in ("data", "eval_data"):

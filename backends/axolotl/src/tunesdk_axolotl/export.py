@@ -23,5 +23,8 @@ def render_config(plan: Plan) -> str:
 def export(job: Job, folder: str | Path) -> Path:
     """Write the converted data, the YAML (and any DeepSpeed JSON) under ``folder/axolotl`` and
     return the YAML's path: ``axolotl train <path>`` runs the job without tunesdk."""
+    from tunesdk.paths import resolve_job_paths
+
     root = Path(folder).expanduser().resolve()
+    job = resolve_job_paths(job)  # the folder runs from anywhere: base_model and data absolute
     return cfg.write(job, job.infer_objective(), root)

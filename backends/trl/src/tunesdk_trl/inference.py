@@ -20,6 +20,7 @@ def load(handle: LocalModel) -> tuple[Any, Any]:
     path = Path(handle.path)
     if not path.exists():
         raise JobError(f"no model at {path}", where="model.path", fix="check the path")
+    handle.require_base()  # offline and not cached: fail now, not after the hub's retries
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if handle.kind == "adapter":

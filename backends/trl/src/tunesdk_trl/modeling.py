@@ -40,6 +40,9 @@ def check_model_path(model: str) -> None:
             where="job.model",
             fix="check the path, or give a Hugging Face model id such as Qwen/Qwen2.5-0.5B-Instruct",
         )
+    from tunesdk.paths import require_model
+
+    require_model(model)  # offline and not cached: fail now, not after the hub's retries
 
 
 def load_tokenizer(source: str, chat_template: str | None = None) -> Any:
@@ -54,7 +57,9 @@ def load_tokenizer(source: str, chat_template: str | None = None) -> Any:
             fix="check the model id/path (and HF_TOKEN for gated models)",
         ) from None
     if chat_template is not None:
-        tokenizer.chat_template = chat_template
+        from tunesdk.paths import chat_template_text
+
+        tokenizer.chat_template = chat_template_text(chat_template)  # Jinja text or a file
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

@@ -1,0 +1,155 @@
+"""Local paths resolved once (job file's folder for YAML, cwd for Python) and base models that
+fail at once when they cannot be loaded here."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+import tunesdk as ts
+from tunesdk.errors import JobError
+from tunesdk.paths import require_model, resolve_job_paths
+from tunesdk.run import Run
+
+ROW = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+
+
+def _job_folder(root: Path, model: str = "tiny-llama") -> Path:
+    folder = root / "first-job"
+    (folder / model).mkdir(parents=True)
+    (folder / model / "config.json").write_text("{}", encoding="utf-8")
+    (folder / "train.jsonl").write_text(json.dumps(ROW) + "\n", encoding="utf-8")
+    (folder / "tpl.jinja").write_text("{{ messages }}", encoding="utf-8")
+    (folder / "job.yaml").write_text(
+        f"model: {{name: {model}, ids: {{together: Qwen/Qwen2.5-0.5B-Instruct}}}}\n"
+        "data: train.jsonl\noutput_dir: out\nchat_template: tpl.jinja\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
+def test_yaml_paths_resolve_against_the_job_folder_from_the_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _job_folder(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    job = ts.Job.from_yaml("first-job/job.yaml")
+    assert job.model_name == str(folder / "tiny-llama")
+    assert job.model_for("together") == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert job.data == str(folder / "train.jsonl")
+    assert job.output_dir == str(folder / "out")
+    assert job.chat_template == str(folder / "tpl.jinja")
+    assert "output_dir" in job.options_set() and "eval_data" not in job.options_set()
+
+
+def test_yaml_in_the_cwd_stores_absolute_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _job_folder(tmp_path)
+    monkeypatch.chdir(folder)
+    job = ts.Job.from_yaml("job.yaml")
+    assert Path(job.data).is_absolute() and Path(job.model_name).is_absolute()
+
+
+def test_python_jobs_resolve_against_the_cwd_at_submit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _job_folder(tmp_path)
+    monkeypatch.chdir(folder)
+    run = ts.Job(model="tiny-llama", data="train.jsonl", max_steps=2).submit("simulated")
+    run.wait(timeout=60)
+    stored = json.loads((run.record.dir / "job.json").read_text("utf-8"))
+    assert stored["model"] == str(folder / "tiny-llama")
+    assert stored["data"] == str(folder / "train.jsonl")
+    monkeypatch.chdir(tmp_path)  # the stored job means the same files from anywhere
+    assert Run.attach(run.run_id).record.job.data == str(folder / "train.jsonl")
+
+
+def test_hub_and_provider_ids_and_urls_stay_as_written(tmp_path: Path) -> None:
+    for name in ("Qwen/Qwen2.5-0.5B-Instruct", "accounts/fireworks/models/llama-v3p1-8b", "gpt2"):
+        job = ts.Job(model=name, data=[ROW])
+        assert resolve_job_paths(job, tmp_path).model_name == name
+    job = ts.Job(model="gpt2", data="s3://bucket/train.jsonl")
+    assert resolve_job_paths(job, tmp_path).data == "s3://bucket/train.jsonl"
+
+
+def test_a_missing_model_written_as_a_path_is_named_in_full(tmp_path: Path) -> None:
+    job = ts.Job(model="./nowhere", data=[ROW])
+    assert resolve_job_paths(job, tmp_path).model_name == str(tmp_path / "nowhere")
+
+
+def test_resolving_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _job_folder(tmp_path)
+    job = ts.Job.from_yaml(folder / "job.yaml")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_job_paths(job) is job
+
+
+def test_offline_and_uncached_fails_at_once_naming_what_was_tried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    started = time.monotonic()
+    with pytest.raises(JobError) as info:
+        require_model("tiny-llama")
+    assert time.monotonic() - started < 1
+    text = str(info.value)
+    assert str(tmp_path / "tiny-llama") in text and str(tmp_path / "cache") in text
+    assert "HF_HUB_OFFLINE" in text
+
+
+def test_a_cached_model_is_fine_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    snapshot = tmp_path / "models--org--tiny" / "snapshots" / "abc"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}", encoding="utf-8")
+    require_model("org/tiny")
+
+
+def test_an_unreachable_hub_fails_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(JobError, match="cannot be reached"):
+        require_model("org/not-here")
+
+
+def test_trl_submit_of_an_unloadable_model_fails_before_a_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("tunesdk_trl")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    started = time.monotonic()
+    with pytest.raises(JobError, match="neither a local folder"):
+        ts.Job(model="tiny-llama", data=[ROW] * 4).submit("trl")
+    assert time.monotonic() - started < 10
+    assert not list((Path(ts.__file__).parent).glob("never"))  # nothing launched
+
+
+def test_an_adapter_whose_base_cannot_be_found_fails_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("tunesdk_trl")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    ts.LocalModel(path=str(adapter), base_model="tiny-llama").save_metadata()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(JobError, match="base model of"):
+        ts.load_model(f"local:{adapter}").chat([{"role": "user", "content": "hi"}])
