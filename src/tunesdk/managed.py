@@ -12,22 +12,40 @@ flow and its guarantees:
   exponential backoff and jitter, honouring ``Retry-After``; the SDKs' own retries are turned off
   (``max_retries=0``) so the two layers don't multiply;
 - polling emits events itself and only then advances the event cursor, and every provider event
-  carries a ``source_id``, so a crash or a reattach can repeat a fetch but never an event.
+  carries a ``source_id``, so a crash or a reattach can repeat a fetch but never an event;
+- credentials are checked with one cheap authenticated call before any data leaves the machine;
+- **a launch cut short resumes**: each step is recorded in the run state before the next starts
+  (``upload_attempted`` → ``file_ids`` → ``create_attempted`` → ``remote_job_id``) and the launching
+  process holds the run's launch lock while it works. When a poll finds no remote job and nobody
+  holds that lock (the submitter was killed while uploading, or before it recorded the id of a job
+  it created), the poller finishes the launch from its last recorded step — an upload already
+  stored is found, not repeated; a create already sent is found with ``find_job``, not repeated;
+- a cancel before any remote job exists ends the run ``cancelled`` at once (a create that may have
+  been sent is looked up first, and that job cancelled).
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
+import contextvars
+import fcntl
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from tunesdk.backend import Backend, Check, validate_job_data
-from tunesdk.errors import AuthError, ProviderError, TuneError
+from tunesdk.errors import (
+    CONNECTION_ERROR,
+    TRANSIENT_STATUS,
+    AuthError,
+    ProviderError,
+    QuotaExceeded,
+    TuneError,
+)
 from tunesdk.events import (
     TERMINAL_STATUSES,
     Cancelled,
@@ -48,7 +66,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _CONNECTION_ERROR_NAMES = ("APIConnectionError", "APITimeoutError", "ConnectError", "ReadTimeout")
 
 
@@ -108,6 +125,68 @@ def retry_after_of(exc: BaseException) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "tunesdk_managed_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def deadline(at: float | None) -> Iterator[None]:
+    """Within this block, retries give up instead of sleeping past ``at`` (a `time.monotonic`
+    value; None = no deadline). Follow loops with a timeout poll inside one, so a provider that is
+    down cannot hold them past their deadline by more than one request's own timeout."""
+    token = _deadline.set(at)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _sleep_before_retry(seconds: float) -> bool:
+    """Sleep ``seconds`` before the next attempt; False (no sleep) when that would pass the
+    deadline of the enclosing `deadline` block."""
+    at = _deadline.get()
+    if at is not None and time.monotonic() + seconds >= at:
+        return False
+    time.sleep(seconds)
+    return True
+
+
+@contextlib.contextmanager
+def launch_lease(run: RunRecord, *, wait: bool) -> Iterator[bool]:
+    """The run's launch lock: held by the process launching ``run`` for as long as it launches.
+
+    The lock is an ``flock``, so a process that dies releases it: a poller that gets it (``wait``
+    False never blocks) knows that no launch of this run is in progress anywhere.
+    """
+    fd = os.open(run.dir / ".launch.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def launch_step(state: dict[str, Any]) -> str:
+    """The last durable launch step recorded in a managed run's backend state."""
+    if state.get("remote_job_id"):
+        return "created"
+    if state.get("create_attempted"):
+        return "create sent"
+    if state.get("file_ids"):
+        return "uploaded " + ", ".join(sorted(state["file_ids"]))
+    if state.get("upload_attempted"):
+        return "uploading"
+    return "not started"
 
 
 class ManagedBackend(Backend):
@@ -186,18 +265,69 @@ class ManagedBackend(Backend):
         validate_job_data(job, self.provider, rules=self.name)
 
     def launch(self, run: RunRecord) -> None:
+        with launch_lease(run, wait=True):
+            self.resume_launch(run)
+
+    def resume_launch(self, run: RunRecord) -> None:
+        """The launch from its last recorded step (all of it for a new run). The caller holds the
+        launch lease."""
+        if run.state.get("remote_job_id") or self._cancelled_before_create(run):
+            return
         run.emit(StatusChanged(status="validating", source_id="tunesdk:validating"))
         files = self.write_files(run)
         run.emit(StatusChanged(status="uploading", source_id="tunesdk:uploading"))
         file_ids: dict[str, str] = dict(run.state.get("file_ids", {}))
+        if set(files) - set(file_ids):
+            self.retrying(lambda: self.verify_credentials(run))  # before any data leaves
         for role, path in files.items():
             if role in file_ids:
                 continue
-            file_ids[role] = self.retrying(functools.partial(self.upload_file, run, path, role))
+            if self._cancelled_before_create(run):
+                return
+            file_ids[role] = self.upload_once(run, path, role)
             run.update_state(file_ids=file_ids)
             run.log(f"uploaded {role} file {path.name} as {file_ids[role]}")
+        if self._cancelled_before_create(run):
+            return
         remote_id = self.create_once(run, file_ids)
-        run.log(f"created {self.provider} job {remote_id}")
+        run.emit(
+            Log(message=f"created {self.provider} job {remote_id}", source_id="tunesdk:created")
+        )
+        if run.should_stop():  # cancelled while the create was in flight
+            self.retrying(lambda: self.cancel_job(run))
+
+    def upload_once(self, run: RunRecord, path: Path, role: str) -> str:
+        """Upload one file, retrying; after an attempt whose answer was lost (or whose process
+        died), ask the provider for the file first (``find_upload``) instead of sending it again."""
+
+        def attempt() -> str:
+            attempted = list(run.state.get("upload_attempted", []))
+            if role in attempted:
+                found = self.find_upload(run, path, role)
+                if found:
+                    run.log(f"found the {role} file {found} uploaded by an earlier attempt")
+                    return found
+            else:
+                run.update_state(upload_attempted=sorted({*attempted, role}))
+            return self.upload_file(run, path, role)
+
+        return self.retrying(attempt)
+
+    def _cancelled_before_create(self, run: RunRecord) -> bool:
+        """True when a cancel was requested and the launch must stop here: ``Cancelled`` is
+        emitted, or (a create was sent and the job exists) that job is cancelled at the provider
+        and the next poll reports it."""
+        if not run.should_stop():
+            return False
+        if run.state.get("create_attempted") and not run.state.get("remote_job_id"):
+            found = self.retrying(lambda: self.find_job(run))
+            if found:
+                run.update_state(remote_job_id=found)
+        if run.state.get("remote_job_id"):
+            self.retrying(lambda: self.cancel_job(run))
+            return True
+        run.emit(Cancelled())
+        return True
 
     def write_files(self, run: RunRecord) -> dict[str, Path]:
         """Convert the job's data into the provider's format in the run folder."""
@@ -236,7 +366,8 @@ class ManagedBackend(Backend):
                 if not self.is_transient(exc, mapped) or attempt == self.retry_policy.attempts - 1:
                     raise mapped from exc
                 last = mapped
-                time.sleep(self.retry_policy.delay(attempt, retry_after_of(exc)))
+                if not _sleep_before_retry(self.retry_policy.delay(attempt, retry_after_of(exc))):
+                    raise mapped from exc
                 continue
             run.update_state(remote_job_id=remote_id)
             return remote_id
@@ -244,7 +375,12 @@ class ManagedBackend(Backend):
 
     def poll(self, run: RunRecord) -> list[Event]:
         """Fetch the status, emit new provider events (history first), then the current status,
-        then the terminal event if the job ended."""
+        then the terminal event if the job ended. A run with no remote job yet is recovered first
+        (see `recover`)."""
+        if not run.state.get("remote_job_id"):
+            self.recover(run)
+            if run.terminal or not run.state.get("remote_job_id"):
+                return []
         remote = self.retrying(lambda: self.fetch_job(run))
         status = self.status_map.get(remote.status)
         if status is None:
@@ -281,10 +417,43 @@ class ManagedBackend(Backend):
             run.emit(Cancelled())
         return []
 
+    def recover(self, run: RunRecord) -> None:
+        """Finish the launch of a run whose launching process stopped before the remote job id was
+        recorded; nothing when that process is still at work (it holds the launch lease).
+
+        Errors that waiting or another process can cure (no key here, a dropped connection) are
+        raised and the run stays as it is; any other refusal ends the run ``failed``, as it would
+        have ended the submit.
+        """
+        with launch_lease(run, wait=False) as mine:
+            if not mine or run.terminal or run.state.get("remote_job_id"):
+                return
+            step = launch_step(run.state)
+            run.emit(
+                Log(
+                    level="warning",
+                    message=f"the process that launched this run stopped ({step}); "
+                    "resuming the launch here",
+                    source_id=f"tunesdk:recover:{step}",
+                )
+            )
+            try:
+                self.resume_launch(run)
+            except TuneError as exc:
+                if isinstance(exc, AuthError) or (isinstance(exc, ProviderError) and exc.transient):
+                    raise
+                run.emit(Failed(error=exc.message, error_type=type(exc).__name__))
+
     def cancel(self, run: RunRecord) -> None:
+        """Cancel at the provider; with no remote job yet, end the run ``cancelled`` now (the
+        launching process, if alive, stops at its next step and does so itself)."""
         run.mark_cancel_requested()
         if run.state.get("remote_job_id"):
             self.retrying(lambda: self.cancel_job(run))
+            return
+        with launch_lease(run, wait=False) as mine:
+            if mine and not run.terminal:
+                self._cancelled_before_create(run)
 
     def model_handle(self, run: RunRecord, remote: RemoteJob) -> ProviderModel:
         if not remote.model_id:
@@ -312,11 +481,16 @@ class ManagedBackend(Backend):
                 mapped = self.to_provider_error(exc)
                 if not self.is_transient(exc, mapped) or attempt == policy.attempts - 1:
                     raise mapped from exc
-                time.sleep(policy.delay(attempt, retry_after_of(exc)))
+                if not _sleep_before_retry(policy.delay(attempt, retry_after_of(exc))):
+                    raise mapped from exc
         raise AssertionError("unreachable")
 
     def is_transient(self, exc: BaseException, mapped: ProviderError) -> bool:
-        return mapped.status in TRANSIENT_STATUS or is_connection_error(exc)
+        """Worth retrying: the mapped error says so, or the connection dropped (credentials and
+        exhausted quota never clear by waiting)."""
+        if mapped.transient:
+            return True
+        return is_connection_error(exc) and not isinstance(mapped, AuthError | QuotaExceeded)
 
     def to_provider_error(self, exc: BaseException) -> ProviderError:
         if isinstance(exc, ProviderError):
@@ -328,16 +502,26 @@ class ManagedBackend(Backend):
             return ProviderError(
                 f"could not reach {self.provider}: {type(exc).__name__}",
                 provider=self.provider,
-                code="connection_error",
+                code=CONNECTION_ERROR,
                 fix="check the network and the base URL; the call was retried with backoff",
             )
         return ProviderError(f"{type(exc).__name__}: {exc}", provider=self.provider)
 
     # ---- hooks each provider implements -------------------------------------------------------
 
+    def verify_credentials(self, run: RunRecord) -> None:
+        """One cheap authenticated call (e.g. list files), so a wrong key fails before any upload.
+        Raise the SDK's error (mapped by `map_error`) when the provider refuses the key."""
+
     def upload_file(self, run: RunRecord, path: Path, role: str) -> str:
         """Upload one file (``role`` is "train" or "eval"); return the provider's file id."""
         raise NotImplementedError
+
+    def find_upload(self, run: RunRecord, path: Path, role: str) -> str | None:
+        """The id of ``path`` as stored by an earlier attempt whose answer was lost, if the
+        provider has it. The default (None) uploads again: right for providers whose upload is
+        idempotent (a dataset id chosen by tunesdk, deduplication by checksum)."""
+        return None
 
     def create_job(self, run: RunRecord, file_ids: dict[str, str]) -> str:
         """Create the fine-tuning job, tagged with ``run.run_id``; return the remote job id."""
@@ -368,6 +552,9 @@ __all__ = [
     "ManagedBackend",
     "RemoteJob",
     "RetryPolicy",
+    "deadline",
     "is_connection_error",
+    "launch_lease",
+    "launch_step",
     "retry_after_of",
 ]

@@ -2,14 +2,15 @@
 
 Whoever follows a run (the submitting process or any other after ``Run.attach``) reads the run's
 ``events.jsonl`` and, holding the run's poll lease, asks the backend for news (a provider's status, a
-dead worker). Events are appended once, in order, by the store; readers only read.
+dead worker). Events are appended once, in order, by the store; readers only read. The follow loop
+(backoff, one warning per problem, deadlines) is `tunesdk.follow`, shared by the sync and async
+methods, which take the same arguments.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tunesdk.errors import BackendUnavailable, RunCancelled, RunFailed, TuneError
 from tunesdk.events import Completed, Event, Failed, RunStatus, summarize
+from tunesdk.follow import Follower, poll_once
 from tunesdk.local import LocalBackend
 from tunesdk.models import ModelHandleField
 from tunesdk.registry import backend_origin, get_backend, origin_path, restore_backend
@@ -58,14 +60,6 @@ class Result(BaseModel):
 def plan_job(job: Job, backend_name: str) -> Plan:
     """The backend's plan for ``job`` (strict mode enforced by the plan builder)."""
     return get_backend(backend_name).plan(job)
-
-
-def _poll_interval(backend: Backend) -> tuple[float, float]:
-    override = os.environ.get("TUNESDK_POLL_INTERVAL")
-    if override:
-        value = float(override)
-        return value, max(value, value * 4)
-    return backend.poll_interval
 
 
 class Run:
@@ -139,18 +133,12 @@ class Run:
         return self.record.terminal
 
     def refresh(self) -> list[Event]:
-        """Ask the backend for news once (if no other process is doing so right now)."""
-        if self.record.terminal:
-            return []
-        with self.record.poll_lease() as mine:
-            if not mine:
-                return []
-            try:
-                found = self.backend.poll(self.record)
-            except TuneError as exc:
-                self.record.log(f"poll failed: {exc.message}", level="warning")
-                return []
-            return [e for e in (self.record.emit(event) for event in found) if e is not None]
+        """Ask the backend for news once (if no other process is doing so right now).
+
+        A failure that can heal (a dropped connection, a 429, a 5xx) is logged once as a warning
+        and ``[]`` returned; one that cannot (no API key, a refused key or request) is raised.
+        """
+        return poll_once(self.record, self.backend)[0]
 
     # ---- events ---------------------------------------------------------------------------------
 
@@ -160,51 +148,30 @@ class Run:
         """Events with ``seq > after``, live until the run ends (``follow=False``: what is there).
 
         ``timeout``: raise TimeoutError when the run has not ended after this many seconds, even if
-        it stays silent meanwhile.
+        it stays silent meanwhile or its provider is unreachable.
         """
-        first, longest = _poll_interval(self.backend)
-        delay = first
-        last = after
-        deadline = None if timeout is None else time.monotonic() + timeout
+        follower = Follower(self.record, self.backend, after=after, follow=follow, timeout=timeout)
         while True:
-            fresh = self.record.events(after=last)
-            for event in fresh:
-                last = event.seq
-                yield event
-            if any(event.terminal for event in fresh) or not follow:
+            batch = follower.step()
+            yield from batch.events
+            if batch.done:
                 return
-            if self.record.terminal:
-                continue  # the terminal event landed after our read: loop once more to yield it
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"run {self.run_id} still {self.status} after {timeout} s")
-            polled = self.refresh()
-            if fresh or polled:
-                delay = first
-            else:
-                pause = delay if deadline is None else min(delay, deadline - time.monotonic())
-                time.sleep(max(pause, 0.0))
-                delay = min(longest, delay * 1.5)
+            if batch.pause:
+                time.sleep(batch.pause)
 
-    async def aevents(self, *, after: int = 0) -> AsyncIterator[Event]:
-        """Async twin of `events`; waiting costs no CPU and blocks no event loop."""
-        first, longest = _poll_interval(self.backend)
-        delay = first
-        last = after
+    async def aevents(
+        self, *, after: int = 0, follow: bool = True, timeout: float | None = None
+    ) -> AsyncIterator[Event]:
+        """Async twin of `events` (same arguments); waiting costs no CPU and blocks no event loop."""
+        follower = Follower(self.record, self.backend, after=after, follow=follow, timeout=timeout)
         while True:
-            fresh = await asyncio.to_thread(self.record.events, last)
-            for event in fresh:
-                last = event.seq
+            batch = await asyncio.to_thread(follower.step)
+            for event in batch.events:
                 yield event
-            if any(event.terminal for event in fresh):
+            if batch.done:
                 return
-            if self.record.terminal:
-                continue
-            polled = await asyncio.to_thread(self.refresh)
-            if fresh or polled:
-                delay = first
-            else:
-                await asyncio.sleep(delay)
-                delay = min(longest, delay * 1.5)
+            if batch.pause:
+                await asyncio.sleep(batch.pause)
 
     # ---- outcome --------------------------------------------------------------------------------
 
@@ -217,10 +184,13 @@ class Run:
                 on_event(event)
         return self.result()
 
-    async def await_result(self) -> Result:
-        """Async twin of `wait`."""
-        async for _ in self.aevents():
-            pass
+    async def await_result(
+        self, timeout: float | None = None, on_event: Callable[[Event], None] | None = None
+    ) -> Result:
+        """Async twin of `wait` (same arguments)."""
+        async for event in self.aevents(timeout=timeout):
+            if on_event is not None:
+                on_event(event)
         return self.result()
 
     def result(self) -> Result:
@@ -251,21 +221,23 @@ class Run:
         if not wait:
             return
         grace = timeout if timeout is not None else getattr(self.backend, "cancel_grace_s", 600.0)
-        deadline = time.monotonic() + grace
-        for event in self.events():
-            if event.terminal:
-                return
-            if time.monotonic() > deadline:
-                break
+        try:
+            for event in self.events(timeout=grace):
+                if event.terminal:
+                    return
+        except TimeoutError:
+            pass  # a local worker that overran its grace is killed below
+        if self.record.terminal:
+            return
         if isinstance(self.backend, LocalBackend) and not self.record.terminal:
             self.backend.kill(self.record)
             from tunesdk.events import Cancelled
 
             self.record.emit(Cancelled(checkpoint=last_checkpoint(self.record)))
 
-    async def acancel(self) -> None:
-        """Async twin of ``cancel``."""
-        await asyncio.to_thread(self.cancel)
+    async def acancel(self, *, wait: bool = True, timeout: float | None = None) -> None:
+        """Async twin of `cancel` (same arguments)."""
+        await asyncio.to_thread(self.cancel, wait=wait, timeout=timeout)
 
     def __repr__(self) -> str:
         return f"<Run {self.run_id} {self.status}>"
@@ -291,6 +263,29 @@ def run_job(
         return run.wait(on_event=on_event)
     except KeyboardInterrupt:
         run.cancel()
+        raise
+
+
+async def arun_job(
+    job: Job,
+    backend: str,
+    *,
+    on_event: Callable[[Event], None] | None = None,
+    progress: bool | None = None,
+    resume: bool | str = False,
+) -> Result:
+    """Async twin of `run_job`: submit in a thread, follow without blocking the event loop."""
+    run = await asyncio.to_thread(Run.submit, job, backend, resume=resume)
+    show = progress if progress is not None else _stderr_is_terminal()
+    try:
+        if show:
+            from tunesdk.progress import ProgressDisplay
+
+            with ProgressDisplay(run.run_id) as display:
+                return await run.await_result(on_event=_both(display.update, on_event))
+        return await run.await_result(on_event=on_event)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        await asyncio.shield(run.acancel())
         raise
 
 
@@ -364,4 +359,4 @@ def _stored_fingerprint(record: RunRecord) -> Any:
     return data
 
 
-__all__ = ["Result", "Run", "plan_job", "run_job"]
+__all__ = ["Result", "Run", "arun_job", "plan_job", "run_job"]
