@@ -3,115 +3,83 @@
 >>> from tunesdk_together.emulator import TogetherEmulator
 >>> with TogetherEmulator(seconds_per_step=0.01) as emu:
 ...     client = together.Together(base_url=emu.base_url, api_key="test")
-...     emu.fault(status=429, path="/v1/fine-tunes", times=2)   # two rate-limit answers
+...     emu.fault(status=429, path="/v1/fine-tunes$", times=2)  # two rate-limit answers on create
 ...     emu.fail_next_job(at_step=3)                           # the next job errors at step 3
 
-From a shell: ``tunesdk-together emulator --port 8765`` then
-``TOGETHER_BASE_URL=http://127.0.0.1:8765 TOGETHER_API_KEY=test python my_app.py``.
+From a shell: ``tunesdk emulator together`` (port 8765) then
+``TOGETHER_BASE_URL=http://127.0.0.1:8765 TOGETHER_API_KEY=emulated-key python my_app.py``.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
-from typing import Any
+from dataclasses import asdict
+from typing import Any, ClassVar
 
-from tunesdk.emulation import EmulatorServer, Fault, Faults
-from tunesdk_together.emulator.app import ADMIN_PATH, build_app
-from tunesdk_together.emulator.jobs import Timing
+from tunesdk.emulation import DEFAULT_KEY, AdminRoute, ASGIApp, ProviderEmulator
+from tunesdk_together.emulator.app import ADMIN_PATH, build_app, training_admin
+from tunesdk_together.emulator.errors import error_body
+from tunesdk_together.emulator.jobs import EmulatedJob, Timing
 from tunesdk_together.emulator.state import EmulatorConfig, EmulatorState
 
 
-class ExactPathFault(Fault):
-    """A fault for one exact path instead of a path prefix."""
-
-    def matches(self, method: str, path: str) -> bool:
-        return super().matches(method, path) and (self.path is None or path == self.path)
-
-
-class TogetherEmulator:
+class TogetherEmulator(ProviderEmulator):
     """A Together API emulator served on 127.0.0.1; a context manager that starts and stops it.
 
-    ``timing`` (a `Timing`) or its fields as keywords (``seconds_per_step``, ``pending_s``,
-    ``queued_s``, ``compress_s``, ``upload_s``, ``cancel_s``) set how fast emulated jobs move.
-    ``api_keys`` restricts the accepted keys, ``balance`` the account credit in dollars,
-    ``adapter_dir``/``model_dir`` the folders that ``/v1/finetune/download`` serves.
+    Keyword arguments are `EmulatorConfig` fields: speeds (``seconds_per_step``, ``pending_s``,
+    ``queued_s``, ``compress_s``, ``upload_s``, ``cancel_s``, ``validation_s``; or a whole
+    ``timing=Timing(...)``), ``api_keys`` (the accepted keys), ``balance`` (account credit in
+    dollars), ``adapter_dir``/``model_dir`` (the folders ``/v1/finetune/download`` serves).
     """
+
+    name = "together"
+    title = "Together AI"
+    settings_type = EmulatorConfig
+    default_port = 8765
+    interactive_settings: ClassVar[dict[str, Any]] = {
+        "seconds_per_step": 0.5,
+        "pending_s": 1.0,
+        "queued_s": 1.0,
+    }
+    settings: EmulatorConfig
 
     def __init__(
         self,
         *,
         port: int = 0,
-        api_keys: set[str] | None = None,
-        balance: float = 1000.0,
-        adapter_dir: str | Path | None = None,
-        model_dir: str | Path | None = None,
-        account: str = "tunesdk-emulator",
+        host: str = "127.0.0.1",
         timing: Timing | None = None,
-        **speed: float,
+        **settings: Any,
     ) -> None:
-        config = EmulatorConfig(
-            timing=replace(timing or Timing(), **speed),
-            account=account,
-            api_keys=frozenset(api_keys) if api_keys is not None else None,
-            balance=balance,
-            adapter_dir=Path(adapter_dir) if adapter_dir else None,
-            model_dir=Path(model_dir) if model_dir else None,
-        )
-        self.state = EmulatorState(config)
-        self.faults = Faults()
-        self.app = build_app(self.state, self.faults)
-        self.server = EmulatorServer(self.app, port=port)
+        if timing is not None:
+            settings = {**asdict(timing), **settings}
+        super().__init__(host=host, port=port, **settings)
 
-    @property
-    def base_url(self) -> str:
-        """Give this to the SDK as ``base_url`` (or ``TOGETHER_BASE_URL``); paths start with /v1."""
-        return self.server.base_url
+    def build_app(self) -> ASGIApp:
+        self.state = EmulatorState(self.settings, failures=self.failures)
+        return build_app(self.state)
 
-    def env(self, api_key: str = "emulated-key") -> dict[str, str]:
+    def admin_routes(self) -> dict[str, AdminRoute]:
+        return {**super().admin_routes(), ADMIN_PATH: training_admin(self.state)}
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return error_body(status, message)
+
+    def env(self, api_key: str = DEFAULT_KEY) -> dict[str, str]:
         """Environment variables that point the ``together`` SDK (and tunesdk) here."""
         return {"TOGETHER_BASE_URL": self.base_url, "TOGETHER_API_KEY": api_key}
 
-    def fault(self, fault: Fault | None = None, **fields: Any) -> Fault:
-        """Inject a fault into the next matching requests (see ``tunesdk.emulation.Fault``).
+    @property
+    def jobs(self) -> dict[str, EmulatedJob]:
+        return {job.id: job for job in self.state.list_jobs()}
 
-        ``path`` is a prefix; end it with ``$`` to match that path only (``"/v1/fine-tunes$"`` hits
-        job creation but not ``/v1/fine-tunes/estimate-price``, which the SDK calls just before).
-        """
-        if fault is None and str(fields.get("path") or "").endswith("$"):
-            fault = ExactPathFault(**{**fields, "path": fields["path"][:-1]})
-        return self.faults.add(fault, **fields) if fault is None else self.faults.add(fault)
-
-    def fail_next_job(self, at_step: int, message: str | None = None) -> None:
-        """Make the next created job fail (status ``error``) once it reaches ``at_step``."""
-        self.state.fail_next_job(at_step, message)
-
-    def start(self) -> TogetherEmulator:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
+    def close(self) -> None:
         self.state.close()
-
-    def serve_forever(self) -> None:
-        try:
-            self.server.serve_forever()
-        finally:
-            self.state.close()
-
-    def __enter__(self) -> TogetherEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 __all__ = [
     "ADMIN_PATH",
     "EmulatorConfig",
     "EmulatorState",
-    "ExactPathFault",
     "Timing",
     "TogetherEmulator",
     "build_app",

@@ -12,62 +12,50 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from tunesdk.emulation import ASGIApp, FaultMiddleware, Faults, Receive, Scope, Send
-from tunesdk_together.emulator.errors import ApiError, fault_body
+from tunesdk.emulation import AdminRoute, ApiRoutes, ASGIApp
+from tunesdk_together.emulator.errors import ApiError
+from tunesdk_together.emulator.jobs import Timing
 from tunesdk_together.emulator.state import EmulatorState
 from tunesdk_together.models import lookup
 
-Handler = Callable[[Request], Awaitable[Response]]
 ADMIN_PATH = "/_emulator/training"
 STORAGE = "/_storage/uploads"
 
 
-def build_app(state: EmulatorState, faults: Faults) -> ASGIApp:
-    """The full emulator: Together's API behind fault injection, plus the training admin route."""
-    api = Starlette(routes=_routes(state))
-    admin = Starlette(routes=[Route(ADMIN_PATH, _admin(state), methods=["GET", "POST"])])
-    return _Dispatch(admin, FaultMiddleware(api, faults, error_body=fault_body))
+def build_app(state: EmulatorState) -> ASGIApp:
+    """Together's API (wrap it in `tunesdk.emulation.FaultMiddleware` to inject faults)."""
+    return Starlette(routes=_routes(state))
 
 
-class _Dispatch:
-    """Route the training admin path around the fault middleware (which owns /_emulator)."""
-
-    def __init__(self, admin: ASGIApp, api: ASGIApp) -> None:
-        self.admin, self.api = admin, api
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == ADMIN_PATH:
-            await self.admin(scope, receive, send)
-        else:
-            await self.api(scope, receive, send)
+def api_routes(state: EmulatorState) -> ApiRoutes:
+    """Bearer auth against the accepted keys, ``req-…`` ids, Together's ``ErrorData`` body."""
+    return ApiRoutes(
+        keys=lambda: state.config.api_keys,
+        missing_key=lambda: ApiError(
+            401, "Missing API key. Pass it as 'Authorization: Bearer <key>'", code="missing_api_key"
+        ),
+        wrong_key=lambda key: ApiError(
+            401,
+            "Invalid API key provided. You can find your API key at "
+            "https://api.together.ai/settings/api-keys.",
+            code="invalid_api_key",
+        ),
+        request_id_prefix="req-",
+        request_id_hex=20,
+    )
 
 
 def _routes(state: EmulatorState) -> list[Route]:
-    def api(handler: Callable[[Request], Awaitable[Any]], *, auth: bool = True) -> Handler:
-        async def endpoint(request: Request) -> Response:
-            request_id = f"req-{uuid.uuid4().hex[:20]}"
-            try:
-                if auth:
-                    state.authorize(request.headers.get("authorization"))
-                result = await handler(request)
-            except ApiError as exc:
-                return JSONResponse(exc.body(), exc.status, headers={"x-request-id": request_id})
-            if isinstance(result, Response):
-                result.headers["x-request-id"] = request_id
-                return result
-            return JSONResponse(result, headers={"x-request-id": request_id})
-
-        return endpoint
-
+    api = api_routes(state).endpoint
     files = state.files
 
     # ---- files --------------------------------------------------------------------------------
@@ -333,24 +321,23 @@ def _check_servable(state: EmulatorState, model: str, body: dict[str, Any]) -> N
         )
 
 
-def _admin(state: EmulatorState) -> Handler:
-    async def handler(request: Request) -> Response:
-        if request.method == "POST":
-            body = await request.json()
-            timing = {
-                k: float(v)
-                for k, v in body.items()
-                if k in state.config.timing.__dataclass_fields__
-            }
+def training_admin(state: EmulatorState) -> AdminRoute:
+    """``/_emulator/training``, the older admin route: speeds and the next failure in one call."""
+
+    def handler(method: str, raw: bytes) -> tuple[int, Any]:
+        if method == "POST":
+            body = json.loads(raw or b"{}")
+            timing = {k: float(v) for k, v in body.items() if k in _TIMING_FIELDS}
             if timing:
                 state.set_timing(**timing)
             if body.get("fail_next_job_at_step") is not None:
                 state.fail_next_job(int(body["fail_next_job_at_step"]), body.get("fail_message"))
-        return JSONResponse(
-            {"timing": state.config.timing.__dict__, "failures_pending": len(state.failures)}
-        )
+        return 200, {"timing": asdict(state.config.timing), "failures_pending": len(state.failures)}
 
     return handler
+
+
+_TIMING_FIELDS = {f.name for f in fields(Timing)}
 
 
 async def _json(request: Request) -> dict[str, Any]:
@@ -384,4 +371,4 @@ def _origin(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
-__all__ = ["ADMIN_PATH", "build_app"]
+__all__ = ["ADMIN_PATH", "api_routes", "build_app", "training_admin"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tunesdk.emulation import ProviderError
+
 TYPES = {
     400: "invalid_request_error",
     401: "invalid_request_error",
@@ -15,7 +17,7 @@ TYPES = {
 }
 
 
-class ApiError(Exception):
+class ApiError(ProviderError):
     """An error the emulator answers with, in Together's ``ErrorData`` shape."""
 
     def __init__(
@@ -27,9 +29,7 @@ class ApiError(Exception):
         code: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(status, message)
         self.param = param
         self.code = code
         self.extra = extra or {}
@@ -45,7 +45,3 @@ def error_body(
     kind = TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
-
-def fault_body(status: int, message: str) -> dict[str, Any]:
-    """Error body for faults injected through ``tunesdk.emulation.FaultMiddleware``."""
-    return error_body(status, message)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tunesdk.emulation import SimulatedTraining
+from tunesdk.emulation import PhaseTimeline, SimulatedTraining
 from tunesdk_together.models import FineTunableModel
 
 TERMINAL = {"completed", "error", "cancelled"}
@@ -48,21 +48,32 @@ class EmulatedJob:
     fail_message: str = "Training failed: CUDA out of memory. Reduce batch_size or max_seq_length."
     created_wall: float = field(default_factory=time.time)
     created_mono: float = field(default_factory=time.monotonic)
-    cancel_at: float | None = None
-    training: SimulatedTraining = field(init=False)
+    timeline: PhaseTimeline = field(init=False)
 
     def __post_init__(self) -> None:
         dpo = self.method == "dpo"
-        self.training = SimulatedTraining(
+        timing = self.timing
+        self.timeline = PhaseTimeline.start(
             total_steps=self.total_steps,
-            seconds_per_step=self.timing.seconds_per_step,
-            queue_s=self.timing.pending_s + self.timing.queued_s,
+            seconds_per_step=timing.seconds_per_step,
+            before=(("pending", timing.pending_s), ("queued", timing.queued_s)),
+            after=(("compressing", timing.compress_s), ("uploading", timing.upload_s)),
             fail_at_step=self.fail_at_step,
             seed=int(hashlib.blake2b(self.id.encode(), digest_size=4).hexdigest(), 16),
             initial_loss=0.6931 if dpo else 2.4,
             final_loss=0.25 if dpo else 0.6,
             started_at=self.created_mono,
+            failed="error",
+            cancelling=("cancel_requested", timing.cancel_s),
         )
+
+    @property
+    def training(self) -> SimulatedTraining:
+        return self.timeline.training
+
+    @property
+    def cancel_at(self) -> float | None:
+        return self.timeline.cancel_at
 
     # ---- request views ---------------------------------------------------------------------------
 
@@ -90,53 +101,26 @@ class EmulatedJob:
     # ---- timeline ------------------------------------------------------------------------------
 
     def _train_start(self) -> float:
-        return self.created_mono + self.training.queue_s
+        return self.timeline.training_start()
 
     def _train_end(self) -> float:
-        return self._train_start() + self.total_steps * self.timing.seconds_per_step
+        return self.timeline.training_end()
 
     def _fail_time(self) -> float | None:
-        if self.fail_at_step is None or self.fail_at_step > self.total_steps:
-            return None
-        return self._train_start() + self.fail_at_step * self.timing.seconds_per_step
+        return self.timeline.failure_time()
 
     def _horizon(self, now: float) -> float:
-        """The latest moment whose effects are visible (training freezes at a cancel)."""
-        return now if self.cancel_at is None else min(now, self.cancel_at)
+        return self.timeline.horizon(now)
 
     def status(self, now: float | None = None) -> str:
-        now = time.monotonic() if now is None else now
-        if self.cancel_at is not None and now >= self.cancel_at:
-            return (
-                "cancel_requested" if now < self.cancel_at + self.timing.cancel_s else "cancelled"
-            )
-        elapsed = now - self.created_mono
-        if elapsed < self.timing.pending_s:
-            return "pending"
-        phase = self.training.phase(now)
-        if phase == "queued":
-            return "queued"
-        if phase == "failed":
-            return "error"
-        if phase == "running":
-            return "running"
-        after = now - self._train_end()
-        if after < self.timing.compress_s:
-            return "compressing"
-        if after < self.timing.compress_s + self.timing.upload_s:
-            return "uploading"
-        return "completed"
+        return self.timeline.phase(now)
 
     def step(self, now: float | None = None) -> int:
-        return self.training.step_at(self._horizon(time.monotonic() if now is None else now))
+        return self.timeline.step(now)
 
     def cancel(self, now: float | None = None) -> bool:
         """Request a cancel; False when the job already ended."""
-        now = time.monotonic() if now is None else now
-        if self.status(now) in TERMINAL or self.cancel_at is not None:
-            return False
-        self.cancel_at = now
-        return True
+        return self.timeline.cancel(now)
 
     # ---- what the API shows ----------------------------------------------------------------
 

@@ -13,11 +13,11 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from tunesdk.emulation import EmulatorSettings, PlannedFailures, apply_settings
 from tunesdk_together.emulator import artifacts
 from tunesdk_together.emulator.endpoints import Endpoints
 from tunesdk_together.emulator.errors import ApiError
@@ -39,30 +39,39 @@ PRICE_PER_MILLION_TOKENS = 3.0
 
 
 @dataclass
-class EmulatorConfig:
-    """Knobs of an emulated Together account."""
+class EmulatorConfig(EmulatorSettings):
+    """Knobs of an emulated Together account (``TogetherEmulator(**settings)``, ``configure()``,
+    ``POST /_emulator/settings``). Phase lengths are in seconds."""
 
-    timing: Timing = field(default_factory=Timing)
+    pending_s: float = 0.05
+    queued_s: float = 0.05
+    compress_s: float = 0.05
+    upload_s: float = 0.05
+    cancel_s: float = 0.05
+    #: how long Together takes to validate an uploaded file (``processing_status`` PENDING)
+    validation_s: float = 0.0
     account: str = "tunesdk-emulator"
-    #: None accepts any non-empty bearer token; a set accepts only those keys.
-    api_keys: frozenset[str] | None = None
     #: Credit in dollars; a job whose estimated price exceeds it is refused.
     balance: float = 1000.0
     #: Folders served by ``/v1/finetune/download`` instead of the generated defaults.
     adapter_dir: Path | None = None
     model_dir: Path | None = None
 
-
-@dataclass(frozen=True)
-class PlannedFailure:
-    at_step: int
-    message: str = "Training failed: CUDA out of memory. Reduce batch_size or max_seq_length."
+    @property
+    def timing(self) -> Timing:
+        """The phase lengths a job created now gets."""
+        return Timing(**{f.name: getattr(self, f.name) for f in fields(Timing)})
 
 
 class EmulatorState:
     """The account's state, shared by every request. Thread-safe."""
 
-    def __init__(self, config: EmulatorConfig | None = None, root: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        root: Path | None = None,
+        failures: PlannedFailures | None = None,
+    ) -> None:
         self.config = config or EmulatorConfig()
         self._owned_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="tunesdk-together-emu-")) if root is None else root
@@ -70,7 +79,7 @@ class EmulatorState:
         self.files.root.mkdir(parents=True, exist_ok=True)
         self.jobs: dict[str, EmulatedJob] = {}
         self.endpoints = Endpoints(self.config.account, self.config.timing.pending_s)
-        self.failures: deque[PlannedFailure] = deque()
+        self.failures = failures if failures is not None else PlannedFailures()
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -81,33 +90,12 @@ class EmulatorState:
 
     def fail_next_job(self, at_step: int, message: str | None = None) -> None:
         """Make the next created job fail with ``error`` once it reaches ``at_step``."""
-        failure = PlannedFailure(at_step) if message is None else PlannedFailure(at_step, message)
-        with self._lock:
-            self.failures.append(failure)
+        self.failures.plan(at_step, message)
 
     def set_timing(self, **changes: float) -> Timing:
         """Change phase durations for jobs created from now on."""
-        self.config.timing = replace(self.config.timing, **changes)
+        apply_settings(self.config, changes)
         return self.config.timing
-
-    # ---- auth ------------------------------------------------------------------------------------
-
-    def authorize(self, header: str | None) -> None:
-        token = (header or "").removeprefix("Bearer ").strip()
-        if not header or not header.startswith("Bearer ") or not token:
-            raise ApiError(
-                401,
-                "Missing API key. Pass it as 'Authorization: Bearer <key>'",
-                code="missing_api_key",
-            )
-        keys = self.config.api_keys
-        if keys is not None and token not in keys:
-            raise ApiError(
-                401,
-                "Invalid API key provided. You can find your API key at "
-                "https://api.together.ai/settings/api-keys.",
-                code="invalid_api_key",
-            )
 
     # ---- models --------------------------------------------------------------------------------
 
@@ -182,7 +170,7 @@ class EmulatorState:
         batch = _batch_size(base, method, body)
         job_id = f"ft-{uuid.uuid4()}"
         with self._lock:
-            failure = self.failures.popleft() if self.failures else None
+            failure = self.failures.take()
             job = EmulatedJob(
                 id=job_id,
                 request=body,
@@ -193,9 +181,9 @@ class EmulatorState:
                 ),
                 timing=self.config.timing,
                 token_count=_token_estimate(train),
-                fail_at_step=failure.at_step if failure else None,
+                fail_at_step=failure.at_step if failure else self.config.fail_at_step,
             )
-            if failure is not None:
+            if failure is not None and failure.message:
                 job.fail_message = failure.message
             self.jobs[job_id] = job
         return job
@@ -499,4 +487,4 @@ def _token_estimate(stored: StoredFile | None) -> int:
     return 0 if stored is None else max(1, stored.bytes // 4)
 
 
-__all__ = ["EmulatorConfig", "EmulatorState", "PlannedFailure"]
+__all__ = ["EmulatorConfig", "EmulatorState"]

@@ -1,29 +1,19 @@
-"""Plumbing shared by the provider emulators that the managed backend packages ship.
+"""Fault injection and the admin routes every provider emulator serves.
 
-An emulator is an ASGI app that speaks one provider's REST API. This module gives each of them the
-same three things, so none re-implements them:
-
-- `EmulatorServer` serves an ASGI app with uvicorn in a background thread on 127.0.0.1.
-- `Faults` and `FaultMiddleware` inject failures (status codes with a provider-shaped
-  body, slow responses, dropped connections, and "commit then drop": the request takes effect but the
-  client never sees the response, like a create that timed out). Settable from Python or over HTTP
-  (``POST /_emulator/faults``), and every request is logged for tests to count.
-- `SimulatedTraining` is a deterministic, clock-driven training curve.
-
-Needs the ``emulator`` extra (starlette, uvicorn); importing this module does not import them.
+`Faults` holds pending failures (status codes with a provider-shaped body, slow responses, dropped
+connections, and "commit then drop": the request takes effect but the client never sees the
+response, like a create that timed out) and a log of every request. `FaultMiddleware` applies them
+in front of a provider's ASGI app and answers the admin routes under ``/_emulator`` (``faults``,
+``requests``, and whatever the emulator adds, such as ``settings``). No third-party imports.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import logging
-import math
 import threading
-import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -34,6 +24,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ErrorBody = Callable[[int, str], dict[str, Any]]
+#: an admin route: (HTTP method, request body) -> (status, JSON answer)
+AdminRoute = Callable[[str, bytes], tuple[int, Any]]
 
 ADMIN_PREFIX = "/_emulator"
 
@@ -114,18 +106,31 @@ def default_error_body(status: int, message: str) -> dict[str, Any]:
 
 
 class FaultMiddleware:
-    """ASGI middleware that applies `Faults` and serves ``/_emulator/faults``."""
+    """ASGI middleware that applies `Faults` and serves ``/_emulator/faults``, ``/_emulator/requests``
+    and the ``admin`` routes it is given."""
 
-    def __init__(self, app: ASGIApp, faults: Faults, error_body: ErrorBody = default_error_body):
+    def __init__(
+        self,
+        app: ASGIApp,
+        faults: Faults,
+        error_body: ErrorBody = default_error_body,
+        admin: Mapping[str, AdminRoute] | None = None,
+    ):
         self.app = app
         self.faults = faults
         self.error_body = error_body
+        #: extra admin routes by exact path (``/_emulator/settings``, a provider's older paths)
+        self.admin = dict(admin or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
+        if path in self.admin:
+            status, payload = self.admin[path](method, await _read_body(receive))
+            await _send_json(send, status, payload)
+            return
         if path.startswith(ADMIN_PREFIX):
             await self._admin(method, path, receive, send)
             return
@@ -197,12 +202,6 @@ class EmulatedDrop(ConnectionAbortedError):
     """Raised inside the app to make uvicorn cut the connection; not logged as an error."""
 
 
-class _HideEmulatedDrops(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, EmulatedDrop)
-
-
 async def _read_body(receive: Receive) -> bytes:
     chunks = []
     while True:
@@ -230,132 +229,18 @@ async def _send_json(
     await send({"type": "http.response.body", "body": body})
 
 
-_HIDE_DROPS = _HideEmulatedDrops()
-
-
-class EmulatorServer:
-    """Serve an ASGI app on 127.0.0.1 in a background thread.
-
-    >>> with EmulatorServer(app) as server:
-    ...     client = OpenAI(base_url=server.base_url + "/v1", api_key="test")
-    """
-
-    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        import uvicorn
-
-        self.app = app
-        config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
-        )
-        self._server = uvicorn.Server(config)
-        logging.getLogger("uvicorn.error").addFilter(_HIDE_DROPS)
-        self._thread: threading.Thread | None = None
-        self.host = host
-        self.port = port
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> EmulatorServer:
-        self._thread = threading.Thread(
-            target=self._server.run, name="tunesdk-emulator", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the emulator did not start within 10 s")
-            time.sleep(0.01)
-        sockets = [s for server in self._server.servers for s in server.sockets]
-        self.port = sockets[0].getsockname()[1]
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def serve_forever(self) -> None:
-        """Run in the foreground (for ``tunesdk-<provider> emulator --port N``)."""
-        self._server.run()
-
-    def __enter__(self) -> EmulatorServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-@dataclass
-class SimulatedTraining:
-    """A deterministic training curve driven by the wall clock.
-
-    ``queue_s`` seconds queued, then ``total_steps`` steps of ``seconds_per_step`` each. Losses decay
-    smoothly with seeded noise, so two emulated jobs with the same seed report the same numbers.
-    """
-
-    total_steps: int
-    seconds_per_step: float = 0.05
-    queue_s: float = 0.0
-    fail_at_step: int | None = None
-    seed: int = 0
-    initial_loss: float = 2.4
-    final_loss: float = 0.6
-    started_at: float = field(default_factory=time.monotonic)
-
-    def elapsed(self, now: float | None = None) -> float:
-        return (time.monotonic() if now is None else now) - self.started_at
-
-    def step_at(self, now: float | None = None) -> int:
-        """Completed steps at ``now`` (capped at total_steps, or at fail_at_step)."""
-        running_for = self.elapsed(now) - self.queue_s
-        if running_for < 0:
-            return 0
-        steps = int(running_for / self.seconds_per_step) if self.seconds_per_step > 0 else 10**9
-        cap = (
-            self.total_steps
-            if self.fail_at_step is None
-            else min(self.fail_at_step, self.total_steps)
-        )
-        return min(steps, cap)
-
-    def phase(
-        self, now: float | None = None
-    ) -> Literal["queued", "running", "failed", "completed"]:
-        if self.elapsed(now) < self.queue_s:
-            return "queued"
-        step = self.step_at(now)
-        if self.fail_at_step is not None and step >= self.fail_at_step:
-            return "failed"
-        return "completed" if step >= self.total_steps else "running"
-
-    def loss(self, step: int) -> float:
-        progress = step / max(self.total_steps, 1)
-        smooth = self.final_loss + (self.initial_loss - self.final_loss) * math.exp(-3.0 * progress)
-        return round(smooth * (1.0 + 0.04 * self._noise(step)), 4)
-
-    def eval_loss(self, step: int) -> float:
-        return round(self.loss(step) * 1.08 + 0.02, 4)
-
-    def learning_rate(self, step: int, peak: float, warmup_ratio: float = 0.05) -> float:
-        warmup = max(1, int(self.total_steps * warmup_ratio))
-        if step < warmup:
-            return peak * (step + 1) / warmup
-        return peak * max(0.0, (self.total_steps - step) / max(1, self.total_steps - warmup))
-
-    def _noise(self, step: int) -> float:
-        digest = hashlib.blake2b(f"{self.seed}:{step}".encode(), digest_size=4).digest()
-        return int.from_bytes(digest, "big") / 2**32 * 2 - 1
-
-
 __all__ = [
     "ADMIN_PREFIX",
-    "EmulatorServer",
+    "ASGIApp",
+    "AdminRoute",
+    "EmulatedDrop",
+    "ErrorBody",
     "Fault",
     "FaultMiddleware",
     "Faults",
+    "Receive",
     "RequestRecord",
-    "SimulatedTraining",
+    "Scope",
+    "Send",
     "default_error_body",
 ]
