@@ -234,12 +234,20 @@ class Job(Spec):
         return names
 
     def infer_objective(self) -> Objective:
-        """``objective`` if given, else ``"dpo"`` for preference data and ``"sft"`` otherwise."""
-        if self.objective:
-            return self.objective
-        from tunesdk.data import Dataset
+        """``objective`` if given, else ``"dpo"`` for preference data and ``"sft"`` otherwise.
 
-        return "dpo" if Dataset.load(self.data).kind == "dpo" else "sft"
+        DataError when the data (or eval_data) does not suit the objective: every plan and
+        submit fails here, before any worker starts or upload."""
+        from tunesdk.data import Dataset
+        from tunesdk.data.objective import check_objective
+
+        objective: Objective = self.objective or (
+            "dpo" if Dataset.load(self.data).kind == "dpo" else "sft"
+        )
+        check_objective(
+            objective, **({"data": self.data} if self.objective else {}), eval_data=self.eval_data
+        )
+        return objective
 
     # ---- serialization ------------------------------------------------------------------------
 
@@ -247,7 +255,7 @@ class Job(Spec):
         """A JSON-ready dict; in-memory datasets other than lists of dicts cannot be serialized."""
         for name in ("data", "eval_data"):
             value = getattr(self, name)
-            if value is not None and not isinstance(value, str | list):
+            if value is not None and not isinstance(value, str | list | dict):
                 raise JobError(
                     f"{name} is an in-memory {type(value).__name__}, which cannot be written to a file",
                     where=f"job.{name}",

@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from tunesdk.data import convert, formats, rules
 from tunesdk.data.records import Record, Source
-from tunesdk.data.report import Problem, Report
+from tunesdk.data.report import Problem, Report, RowTally
 from tunesdk.data.sources import RawRow, iter_files, iter_items, resolve_paths
 from tunesdk.data.stats import Stats, compute_stats
 from tunesdk.data.tokens import counter_for
@@ -66,23 +66,29 @@ class Dataset:
         columns: dict[str, str] | None = None,
     ) -> Dataset:
         """Open training data: a path (JSONL, JSON, CSV, Parquet), a directory or glob of them,
-        a list of dicts, a ``datasets.Dataset``, or a ``Dataset`` (returned as is).
+        a list of dicts, a ``datasets.Dataset``, a ``Dataset`` (returned as is), or a mapping
+        ``{"path": ..., "columns": {...}, "format": ...}`` (what a job file's ``data:`` may hold).
 
         ``format`` forces one of ``FORMATS`` instead of detecting it; ``columns`` renames input
-        keys to the ones a format expects, e.g. ``{"question": "prompt", "answer": "completion"}``.
+        columns to the fields a format reads, e.g. ``{"Question": "prompt", "Answer":
+        "completion"}`` (either direction; names match case-insensitively). Columns whose names
+        differ from a format's fields only in case (``Prompt``) are matched without a mapping.
         """
         if isinstance(source, Dataset):
             return source
+        if isinstance(source, Mapping) and "Dataset" not in type(source).__name__:
+            source, format, columns = _source_spec(source, format, columns)
         if format is not None and format not in formats.KINDS:
             raise DataError(
                 f"unknown data format {format!r}",
                 fix=f"use one of {', '.join(formats.FORMATS)}, or leave it unset",
             )
+        mapping = _columns(columns)
         rows, name = _row_reader(source)
         if format is not None:
-            return cls(name=name, format=format, rows=rows, columns=columns, explicit_format=True)
-        detected, where = _detect(rows, columns, name)
-        return cls(name=name, format=detected, rows=rows, columns=columns, detected_at=where)
+            return cls(name=name, format=format, rows=rows, columns=mapping, explicit_format=True)
+        detected, where, mapping = _detect(rows, mapping, name)
+        return cls(name=name, format=detected, rows=rows, columns=mapping, detected_at=where)
 
     @classmethod
     def from_records(cls, records: list[Record], name: str = "<records>") -> Dataset:
@@ -200,11 +206,13 @@ class Dataset:
         tokenizer: Any = None,
         min_examples: int | None = None,
         strict: bool = False,
+        objective: str | None = None,
     ) -> Report:
         """Every problem in the data, for ``backend``'s rules (generic rules when None).
 
         With a tokenizer, each example is also rendered with it (template failures are errors)
-        and measured against ``max_seq_length``. ``strict=True`` raises ``DataError`` carrying
+        and measured against ``max_seq_length``. ``objective`` (``sft`` / ``dpo``): the data must
+        suit it (preference pairs for DPO, anything else for SFT). ``strict=True`` raises ``DataError`` carrying
         the report when it has errors.
         """
         checker = make_checker(
@@ -213,6 +221,7 @@ class Dataset:
             counter=counter_for(tokenizer) if tokenizer is not None else None,
             max_seq_length=max_seq_length,
             min_examples=min_examples,
+            objective=objective,
         )
         for _, record, problem in self._items():
             checker.feed(record, problem)
@@ -391,24 +400,68 @@ def _row_reader(source: Any) -> tuple[Callable[[], Iterator[RawRow]], str]:
     )
 
 
+def _source_spec(
+    spec: Mapping[Any, Any], format: str | None, columns: dict[str, str] | None
+) -> tuple[Any, str | None, dict[str, str] | None]:
+    """(path, format, columns) of a ``{"path": ..., "columns": ..., "format": ...}`` mapping."""
+    unknown = sorted(str(key) for key in spec if key not in ("path", "columns", "format"))
+    if unknown or "path" not in spec:
+        problem = f"unknown key(s) {', '.join(unknown)}" if unknown else "no 'path'"
+        raise DataError(
+            f"data source mapping has {problem}",
+            where="data",
+            fix="write data as a path, or as {path: FILE, columns: {Question: prompt}, "
+            "format: FORMAT} (columns and format optional)",
+        )
+    given = spec.get("columns")
+    if given is not None and not isinstance(given, Mapping):
+        raise DataError(
+            f"columns is a {type(given).__name__}, not a mapping",
+            where="data.columns",
+            fix="write columns as {Question: prompt, Answer: completion}",
+        )
+    merged = {**(dict(given) if given else {}), **(columns or {})}
+    return spec["path"], format or spec.get("format"), merged or None
+
+
+def _columns(columns: Mapping[str, str] | None) -> dict[str, str] | None:
+    if not columns:
+        return None
+    try:
+        return formats.normalize_columns(dict(columns))
+    except formats.RowError as exc:
+        raise DataError(exc.message, where="columns", fix=exc.fix) from None
+
+
 def _detect(
     rows: Callable[[], Iterator[RawRow]], columns: dict[str, str] | None, name: str
-) -> tuple[str, Source]:
-    """The format of the first row that has one; DataError (with a report) when none does."""
+) -> tuple[str, Source, dict[str, str] | None]:
+    """(format, where it was detected, the column mapping to use) from the first row that has a
+    format; DataError (with a report, a file-wide problem once) when no row has one."""
     report = Report(source=name)
+    tally = RowTally()
+    first_keys: list[str] | None = None
     for source, row, problem in rows():
+        tally.row(source.file)
         if problem is not None:
+            tally.problem(problem)
             report.add(problem)
             continue
-        if columns:
-            row = formats.rename_columns(row, columns)
-        found = formats.detect(row)
+        if first_keys is None and isinstance(row, dict):
+            first_keys = [str(key) for key in row]
+        renamed = formats.rename_columns(row, columns) if columns else row
+        found = formats.detect(renamed)
+        if found is None and (folded := formats.case_folded(renamed)) is not None:
+            columns = {**folded, **(columns or {})}
+            found = formats.detect(formats.rename_columns(row, columns))
         if found is not None:
-            return found, source
-        error = formats.undetectable(row)
-        report.add(
-            Problem(file=source.file, line=source.line, message=error.message, fix=error.fix)
+            return found, source, columns
+        error = formats.undetectable(renamed)
+        found_problem = Problem(
+            file=source.file, line=source.line, message=error.message, fix=error.fix
         )
+        tally.problem(found_problem)
+        report.add(found_problem)
     if not report.problems:
         raise DataError(
             "no examples",
@@ -416,6 +469,15 @@ def _detect(
             report=report,
             fix="give at least one example (one JSON object per line)",
         )
+    missing = _missing_columns(columns, first_keys)
+    if missing:
+        raise DataError(
+            f"column(s) {', '.join(missing)} named in columns= are not in the data "
+            f"(its columns: {', '.join(first_keys or []) or 'none'})",
+            where=name,
+            fix="use the names the file has (matching ignores case)",
+        )
+    tally.collapse(report)
     first = report.problems[0]
     if len(report.problems) == 1:
         raise DataError(first.message, where=first.where, report=report, fix=first.fix)
@@ -426,3 +488,10 @@ def _detect(
         report=report,
         fix=first.fix,
     )
+
+
+def _missing_columns(columns: dict[str, str] | None, keys: list[str] | None) -> list[str]:
+    if not columns or keys is None:
+        return []
+    present = {key.lower() for key in keys}
+    return [theirs for theirs, ours in columns.items() if theirs not in present and theirs != ours]

@@ -84,8 +84,22 @@ def undetectable(row: Any) -> RowError:
         f"keys ({keys}) match no known format",
         "use messages / conversations / instruction+output / prompt+completion / text / "
         "prompt+chosen+rejected / input+preferred_output+non_preferred_output, or map your "
-        'columns with columns={"question": "prompt", "answer": "completion"}',
+        f"columns, e.g. columns={{{_example_map(row)}}} (CLI: --columns "
+        f"{_example_flag(row)}; YAML: data: {{path: FILE, columns: {{...}}}})",
     )
+
+
+def _example_pairs(row: dict[Any, Any]) -> list[tuple[str, str]]:
+    keys = [str(key) for key in row][:2] or ["question", "answer"]
+    return list(zip(keys, ("prompt", "completion"), strict=False))
+
+
+def _example_map(row: dict[Any, Any]) -> str:
+    return ", ".join(f'"{theirs}": "{ours}"' for theirs, ours in _example_pairs(row))
+
+
+def _example_flag(row: dict[Any, Any]) -> str:
+    return ",".join(f"{theirs}={ours}" for theirs, ours in _example_pairs(row))
 
 
 def parse(row: Any, fmt: str, source: Source | None) -> Record:
@@ -95,11 +109,70 @@ def parse(row: Any, fmt: str, source: Source | None) -> Record:
     return _PARSERS[fmt](row, source)
 
 
+#: the keys the formats read: the names a column mapping maps to
+FIELDS = frozenset(
+    {
+        "messages",
+        "conversations",
+        "instruction",
+        "input",
+        "output",
+        "system",
+        "prompt",
+        "completion",
+        "text",
+        "chosen",
+        "rejected",
+        "preferred_output",
+        "non_preferred_output",
+        "tools",
+    }
+)
+
+
+def normalize_columns(columns: dict[str, str]) -> dict[str, str]:
+    """A user column mapping as ``{their name, lower-cased: our field}``.
+
+    Either direction is accepted: ``{"Question": "prompt"}`` and ``{"prompt": "Question"}`` mean
+    the same (a pair is turned round when only its key is one of ``FIELDS``).
+    """
+    normalized: dict[str, str] = {}
+    for key, value in columns.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise RowError(
+                "columns",
+                f"column mapping {key!r}: {value!r} is not text: text",
+                'write columns as {"Question": "prompt", "Answer": "completion"}',
+            )
+        theirs, ours = key, value
+        if key.lower() in FIELDS and value.lower() not in FIELDS:
+            theirs, ours = value, key
+        normalized[theirs.lower()] = ours.lower() if ours.lower() in FIELDS else ours
+    return normalized
+
+
 def rename_columns(row: Any, columns: dict[str, str]) -> Any:
-    """Apply a user column mapping ({"their_name": "our_name"}) to one row."""
+    """Apply a normalized column mapping (see ``normalize_columns``) to one row; column names
+    match case-insensitively."""
     if not isinstance(row, dict):
         return row
-    return {columns.get(key, key): value for key, value in row.items()}
+    get = columns.get
+    return {get(key.lower(), key) if isinstance(key, str) else key: v for key, v in row.items()}
+
+
+def case_folded(row: Any) -> dict[str, str] | None:
+    """The mapping that makes a row detectable by lower-casing its keys (``Prompt`` → ``prompt``),
+    or None when that does not help."""
+    if not isinstance(row, dict):
+        return None
+    mapping = {
+        key.lower(): key.lower()
+        for key in row
+        if isinstance(key, str) and key != key.lower() and key.lower() in FIELDS
+    }
+    if not mapping or detect(rename_columns(row, mapping)) is None:
+        return None
+    return mapping
 
 
 # ---- helpers ------------------------------------------------------------------------------------

@@ -43,6 +43,70 @@ class Problem(BaseModel):
         return text
 
 
+GroupKey = tuple[str | None, str | None, str, str | None, str]
+
+
+def _group_key(problem: Problem) -> GroupKey:
+    return (problem.file, problem.field, problem.message, problem.fix, problem.severity)
+
+
+class RowTally:
+    """Counts rows per file and identical row problems, so that a problem every row of a file
+    has (a missing column, keys that match no format) is reported once for the file."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str | None, int] = {}
+        self.groups: dict[GroupKey, int] = {}
+
+    def row(self, file: str | None) -> None:
+        """Count one row of ``file``."""
+        self.rows[file] = self.rows.get(file, 0) + 1
+
+    def problem(self, problem: Problem) -> None:
+        """Count one problem of a row."""
+        if problem.line is not None:
+            key = _group_key(problem)
+            self.groups[key] = self.groups.get(key, 0) + 1
+
+    def collapse(self, report: Report) -> None:
+        """Replace, in ``report``, each problem every row of its file has by one file-level one."""
+        whole = {
+            key: count
+            for key, count in self.groups.items()
+            if count > 1 and count == self.rows.get(key[0])
+        }
+        if not whole:
+            return
+        kept: list[Problem] = []
+        collapsed: list[Problem] = []
+        shown: dict[GroupKey, int] = {}
+        firsts: dict[GroupKey, Problem] = {}
+        for problem in report.problems:
+            key = _group_key(problem)
+            if key in whole and problem.line is not None:
+                shown[key] = shown.get(key, 0) + 1
+                firsts.setdefault(key, problem)
+                continue
+            kept.append(problem)
+        for key, count in whole.items():
+            hidden = count - shown.get(key, 0)
+            severity = key[4]
+            if hidden:
+                report.dropped[severity] = report.dropped.get(severity, 0) - hidden
+            first = firsts.get(key)
+            collapsed.append(
+                Problem(
+                    file=key[0],
+                    field=key[1],
+                    message=f"{key[2]} (every row: {count}"
+                    + (f", first at line {first.line})" if first is not None else ")"),
+                    fix=key[3],
+                    severity=severity,  # type: ignore[arg-type]
+                )
+            )
+        report.problems = collapsed + kept
+
+
 class Report(BaseModel):
     """The outcome of ``Dataset.validate()``."""
 

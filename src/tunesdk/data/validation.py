@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from tunesdk.data import rules
+from tunesdk.data.objective import objective_problem
 from tunesdk.data.records import Record
-from tunesdk.data.report import Problem, Report
+from tunesdk.data.report import Problem, Report, RowTally
 from tunesdk.data.tokens import TemplateFailure, TokenCounter
 
 
@@ -27,6 +28,7 @@ class Checker:
         counter: TokenCounter | None = None,
         max_seq_length: int | None = None,
         min_examples: int | None = None,
+        objective: str | None = None,
     ) -> None:
         self.name = name
         self.rules = rules.rules_for(backend)
@@ -35,6 +37,7 @@ class Checker:
         self.minimum = self.rules.min_examples if min_examples is None else min_examples
         self.report = Report(source=name, format=format, kind=kind, backend=backend)
         self.count = 0
+        self.tally = RowTally()
         self.plain_pairs = False
         if kind not in self.rules.kinds:
             self.report.add(
@@ -44,29 +47,32 @@ class Checker:
                     fix="convert the data to conversations, or use together/trl/unsloth/axolotl",
                 )
             )
+        if objective is not None:
+            mismatch = objective_problem(objective, kind, format, name)
+            if mismatch is not None:
+                self.report.add(mismatch)
 
     def feed(self, record: Record | None, problem: Problem | None) -> None:
         """Check one pipeline item (a record, or the problem that stopped it being read)."""
         self.count += 1
+        tally = self.tally
         if problem is not None:
+            tally.row(problem.file)
+            tally.problem(problem)
             self.report.add(problem)
             return
         assert record is not None
+        source = record.source
+        tally.row(source.file if source else self.name)
         findings = rules.check_record(record, self.rules)
         if findings or self.counter is not None:
-            source = record.source
             file, line = (source.file, source.line) if source else (self.name, None)
             for field, message, fix, severity in findings:
-                self.report.add(
-                    Problem(
-                        file=file,
-                        line=line,
-                        field=field,
-                        message=message,
-                        fix=fix,
-                        severity=severity,
-                    )
+                found = Problem(
+                    file=file, line=line, field=field, message=message, fix=fix, severity=severity
                 )
+                tally.problem(found)
+                self.report.add(found)
             if self.counter is not None:
                 self._check_length(record, file, line)
         if not getattr(record, "chat", True):
@@ -104,6 +110,7 @@ class Checker:
         """Add the whole-dataset checks (how many examples) and return the report."""
         report = self.report
         report.examples = self.count
+        self.tally.collapse(report)
         backend = self.rules.name
         if self.count == 0:
             report.add(Problem(file=self.name, message="no examples", fix="give examples"))
