@@ -3,65 +3,67 @@
 >>> from tunesdk_openai.emulator import OpenAIEmulator
 >>> with OpenAIEmulator(seconds_per_step=0.01) as emulator:
 ...     client = openai.OpenAI(base_url=emulator.base_url, api_key="sk-test")
+...     emulator.fault(status=429, times=3, path="/v1/fine_tuning/jobs$")
+...     emulator.fail_next_job(at_step=3)
 
-``emulator.faults`` injects failures, ``emulator.settings`` changes behaviour while it runs, and
-``emulator.world`` holds what the service stores. From the command line:
-``tunesdk-openai emulator --port 8080``.
+``emulator.settings`` (or ``configure()``) changes behaviour while it runs and ``emulator.world``
+holds what the service stores. From a shell: ``tunesdk emulator openai`` (port 8080).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from tunesdk.emulation import EmulatorServer, Fault, Faults
-from tunesdk_openai.emulator.app import SETTINGS_PATH, create_app
-from tunesdk_openai.emulator.state import Settings, World
+from tunesdk.emulation import DEFAULT_KEY, ASGIApp, ProviderEmulator
+from tunesdk_openai.emulator.app import SETTINGS_PATH, create_app, error_body
+from tunesdk_openai.emulator.state import Settings, TrainingJob, World
 
 
-class OpenAIEmulator:
+class OpenAIEmulator(ProviderEmulator):
     """The emulator served on 127.0.0.1 in a background thread (a context manager).
 
-    Keyword arguments set `Settings` fields, e.g. ``seconds_per_step=0.01``,
-    ``fail_at_step=3``, ``max_file_bytes=4096``, ``fine_tuning_enabled=False``.
+    Keyword arguments are `Settings` fields, e.g. ``seconds_per_step=0.01``,
+    ``fail_at_step=3``, ``max_file_bytes=4096``, ``fine_tuning_enabled=False``; ``seed`` seeds
+    the ids and loss curves.
     """
 
-    def __init__(self, *, port: int = 0, seed: int = 0, **settings: Any) -> None:
-        self.settings = Settings()
-        self.settings.update(settings)
-        self.world = World(self.settings, seed=seed)
-        self.faults = Faults()
-        self.server = EmulatorServer(create_app(self.world, self.faults), port=port)
+    name = "openai"
+    title = "OpenAI"
+    settings_type = Settings
+    default_port = 8080
+    interactive_settings: ClassVar[dict[str, Any]] = {
+        "seconds_per_step": 0.5,
+        "validate_s": 1.0,
+        "queue_s": 2.0,
+    }
+    settings_aliases = (SETTINGS_PATH,)
+    settings: Settings
 
-    @property
-    def url(self) -> str:
-        """The server root (``http://127.0.0.1:PORT``); Azure clients take it as azure_endpoint."""
-        return self.server.base_url
+    def __init__(self, *, port: int = 0, host: str = "127.0.0.1", seed: int = 0, **settings: Any):
+        self.seed = seed
+        super().__init__(host=host, port=port, **settings)
+
+    def build_app(self) -> ASGIApp:
+        self.world = World(self.settings, seed=self.seed, failures=self.failures)
+        return create_app(self.world)
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return error_body(status, message)
 
     @property
     def base_url(self) -> str:
-        """What ``OPENAI_BASE_URL`` / ``OpenAI(base_url=...)`` takes: the root plus ``/v1``."""
+        """What ``OPENAI_BASE_URL`` / ``OpenAI(base_url=...)`` takes: the root plus ``/v1``;
+        Azure clients take the root (``url``) as ``azure_endpoint``."""
         return f"{self.url}/v1"
 
+    def env(self, api_key: str = DEFAULT_KEY) -> dict[str, str]:
+        """Environment variables that point the ``openai`` SDK (and tunesdk) here."""
+        return {"OPENAI_BASE_URL": self.base_url, "OPENAI_API_KEY": api_key}
+
     @property
-    def settings_url(self) -> str:
-        return f"{self.url}{SETTINGS_PATH}"
-
-    def fault(self, **fields: Any) -> Fault:
-        """Inject a fault, e.g. ``fault(status=429, times=3, path="/v1/fine_tuning/jobs")``."""
-        return self.faults.add(**fields)
-
-    def start(self) -> OpenAIEmulator:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> OpenAIEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def jobs(self) -> dict[str, TrainingJob]:
+        with self.world.lock:
+            return dict(self.world.jobs)
 
 
 __all__ = ["OpenAIEmulator", "Settings", "World", "create_app"]

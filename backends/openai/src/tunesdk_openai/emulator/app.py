@@ -20,16 +20,16 @@ from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from tunesdk.emulation import FaultMiddleware, Faults
+from tunesdk.emulation import ApiRoutes, ProviderError
 from tunesdk_openai.emulator.state import ACTIVE, PendingUpload, World
 from tunesdk_openai.emulator.validation import estimate_tokens, validate_file
 from tunesdk_openai.models import lookup
 
-SETTINGS_PATH = "/_openai_emulator/settings"
+SETTINGS_PATH = "/_openai_emulator/settings"  # the older path; /_emulator/settings is the kit's
 FILE_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
 UPLOAD_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision"})
 JSONL_MIME_TYPES = frozenset({"text/jsonl", "application/jsonl", "application/x-ndjson"})
@@ -43,7 +43,7 @@ Handler = Callable[[Request, World], Awaitable[Response]]
 T = TypeVar("T")
 
 
-class APIError(Exception):
+class APIError(ProviderError):
     """An error answered in OpenAI's shape."""
 
     def __init__(
@@ -55,9 +55,18 @@ class APIError(Exception):
         param: str | None = None,
         code: str | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+        super().__init__(status, message)
+        self.type, self.param, self.code = type, param, code
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
@@ -74,49 +83,46 @@ def error_body(status: int, message: str) -> dict[str, Any]:
 
 
 def _json(payload: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(payload, status_code=status, headers=_headers())
+    return JSONResponse(payload, status_code=status)  # ApiRoutes adds x-request-id
 
 
-def _headers() -> dict[str, str]:
-    return {"x-request-id": f"req_{secrets.token_hex(16)}", "openai-processing-ms": "1"}
+def api_routes(world: World) -> ApiRoutes:
+    """Bearer (or Azure ``api-key``) auth, ``req_…`` ids, OpenAI's error body."""
+    return ApiRoutes(
+        keys=lambda: world.settings.api_keys,
+        missing_key=lambda: APIError(
+            401,
+            "You didn't provide an API key. You need to provide your API key in an Authorization "
+            "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+        ),
+        wrong_key=lambda key: APIError(
+            401,
+            f"Incorrect API key provided: {key[:3] + '*' * max(0, len(key) - 7) + key[-4:]}.",
+            code="invalid_api_key",
+        ),
+        request_id_prefix="req_",
+        request_id_hex=32,
+        headers={"openai-processing-ms": "1"},
+        key_headers=("api-key",),
+        precheck=_azure_api_version,
+    )
+
+
+def _azure_api_version(request: Request) -> None:
+    if request.url.path.startswith("/openai/") and "api-version" not in request.query_params:
+        raise APIError(404, "Resource not found", type="invalid_request_error", code="404")
 
 
 def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap a handler: Azure's api-version check, authentication, errors in OpenAI's shape."""
+    """Wrap a handler in the app's `ApiRoutes`: Azure's api-version check, auth, OpenAI's errors."""
 
     @wraps(handler)
     async def run(request: Request) -> Response:
         world: World = request.app.state.world
-        try:
-            if (
-                request.url.path.startswith("/openai/")
-                and "api-version" not in request.query_params
-            ):
-                raise APIError(404, "Resource not found", type="invalid_request_error", code="404")
-            _authenticate(request, world)
-            return await handler(request, world)
-        except APIError as exc:
-            return JSONResponse(exc.body, status_code=exc.status, headers=_headers())
-        except ClientDisconnect:
-            return Response(status_code=499)  # the client gave up before sending its body
+        routes: ApiRoutes = request.app.state.api
+        return await routes.answer(request, lambda: handler(request, world))
 
     return run
-
-
-def _authenticate(request: Request, world: World) -> None:
-    header = request.headers.get("authorization", "")
-    key = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-    key = key or request.headers.get("api-key", "").strip()
-    if not key:
-        raise APIError(
-            401,
-            "You didn't provide an API key. You need to provide your API key in an Authorization "
-            "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-        )
-    accepted = world.settings.api_keys
-    if accepted is not None and key not in accepted:
-        masked = key[:3] + "*" * max(0, len(key) - 7) + key[-4:]
-        raise APIError(401, f"Incorrect API key provided: {masked}.", code="invalid_api_key")
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -230,7 +236,7 @@ async def delete_file(request: Request, world: World) -> Response:
 async def file_content(request: Request, world: World) -> Response:
     with world.lock:
         stored = _file(world, request.path_params["file_id"])
-        return Response(stored.content, media_type="application/octet-stream", headers=_headers())
+        return Response(stored.content, media_type="application/octet-stream")
 
 
 # ---- uploads ------------------------------------------------------------------------------------
@@ -672,24 +678,10 @@ async def chat_completions(request: Request, world: World) -> Response:
     )
 
 
-# ---- emulator settings --------------------------------------------------------------------------
-
-
-async def settings_endpoint(request: Request) -> Response:
-    """GET the settings, or POST a JSON object of fields to change (see ``Settings``)."""
-    world: World = request.app.state.world
-    if request.method == "POST":
-        try:
-            with world.lock:
-                world.settings.update(await request.json())
-        except (KeyError, ValueError) as exc:
-            return JSONResponse({"error": {"message": f"unknown or bad setting: {exc}"}}, 400)
-    return JSONResponse(world.settings.public())
-
-
 async def _invalid_url(request: Request, exc: Exception) -> Response:
     message = f"Invalid URL ({request.method} {request.url.path})"
-    return JSONResponse(APIError(404, message).body, status_code=404, headers=_headers())
+    routes: ApiRoutes = request.app.state.api
+    return routes.error(APIError(404, message))
 
 
 def _routes() -> list[BaseRoute]:
@@ -715,21 +707,16 @@ def _routes() -> list[BaseRoute]:
     ]
 
 
-def create_app(world: World | None = None, faults: Faults | None = None) -> FaultMiddleware:
-    """The emulator as an ASGI app: OpenAI's API under ``/v1`` (and ``/openai`` for Azure),
-    wrapped in fault injection."""
+def create_app(world: World | None = None) -> Starlette:
+    """OpenAI's API as an ASGI app, under ``/v1`` (and ``/openai`` for Azure); wrap it in
+    `tunesdk.emulation.FaultMiddleware` to inject faults."""
     azure = [
         *_routes(),
         Route("/deployments/{deployment}/chat/completions", chat_completions, methods=["POST"]),
     ]
-    app = Starlette(
-        routes=[
-            Mount("/v1", routes=_routes()),
-            Mount("/openai", routes=azure),
-            Route(SETTINGS_PATH, settings_endpoint, methods=["GET", "POST"]),
-        ]
-    )
+    app = Starlette(routes=[Mount("/v1", routes=_routes()), Mount("/openai", routes=azure)])
     app.state.world = world or World()
+    app.state.api = api_routes(app.state.world)
     app.add_exception_handler(404, _invalid_url)
     app.add_exception_handler(405, _invalid_url)
-    return FaultMiddleware(app, faults or Faults(), error_body=error_body)
+    return app

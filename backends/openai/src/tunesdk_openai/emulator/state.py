@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tunesdk.emulation import SimulatedTraining
+from tunesdk.emulation import EmulatorSettings, PhaseTimeline, PlannedFailures, SimulatedTraining
 from tunesdk_openai.emulator.validation import FileReport, describe
 
 JobStatus = Literal[
@@ -26,15 +26,14 @@ CHECKPOINT_EPOCHS = 3  # OpenAI keeps the checkpoints of the last three epochs
 
 
 @dataclass
-class Settings:
-    """How the emulated service behaves; every field can be changed while it runs."""
+class Settings(EmulatorSettings):
+    """How the emulated service behaves; every field can be changed while it runs
+    (``emulator.configure(...)`` or ``POST /_emulator/settings``)."""
 
-    #: seconds a job spends in validating_files, then in queued, then per training step
+    seconds_per_step: float = 0.02
+    #: seconds a job spends in validating_files, then in queued
     validate_s: float = 0.05
     queue_s: float = 0.05
-    seconds_per_step: float = 0.02
-    #: every new job fails at this training step (a failure mid-training); None = never
-    fail_at_step: int | None = None
     #: largest file ``POST /v1/files`` accepts (OpenAI: 512 MB); bigger files need the Uploads API
     max_file_bytes: int = 512 * 1024**2
     max_part_bytes: int = 64 * 1024**2
@@ -44,21 +43,7 @@ class Settings:
     fine_tuning_enabled: bool = True
     #: True answers job creation with 429 insufficient_quota (out of credit)
     out_of_quota: bool = False
-    #: keys accepted as valid; None accepts any non-empty key
-    api_keys: frozenset[str] | None = None
     organization: str = "org-emulator"
-
-    def update(self, values: dict[str, Any]) -> None:
-        for key, value in values.items():
-            if not hasattr(self, key):
-                raise KeyError(key)
-            if key == "api_keys" and value is not None:
-                value = frozenset(value)
-            setattr(self, key, value)
-
-    def public(self) -> dict[str, Any]:
-        """The settings as JSON, without the accepted keys."""
-        return {k: v for k, v in self.__dict__.items() if k != "api_keys"}
 
 
 class Ids:
@@ -206,8 +191,7 @@ class TrainingJob:
     created_at: int
     report: FileReport  # the training file's validation, revealed after validate_s
     validation_report: FileReport | None
-    sim: SimulatedTraining
-    validate_s: float
+    timeline: PhaseTimeline
     ids: Ids
     request: dict[str, Any]  # the create body as received
     status: JobStatus = "validating_files"
@@ -219,8 +203,14 @@ class TrainingJob:
     result_files: list[str] = field(default_factory=list)
     steps_reported: int = 0
     paused_at: float | None = None
+    #: the message of a failure planned with ``fail_next_job``
+    fail_message: str | None = None
 
     # ---- derived --------------------------------------------------------------------------
+
+    @property
+    def sim(self) -> SimulatedTraining:
+        return self.timeline.training
 
     @property
     def total_steps(self) -> int:
@@ -284,8 +274,9 @@ class TrainingJob:
         if self.status not in ("validating_files", "queued", "running"):
             return
         now = time.monotonic()
+        phase = self.timeline.phase(now)
         if self.status == "validating_files":
-            if self.sim.elapsed(now) < self.validate_s:
+            if phase == "validating_files":
                 return
             bad = next(
                 (
@@ -308,7 +299,7 @@ class TrainingJob:
             self._event("Files validated, moving job to queued state")
             self.status = "queued"
         if self.status == "queued":
-            if self.sim.phase(now) == "queued":
+            if phase == "queued":
                 return
             self._event("Fine-tuning job started")
             self.status = "running"
@@ -316,15 +307,16 @@ class TrainingJob:
         while self.steps_reported < step:
             self.steps_reported += 1
             self._report_step(self.steps_reported)
-        phase = self.sim.phase(now)
+        phase = self.timeline.phase(now)
         if phase == "failed":
             self._fail(
                 "internal_error",
-                f"The job failed due to an internal error at step {step}. "
+                self.fail_message
+                or f"The job failed due to an internal error at step {step}. "
                 "Please try again, and contact support if the problem persists.",
                 None,
             )
-        elif phase == "completed":
+        elif phase == "succeeded":
             self._succeed(world)
 
     def _report_step(self, step: int) -> None:
@@ -446,8 +438,15 @@ def _accuracy(loss: float) -> float:
 class World:
     """Everything the emulated account holds, guarded by one lock."""
 
-    def __init__(self, settings: Settings | None = None, *, seed: int = 0) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        seed: int = 0,
+        failures: PlannedFailures | None = None,
+    ) -> None:
         self.settings = settings or Settings()
+        self.failures = failures if failures is not None else PlannedFailures()
         self.ids = Ids(seed)
         self.lock = threading.RLock()
         self.files: dict[str, StoredFile] = {}
@@ -488,12 +487,14 @@ class World:
         job_seed = seed if seed is not None else self.ids.seed()
         total = math.ceil(examples / hyper.batch_size) * hyper.n_epochs
         job_id = self.ids.new("ftjob-")
-        sim = SimulatedTraining(
+        failure = self.failures.take()
+        timeline = PhaseTimeline.start(
             total_steps=total,
             seconds_per_step=settings.seconds_per_step,
-            queue_s=settings.validate_s + settings.queue_s,
-            fail_at_step=settings.fail_at_step,
+            before=(("validating_files", settings.validate_s), ("queued", settings.queue_s)),
+            fail_at_step=failure.at_step if failure else settings.fail_at_step,
             seed=job_seed,
+            completed="succeeded",
         )
         job = TrainingJob(
             id=job_id,
@@ -511,10 +512,10 @@ class World:
             created_at=int(time.time()),
             report=report,
             validation_report=validation_report,
-            sim=sim,
-            validate_s=settings.validate_s,
+            timeline=timeline,
             ids=self.ids,
             request=request,
+            fail_message=failure.message if failure else None,
         )
         job._event(f"Created fine-tuning job: {job_id}")
         files = training_file.id + (f" and {validation_file.id}" if validation_file else "")
