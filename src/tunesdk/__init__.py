@@ -23,7 +23,9 @@ from tunesdk.errors import (
     RunFailed,
     RunNotFound,
     TuneError,
+    UnknownBackend,
     UnsupportedOption,
+    UnsupportedOptionWarning,
 )
 from tunesdk.events import (
     Cancelled,
@@ -131,7 +133,9 @@ __all__ = [
     "RunNotFound",
     "StatusChanged",
     "TuneError",
+    "UnknownBackend",
     "UnsupportedOption",
+    "UnsupportedOptionWarning",
     "backends",
     "compare",
     "decontaminate",

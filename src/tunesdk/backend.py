@@ -11,13 +11,23 @@ under the ``tunesdk.backends`` entry-point group::
 from __future__ import annotations
 
 import json
+import textwrap
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from tunesdk.errors import DataError, TuneError, UnsupportedOption
+from tunesdk.errors import (
+    DataError,
+    JobError,
+    TuneError,
+    UnsupportedOption,
+    UnsupportedOptionWarning,
+)
+from tunesdk.secrets import SECRET_WORDS, redact  # noqa: F401  (SECRET_WORDS: the old home)
 
 if TYPE_CHECKING:
     from tunesdk.events import Event
@@ -42,6 +52,10 @@ class Capabilities(BaseModel):
     eval: bool = True
     download: bool = False
     notes: str | None = None
+    #: why a method or objective this backend lacks is missing and what to use instead, keyed by
+    #: its name (``{"adapter": "Together trains LoRA or full fine-tuning only"}``): the wording of
+    #: the core's JobError (a generic sentence when a name has none)
+    unsupported: dict[str, str] = Field(default_factory=dict)
 
 
 class Check(BaseModel):
@@ -92,6 +106,14 @@ class Plan(BaseModel):
         """Options the user set that this backend cannot honour."""
         return [r for r in self.rows if r.status == "dropped" and r.user_set]
 
+    def warnings(self) -> list[str]:
+        """One message per option the user set that this backend drops (what submit warns)."""
+        return [
+            f"{r.option}={_short(r.value)} is ignored by {self.backend}: "
+            f"{r.reason or 'not supported'} (set strict: true to make this an error)"
+            for r in self.dropped
+        ]
+
     def row(self, option: str) -> PlanRow:
         """The row for ``option`` (KeyError when the plan has none)."""
         for row in self.rows:
@@ -111,26 +133,57 @@ class Plan(BaseModel):
         target.write_text(self.native_text(), encoding="utf-8")
         return target
 
-    def render(self) -> str:
-        """A plain-text summary: native request, then one line per option."""
-        lines = [
-            f"plan for backend {self.backend!r} ({self.kind}) — model {self.model}, {self.objective}"
-        ]
+    def render(self, width: int = 80) -> str:
+        """A plain-text summary: native request, one line per option, then a legend. Lines wrap
+        on words at ``width`` columns, continuation lines indented under the value column."""
+        lines = _wrap(
+            f"plan for backend {self.backend!r} ({self.kind}) — model {self.model}, "
+            f"{self.objective}",
+            width,
+            "",
+            "  ",
+        )
         for request in self.requests:
-            lines.append(
-                f"  {request.method} {request.path}"
-                + (f"  # {request.description}" if request.description else "")
+            text = f"{request.method} {request.path}" + (
+                f"  # {request.description}" if request.description else ""
             )
+            lines += _wrap(text, width, "  ", "      ")
         lines.append("options:")
-        width = max((len(r.option) for r in self.rows), default=10)
+        column = max((len(r.option) for r in self.rows), default=10)
         for r in self.rows:
             target = f" -> {r.native}" if r.native else ""
             why = f"  ({r.reason})" if r.reason else ""
             mark = "*" if r.user_set else " "
-            lines.append(f" {mark}{r.option:<{width}} {r.status:<9} {_short(r.value)}{target}{why}")
+            head = f" {mark}{r.option:<{column}} {r.status:<9} "
+            indent = " " * min(len(head), max(width // 2, 8))
+            shown = r.native_value if r.value is None and r.native_value is not None else r.value
+            lines += _wrap(f"{_short(shown)}{target}{why}", width, head, indent)
         for note in self.notes:
-            lines.append(f"note: {note}")
+            lines += _wrap(f"note: {note}", width, "", "  ")
+        lines.append("")
+        lines += _wrap(PLAN_LEGEND, width, "", "  ")
         return "\n".join(lines)
+
+
+#: printed under every rendered plan table
+PLAN_LEGEND = (
+    "* = set in the job. mapped: sent to the backend as shown (-> its native name); "
+    "defaulted: not set, so tunesdk's or the backend's default applies; dropped: set, but this "
+    "backend cannot honour it (ignored with a warning; strict: true makes it an error)."
+)
+
+
+def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
+    """``text`` wrapped on words (long words such as paths stay whole) after ``first``."""
+    return textwrap.wrap(
+        text,
+        width=max(width, len(first) + 20),
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+        drop_whitespace=True,
+    ) or [first.rstrip()]
 
 
 def _short(value: Any) -> str:
@@ -222,11 +275,19 @@ class PlanBuilder:
         value = fields.pop("value", None)
         if value is None:
             value = option_value(self.job, option)
+        if option == "objective" and value is None:
+            value = self.objective  # inferred from the data: show what the plan uses
+        user_set = self._is_user_set(option)
+        if status == "dropped" and not user_set:
+            # nobody asked for it: the backend's own behaviour applies, nothing is lost
+            status = "defaulted"
+        elif status == "mapped" and not user_set and (value is None or fields.get("native_value") is None):
+            status = "defaulted"  # left unset: a default (tunesdk's or the backend's) is what runs
         self._rows[option] = PlanRow(
             option=option,
             value=value,
             status=status,
-            user_set=self._is_user_set(option),
+            user_set=user_set,
             **fields,
         )
 
@@ -267,18 +328,17 @@ class PlanBuilder:
         """The finished Plan (UnsupportedOption in strict mode for dropped user-set options)."""
         for option in job_options(self.job, self.objective):
             if option not in self._rows:
-                value = option_value(self.job, option)
-                if value in (None, [], False) and not self._is_user_set(option):
-                    self._add(option, "defaulted", reason="not set")
-                else:
+                if self._is_user_set(option):
                     self._add(option, "dropped", reason=f"{self.backend} has no equivalent")
+                else:
+                    self._add(option, "defaulted", reason=f"{self.backend} has no equivalent")
         for key, value in self.job.backend_options.get(self.backend, {}).items():
             self._rows[f"backend_options.{key}"] = PlanRow(
                 option=f"backend_options.{key}",
-                value=_redact(key, value),
+                value=redact(key, value),
                 status="mapped",
                 native=key,
-                native_value=_redact(key, value),
+                native_value=redact(key, value),
                 reason="passed through unchanged",
                 user_set=True,
             )
@@ -300,11 +360,70 @@ class PlanBuilder:
         return plan
 
 
-SECRET_WORDS = ("key", "token", "secret", "password")
+_METHOD_NAMES = {
+    "full": "full fine-tuning",
+    "lora": "LoRA",
+    "qlora": "QLoRA",
+    "prefix": "prefix tuning",
+    "adapter": "bottleneck adapters",
+}
 
 
-def _redact(key: str, value: Any) -> Any:
-    return "***" if any(word in key.lower() for word in SECRET_WORDS) and value else value
+def check_capabilities(backend: Backend, job: Job) -> None:
+    """JobError, before anything is planned or spent, when ``backend``'s `Capabilities` lack the
+    job's method or (given or inferred) objective; the reason is the backend's own wording from
+    ``capabilities.unsupported`` where it has one."""
+    caps = backend.capabilities
+    method = job.method.kind
+    if method not in caps.methods:
+        offered = ", ".join(m for m in _METHOD_NAMES if m in caps.methods) or "none"
+        others = "`method: lora`" if "lora" in caps.methods else f"`method: {offered.split(',')[0]}`"
+        reason = caps.unsupported.get(method) or (
+            f"{backend.name} cannot train {_METHOD_NAMES.get(method, method)} "
+            f"(it trains: {offered})"
+        )
+        raise JobError(
+            reason,
+            where="job.method",
+            fix=f"use {others} on {backend.name}, or a backend that trains "
+            f"{_METHOD_NAMES.get(method, method)} (see `tunesdk backends`)",
+        )
+    objective = job.objective
+    if objective is None and not {"sft", "dpo"} <= caps.objectives:
+        objective = job.infer_objective()  # reads the data only for a backend that lacks one
+    if objective is not None and objective not in caps.objectives:
+        offered = ", ".join(sorted(caps.objectives)) or "none"
+        reason = caps.unsupported.get(objective) or (
+            f"{backend.name} cannot train objective {objective!r} (it trains: {offered})"
+        )
+        raise JobError(
+            reason,
+            where="job.objective",
+            fix=f"use a backend that trains {objective} (see `tunesdk backends`), or data and "
+            f"an objective {backend.name} trains ({offered})",
+        )
+
+
+def plan_checked(backend: Backend, job: Job) -> Plan:
+    """``backend.plan(job)`` after the core's capability check (`check_capabilities`): what
+    ``job.plan()`` and ``submit`` both use."""
+    check_capabilities(backend, job)
+    return backend.plan(job)
+
+
+def warn_dropped(plan: Plan, log: Callable[..., Any] | None = None) -> list[str]:
+    """Warn once per option the user set that ``plan``'s backend drops: ``warnings.warn``
+    (`UnsupportedOptionWarning`) and, given the run's ``log``, a warning ``Log`` event."""
+    messages = plan.warnings()
+    for message in messages:
+        if log is not None:
+            log(message, level="warning")
+        warnings.warn(message, UnsupportedOptionWarning, stacklevel=3)
+    return messages
+
+
+# the old private name (tunesdk.secrets is the public home), for code that imported it
+_redact = redact
 
 
 def validate_job_data(job: Job, backend: str, *, rules: str | None = None) -> None:

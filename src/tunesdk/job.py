@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import yaml
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from tunesdk._spec import Spec
+from tunesdk._spec import Spec, suggest
 from tunesdk.errors import JobError
-from tunesdk.methods import LoRA, Method
+from tunesdk.methods import METHOD_KINDS, LoRA, Method
+from tunesdk.secrets import redact_tree
+from tunesdk.yaml_safe import YAMLRefused, load_yaml
 
 if TYPE_CHECKING:
     from tunesdk.backend import Plan
@@ -126,11 +128,27 @@ class Job(Spec):
         "warmup_ratio": "use a fraction in [0, 1), e.g. 0.05 for 5% of steps",
         "eval_split": "use a fraction in (0, 1), e.g. 0.1",
         "objective": 'use "sft" or "dpo" (or leave it unset to infer it from the data)',
-        "method": "use kind full, lora, qlora, prefix or adapter",
+        "method": "set method to full, lora, qlora, prefix or adapter — e.g. `method: lora`, or "
+        "`method: {kind: lora, r: 16}` for its options",
         "max_seq_length": "use a length ≥ 8 tokens, at most the base model's context",
         "report_to": 'use any of "wandb", "tensorboard", "mlflow"',
         "eval_data": "give eval_data or eval_split, not both",
         "suffix": "use at most 40 characters",
+    }
+    synonyms: ClassVar[dict[str, str]] = {
+        "lr": "learning_rate",
+        "num_epochs": "epochs",
+        "n_epochs": "epochs",
+        "num_train_epochs": "epochs",
+        "max_length": "max_seq_length",
+        "sequence_len": "max_seq_length",
+        "base_model": "model",
+        "dataset": "data",
+        "train_data": "data",
+        "validation_data": "eval_data",
+        "val_data": "eval_data",
+        "warmup": "warmup_ratio",
+        "scheduler": "lr_scheduler",
     }
 
     # ---- validation -----------------------------------------------------------------------------
@@ -140,6 +158,42 @@ class Job(Spec):
     def _model_not_blank(cls, value: str | ModelRef) -> str | ModelRef:
         if isinstance(value, str) and not value.strip():
             raise ValueError("model is empty: give a Hugging Face id or a local path")
+        return value
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method_shorthand(cls, value: Any) -> Any:
+        # `method: lora` / method="qlora", a method class, and a mapping without `kind` (LoRA, the
+        # default method); a misspelt kind gets a did-you-mean instead of pydantic's tag error
+        if isinstance(value, type) and value in METHOD_KINDS.values():
+            return value()
+        if isinstance(value, str):
+            value = {"kind": value}
+        if isinstance(value, Mapping):
+            value = dict(value)
+            kind = value.setdefault("kind", "lora")
+            if isinstance(kind, str):
+                name = _KIND_SYNONYMS.get(kind.strip().lower(), kind.strip().lower())
+                if name not in METHOD_KINDS:
+                    close = suggest(name, list(METHOD_KINDS), _KIND_SYNONYMS)
+                    hint = f" (did you mean {close!r}?)" if close else ""
+                    raise ValueError(f"unknown method {kind[:40]!r}{hint}")
+                value["kind"] = name
+        return value
+
+    @field_validator("backend_options", mode="before")
+    @classmethod
+    def _options_per_backend(cls, value: Any) -> Any:
+        # `backend_options: {api_key: ...}` (the backend level forgotten) is a common slip; say so
+        # without echoing the value, which is often a credential
+        if isinstance(value, Mapping):
+            flat = [str(k)[:40] for k, v in value.items() if not isinstance(v, Mapping)]
+            if flat:
+                raise ValueError(
+                    f"{', '.join(map(repr, flat))} must sit under a backend name: write "
+                    "`backend_options: {BACKEND: {option: value}}`, e.g. "
+                    "`backend_options: {together: {" + flat[0] + ": ...}}`"
+                )
         return value
 
     @field_validator("data", "eval_data")
@@ -180,6 +234,15 @@ class Job(Spec):
         if self.eval_data is not None and self.eval_split is not None:
             raise ValueError("eval_data and eval_split are both set: give one")
         return self
+
+    def __repr_args__(self) -> Any:
+        # repr(), str() and rich's pretty printer all read these: secrets and long data stay out
+        for name, value in super().__repr_args__():
+            if name == "backend_options":
+                value = redact_tree(value)
+            elif name in ("data", "eval_data") and isinstance(value, list) and len(value) > 3:
+                value = _Summary(f"<{len(value)} records>")
+            yield name, value
 
     # ---- derived values -----------------------------------------------------------------------
 
@@ -305,7 +368,13 @@ class Job(Spec):
                 fix="give a UTF-8 YAML or JSON job file (see `tunesdk schema`)",
             ) from None
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
+        except YAMLRefused as exc:
+            raise JobError(
+                str(exc),
+                where=f"{path or 'job'}:line {exc.line}" if exc.line else str(path or "job"),
+                fix="write the values out instead of through anchors and aliases",
+            ) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f"line {mark.line + 1}" if mark is not None else "?"
@@ -324,20 +393,32 @@ class Job(Spec):
         return cls.from_yaml(source)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Job:
-        """A copy with dotted-key overrides applied, e.g. ``{"method.r": 8, "epochs": 3}``."""
-        data = self.model_dump(mode="python")
+        """A copy with dotted-key overrides applied, e.g. ``{"method.r": 8, "epochs": 3}``.
+
+        Only the overridden options (and those set before) count as set by the user: options left
+        at their defaults stay defaults in plans and strict mode.
+        """
+        data = self._set_fields()
         for key, value in overrides.items():
-            node = data
+            node, current = data, self
             *parents, leaf = key.split(".")
             for part in parents:
+                section = getattr(current, part, None) if current is not None else None
+                if part not in node and isinstance(section, Spec):
+                    node[part] = _set_fields_of(section)
                 child = node.get(part)
                 if not isinstance(child, dict):
                     raise JobError(
-                        f"cannot set {key!r}: {part!r} is not a section", fix="check the key"
+                        f"cannot set {key!r}: {part!r} is not a section",
+                        where="overrides",
+                        fix="use a dotted key of a section, e.g. method.r=8 or resources.processes=2",
                     )
-                node = child
+                node, current = child, section
             node[leaf] = value
         return type(self).parse(data, where="overrides")
+
+    def _set_fields(self) -> dict[str, Any]:
+        return _set_fields_of(self)
 
     # ---- running --------------------------------------------------------------------------------
 
@@ -394,17 +475,53 @@ class Job(Spec):
         return Run.submit(self, backend, resume=resume)
 
     async def arun(
-        self, backend: str, *, on_event: Callable[[Event], None] | None = None
+        self,
+        backend: str,
+        *,
+        on_event: Callable[[Event], None] | None = None,
+        progress: bool | None = None,
+        resume: bool | str = False,
     ) -> Result:
-        """Async twin of `run`."""
-        run = await self.asubmit(backend)
-        async for event in run.aevents():
-            if on_event is not None:
-                on_event(event)
-        return await run.await_result()
+        """Async twin of `run` (same arguments)."""
+        from tunesdk.run import arun_job
 
-    async def asubmit(self, backend: str) -> Run:
-        """Async twin of `submit`."""
+        return await arun_job(self, backend, on_event=on_event, progress=progress, resume=resume)
+
+    async def asubmit(self, backend: str, *, resume: bool | str = False) -> Run:
+        """Async twin of `submit` (same arguments)."""
         import asyncio
 
-        return await asyncio.to_thread(self.submit, backend)
+        return await asyncio.to_thread(self.submit, backend, resume=resume)
+
+
+_KIND_SYNONYMS = {
+    "prefix_tuning": "prefix",
+    "prefix-tuning": "prefix",
+    "prefixtuning": "prefix",
+    "full_finetune": "full",
+    "full-finetune": "full",
+    "bottleneck": "adapter",
+    "adapters": "adapter",
+}
+
+
+class _Summary:
+    """A placeholder shown in a repr instead of a long value."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _set_fields_of(spec: Spec) -> dict[str, Any]:
+    """The fields of ``spec`` that were given explicitly, nested specs as such dicts (a method
+    always keeps its ``kind``): what rebuilds the spec with the same options set."""
+    data: dict[str, Any] = {}
+    for name in spec.model_fields_set:
+        value = getattr(spec, name)
+        data[name] = _set_fields_of(value) if isinstance(value, Spec) else value
+    if "kind" in type(spec).model_fields:
+        data["kind"] = spec.kind  # type: ignore[attr-defined]
+    return data

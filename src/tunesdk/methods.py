@@ -7,7 +7,7 @@ right one for its method.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -44,14 +44,26 @@ class LoRA(Spec):
         "target_modules": 'use "all-linear" or a list of module names such as ["q_proj", "v_proj"]',
     }
 
-    @model_validator(mode="before")
-    @classmethod
-    def _alpha_defaults_to_twice_r(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("alpha") is None:
-            r = data.get("r", 16)
-            if isinstance(r, int) and not isinstance(r, bool):
-                data = {**data, "alpha": 2 * r}
-        return data
+    synonyms: ClassVar[dict[str, str]] = {
+        "rank": "r",
+        "lora_r": "r",
+        "lora_rank": "r",
+        "lora_alpha": "alpha",
+        "lora_dropout": "dropout",
+        "target": "target_modules",
+        "modules": "target_modules",
+        "lora_target_modules": "target_modules",
+        "dora": "use_dora",
+        "rslora": "use_rslora",
+    }
+
+    @model_validator(mode="after")
+    def _alpha_defaults_to_twice_r(self) -> LoRA:
+        # set after validation and outside model_fields_set: a defaulted alpha is not an option the
+        # user set, and follows r when r is overridden later
+        if self.alpha is None:
+            object.__setattr__(self, "alpha", float(2 * self.r))
+        return self
 
     @model_validator(mode="after")
     def _check_targets(self) -> LoRA:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from tunesdk.backend import Backend
-from tunesdk.errors import BackendUnavailable
+from tunesdk.errors import BackendUnavailable, UnknownBackend
 
 GROUP = "tunesdk.backends"
 
@@ -129,11 +129,18 @@ def _not_installed(name: str) -> BackendUnavailable:
         return BackendUnavailable(
             name, "not installed", fix=f"pip install {KNOWN_BACKENDS[name][0]}"
         )
+    import difflib
+
+    names = sorted(set(installed_names()) | set(KNOWN_BACKENDS))
+    close = difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.6)
     known = ", ".join(installed_names()) or "none"
-    return BackendUnavailable(
-        name,
-        f"no backend named {name!r} (installed: {known})",
-        fix="check the name, or install the package that provides it",
+    shown = name if len(name) <= 60 else name[:57] + "..."
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    return UnknownBackend(
+        shown,
+        f"no backend named {shown!r} (installed: {known})",
+        suggestions=close,
+        fix=f"{hint}pick one of `tunesdk backends`, or install the package that provides it",
     )
 
 

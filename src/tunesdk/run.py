@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from tunesdk.backend import plan_checked, warn_dropped
 from tunesdk.errors import BackendUnavailable, RunCancelled, RunFailed, TuneError
 from tunesdk.events import Completed, Event, Failed, RunStatus, summarize
 from tunesdk.follow import Follower, poll_once
@@ -58,8 +59,9 @@ class Result(BaseModel):
 
 
 def plan_job(job: Job, backend_name: str) -> Plan:
-    """The backend's plan for ``job`` (strict mode enforced by the plan builder)."""
-    return get_backend(backend_name).plan(job)
+    """The backend's plan for ``job`` (capabilities checked by the core, strict mode enforced by
+    the plan builder)."""
+    return plan_checked(get_backend(backend_name), job)
 
 
 class Run:
@@ -81,7 +83,7 @@ class Run:
         check = backend.check_job(job)
         if not check.usable:
             raise BackendUnavailable(backend_name, check.reason or "not usable here", fix=check.fix)
-        plan = backend.plan(job)
+        plan = plan_checked(backend, job)
         backend.preflight(job, plan)
         origin = backend_origin(backend_name)
         if origin is not None and origin.startswith("__main__:") and backend.kind == "local":
@@ -98,6 +100,7 @@ class Run:
         if checkpoint:
             record.update_state(resume_from=checkpoint)
             record.log(f"resuming from checkpoint {checkpoint}")
+        warn_dropped(plan, record.log)
         try:
             backend.launch(record)
         except BaseException as exc:

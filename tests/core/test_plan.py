@@ -59,7 +59,7 @@ def test_strict_mode_raises_naming_every_dropped_option(make_job: Callable[..., 
     with pytest.raises(UnsupportedOption) as info:
         job.plan("simulated")
     assert set(info.value.options) == {"report_to", "packing"}
-    assert "strict=False" in (info.value.fix or "")
+    assert "strict: false" in (info.value.fix or "")
 
 
 def test_strict_mode_raises_before_a_run_is_created(

@@ -9,6 +9,7 @@ block, never a traceback.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -21,6 +22,8 @@ from tunesdk.errors import (
     RunCancelled,
     RunFailed,
     TuneError,
+    UnknownBackend,
+    UnsupportedOptionWarning,
 )
 
 __all__ = ["app", "err", "main", "out"]
@@ -28,6 +31,8 @@ __all__ = ["app", "err", "main", "out"]
 
 def main() -> None:
     """Entry point: run the app, turning tunesdk errors into one-line messages and exit codes."""
+    # a dropped option is also a warning Log event of the run, which the CLI prints as it follows
+    warnings.simplefilter("ignore", UnsupportedOptionWarning)
     try:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:
@@ -36,7 +41,8 @@ def main() -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     except (DataError, TuneError) as exc:
-        code = 3 if isinstance(exc, BackendUnavailable | ProviderError) else 2
+        unavailable = isinstance(exc, BackendUnavailable | ProviderError)
+        code = 3 if unavailable and not isinstance(exc, UnknownBackend) else 2
         report = getattr(exc, "report", None)
         text = report.render() if report is not None and hasattr(report, "render") else str(exc)
         if report is not None and getattr(exc, "fix", None):

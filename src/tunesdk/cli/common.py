@@ -9,7 +9,7 @@ import typer
 import yaml
 from rich.console import Console
 
-from tunesdk.errors import TuneError
+from tunesdk.errors import JobError
 
 app = typer.Typer(
     name="tunesdk",
@@ -33,18 +33,47 @@ SetOpt = Annotated[
 
 
 def load_job(path: Path, sets: list[str] | None) -> Any:
+    """The job file with its ``--set`` overrides applied (each value parsed as YAML, safely)."""
     from tunesdk.job import Job
 
     job = Job.from_yaml(path)
     if sets:
-        overrides: dict[str, Any] = {}
-        for item in sets:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise TuneError(f"--set {item!r} is not key=value", fix="e.g. --set epochs=3")
-            overrides[key.strip()] = yaml.safe_load(value)
-        job = job.with_overrides(overrides)
+        job = job.with_overrides(parse_sets(sets))
     return job
+
+
+def parse_sets(sets: list[str]) -> dict[str, Any]:
+    """``--set key=value`` items as overrides; a bad one is a usage error (JobError, exit 2) that
+    names the item and the column, never a parser traceback."""
+    from tunesdk.yaml_safe import YAMLRefused, load_yaml
+
+    overrides: dict[str, Any] = {}
+    for number, item in enumerate(sets, 1):
+        shown = item if len(item) <= 60 else item[:57] + "..."
+        key, sep, value = item.partition("=")
+        where = f"--set #{number} ({shown!r})"
+        if not sep or not key.strip():
+            raise JobError("not key=value", where=where, fix="e.g. --set epochs=3 or --set method.r=8")
+        try:
+            overrides[key.strip()] = load_yaml(value, max_nodes=1_000)
+        except YAMLRefused as exc:
+            raise JobError(str(exc), where=where, fix="write the value out in full") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+            column = len(key) + 2 + mark.column if mark is not None else None
+            problem = getattr(exc, "problem", None) or "not valid YAML"
+            fix = (
+                "quote the value if it is meant as text (--set 'name=\"a: b\"'), or close its "
+                "brackets (--set 'report_to=[wandb]')"
+            )
+            if "constructor for the tag" in str(problem):
+                problem = "YAML tags such as !!python/... are not allowed"
+                fix = "give a plain value (a number, text, true/false, [a, b] or {k: v})"
+            at = f" at column {column}" if column is not None else ""
+            raise JobError(
+                f"the value is not valid YAML{at}: {problem}", where=where, fix=fix
+            ) from None
+    return overrides
 
 
 def print_event(event: Any, as_json: bool) -> None:
