@@ -139,7 +139,12 @@ class FireworksBackend(ManagedBackend):
             files.pop("eval", None)  # DPO jobs take no evaluation dataset (see the plan)
         return files
 
+    def verify_credentials(self, run: RunRecord) -> None:
+        """One authenticated GET (a page of the account's datasets), before any file is sent."""
+        self.client(run.job).datasets.list(page_size=1)
+
     def upload_file(self, run: RunRecord, path: Path, role: str) -> str:
+        """Upload one file into the dataset named after the run: a repeat finishes that dataset."""
         names = self.names(run)
         return upload_dataset(
             self.client(run.job),

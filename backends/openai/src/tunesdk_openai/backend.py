@@ -92,21 +92,20 @@ class OpenAIBackend(ManagedBackend):
 
     # ---- hooks of ManagedBackend ------------------------------------------------------------
 
+    def verify_credentials(self, run: RunRecord) -> None:
+        """One authenticated GET (a page of one fine-tune file), before any file is sent."""
+        self.client(run.job).files.list(purpose="fine-tune", limit=1)
+
+    def find_upload(self, run: RunRecord, path: Path, role: str) -> str | None:
+        return find_uploaded(self.client(run.job), _filename(run, role), path.stat().st_size)
+
     def upload_file(self, run: RunRecord, path: Path, role: str) -> str:
         client = self.client(run.job)
         options = mapping.options_of(run.job)
-        filename = f"{run.run_id}.{role}.jsonl"
-        attempted = set(run.state.get("upload_attempted", []))
-        if role in attempted:
-            # an earlier attempt may have stored the file before its response was lost
-            found = find_uploaded(client, filename, path.stat().st_size)
-            if found:
-                return found
-        run.update_state(upload_attempted=sorted(attempted | {role}))
         return upload_jsonl(
             client,
             path,
-            filename,
+            _filename(run, role),
             threshold=int(options.get("upload_threshold_bytes", mapping.DEFAULT_UPLOAD_THRESHOLD)),
             part_bytes=int(options.get("upload_part_bytes", mapping.DEFAULT_PART_BYTES)),
             retrying=self.retrying,
@@ -247,6 +246,11 @@ class OpenAIBackend(ManagedBackend):
     def generate(self, model: ModelHandle, prompt: str, **generation: Any) -> str:
         """OpenAI's fine-tuned models are chat models: the prompt is sent as one user message."""
         return self.chat(model, [{"role": "user", "content": prompt}], **generation)
+
+
+def _filename(run: RunRecord, role: str) -> str:
+    """The name a run's file is uploaded under: an earlier attempt's upload is found by it."""
+    return f"{run.run_id}.{role}.jsonl"
 
 
 def _n_epochs(remote: Any) -> int | None:

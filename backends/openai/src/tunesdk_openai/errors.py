@@ -9,7 +9,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tunesdk.errors import AuthError, ProviderError, QuotaExceeded, RateLimited
+from tunesdk.errors import (
+    AuthError,
+    InvalidRequest,
+    ModelNotFound,
+    ProviderError,
+    QuotaExceeded,
+    RateLimited,
+)
 
 PROVIDER = "openai"
 _KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_*\-]{4,}|[A-Za-z0-9]{32,})")
@@ -21,14 +28,6 @@ class FineTuningUnavailable(ProviderError):
     OpenAI stopped new fine-tuning jobs for organizations without fine-tuning history in May 2026,
     for inactive ones in July 2026, and stops them for everyone on 2027-01-06.
     """
-
-
-class InvalidRequest(ProviderError):
-    """OpenAI rejected the request (bad file, unknown model, bad parameter)."""
-
-
-class ModelNotFound(ProviderError):
-    """The model does not exist or this key cannot use it."""
 
 
 def redact(text: str) -> str:

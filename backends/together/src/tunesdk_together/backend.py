@@ -99,7 +99,13 @@ class TogetherBackend(ManagedBackend):
 
     # ---- the hooks ManagedBackend calls -------------------------------------------------------
 
+    def verify_credentials(self, run: RunRecord) -> None:
+        """One authenticated GET (the file list), before any file is sent."""
+        self.client(run.job).files.list()
+
     def upload_file(self, run: RunRecord, path: Path, role: str) -> str:
+        """Upload one file. A repeat after a lost answer sends it again: Together deduplicates by
+        checksum and answers with the stored file's id, so no second file is made."""
         from together.lib.types.error import FileTypeError
 
         client = self.client(run.job)
