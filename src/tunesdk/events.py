@@ -59,6 +59,9 @@ class Progress(_EventBase):
     grad_norm: float | None = None
     tokens_per_second: float | None = None
     eta_s: float | None = None
+    #: percent done, from providers that report only that (Fireworks SFT); ``step`` is then the
+    #: same percent and ``total_steps`` 100, so step-based readers keep working
+    percent: float | None = None
 
 
 class Evaluation(_EventBase):

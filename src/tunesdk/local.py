@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from tunesdk.backend import Backend, validate_job_data
 from tunesdk.errors import TuneError
-from tunesdk.events import Cancelled, Event, Failed
+from tunesdk.events import Cancelled, Event, Failed, Progress
 from tunesdk.models import LocalModel, ModelHandle
 from tunesdk.worker import last_checkpoint
 
@@ -117,7 +117,8 @@ class LocalBackend(Backend):
         return [Failed(error=reason, error_type="WorkerDied", details_path=str(run.worker_log))]
 
     def cancel(self, run: RunRecord) -> None:
-        """SIGTERM to the training ranks once they have registered, else to the worker's group.
+        """SIGTERM to the training ranks once they have registered, else to the worker's group;
+        SIGKILL to a worker that has not trained a step yet (nothing to save).
 
         Under ``accelerate launch`` the ranks run in sessions of their own (torchrun starts them
         so), out of reach of the worker's group. Signalling only the ranks lets the launcher exit
@@ -125,6 +126,11 @@ class LocalBackend(Backend):
         after its own 30 s grace.
         """
         run.mark_cancel_requested()
+        if not any(isinstance(event, Progress) for event in run.events()):
+            # still starting up (imports, model loading): no step to save, so stop it at once
+            # rather than let it train a step first; `poll` then records the run cancelled
+            self.kill(run)
+            return
         ranks = live_ranks(run)
         if ranks:
             _signal_pids(ranks, signal.SIGTERM)

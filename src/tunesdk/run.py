@@ -254,7 +254,8 @@ def run_job(
     progress: bool | None = None,
     resume: bool | str = False,
 ) -> Result:
-    """Submit, follow (with a progress bar on a terminal) and return the Result."""
+    """Submit, follow and return the Result: a progress bar on a terminal, else progress lines
+    through the ``tunesdk`` logger (INFO; warnings and failures at their own level)."""
     run = Run.submit(job, backend, resume=resume)
     show = progress if progress is not None else _stderr_is_terminal()
     try:
@@ -263,7 +264,9 @@ def run_job(
 
             with ProgressDisplay(run.run_id) as display:
                 return run.wait(on_event=_both(display.update, on_event))
-        return run.wait(on_event=on_event)
+        from tunesdk.progress import log_lines
+
+        return run.wait(on_event=_both(log_lines(run.run_id).update, on_event))
     except KeyboardInterrupt:
         run.cancel()
         raise

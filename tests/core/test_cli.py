@@ -61,8 +61,9 @@ def test_run_then_runs_status_and_logs(
 ) -> None:
     code, out, err = invoke(["run", str(job_file), "--backend", "simulated"], capsys, monkeypatch)
     assert code == 0, err
-    assert "step 5/5" in out and "completed: model local:" in out
+    assert "step 5/5" in out and "model: local:" in out
     run_id = err.split()[1]
+    assert f"completed run {run_id} in " in out
 
     code, out, _ = invoke(["runs"], capsys, monkeypatch)
     assert code == 0 and run_id in out and "completed" in out

@@ -80,18 +80,6 @@ def print_event(event: Any, as_json: bool) -> None:
     if as_json:
         print(event.to_json(), flush=True)
         return
-    from tunesdk.events import Evaluation, Log, Progress, StatusChanged
+    from tunesdk.progress import event_line
 
-    if isinstance(event, Progress):
-        loss = f" loss={event.train_loss:.4f}" if event.train_loss is not None else ""
-        total = f"/{event.total_steps}" if event.total_steps else ""
-        out.print(f"step {event.step}{total}{loss}")
-    elif isinstance(event, Evaluation):
-        out.print(f"eval step {event.step}: eval_loss={event.eval_loss}")
-    elif isinstance(event, StatusChanged):
-        extra = f" ({event.provider_status})" if event.provider_status else ""
-        out.print(f"status: {event.status}{extra}")
-    elif isinstance(event, Log):
-        out.print(f"{event.level}: {event.message}")
-    else:
-        out.print(f"{event.type}")
+    out.print(event_line(event), soft_wrap=True)

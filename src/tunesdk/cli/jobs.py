@@ -9,8 +9,16 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from tunesdk.cli.common import BackendOpt, JobFile, SetOpt, app, err, load_job, out, print_event
+from tunesdk.cli import follow
+from tunesdk.cli.common import BackendOpt, JobFile, SetOpt, app, err, load_job, out
 from tunesdk.errors import TuneError
+
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="print events as JSON lines (one per line, nothing else)")
+]
+DetachOpt = Annotated[
+    bool, typer.Option("--detach", help="submit, print the run id and return at once")
+]
 
 
 @app.command()
@@ -18,37 +26,73 @@ def run(
     job_file: JobFile,
     backend: BackendOpt,
     set_: SetOpt = None,
-    json_events: Annotated[bool, typer.Option("--json", help="print events as JSON lines")] = False,
-    detach: Annotated[bool, typer.Option("--detach", help="submit and print the run id")] = False,
+    json_events: JsonOpt = False,
+    detach: DetachOpt = False,
 ) -> None:
-    """Run a job to the end (or submit it with --detach)."""
+    """Run a job to the end (or submit it with --detach).
+
+    Shows a progress bar on a terminal, a line every ~5% or minute elsewhere, and a summary at
+    the end. Ctrl-C cancels the run; a second Ctrl-C stops waiting while the cancel finishes.
+    """
     from tunesdk.run import Run
 
     job = load_job(job_file, set_)
-    submitted = Run.submit(job, backend)
+    try:
+        submitted = Run.submit(job, backend)
+    except KeyboardInterrupt:
+        raise typer.Exit(follow.interrupted_before_start()) from None
     if detach:
-        print(submitted.run_id)
+        follow.detached(submitted.run_id)
         return
     err.print(f"run {submitted.run_id}")
-    try:
-        result = submitted.wait(on_event=lambda e: print_event(e, json_events))
-    except KeyboardInterrupt:
-        err.print("cancelling...")
-        submitted.cancel()
-        raise typer.Exit(130) from None
-    if not json_events:
-        out.print(f"completed: model {result.model.to_uri() if result.model else '-'}")
-        out.print(json.dumps(result.metrics))
+    restart = f"tunesdk run {job_file} --backend {backend}"
+    code = follow.follow(submitted, as_json=json_events, restart_hint=restart)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
-def resume(run_id: str) -> None:
-    """Start a new run of RUN's job from RUN's last checkpoint."""
+def resume(
+    run_id: str,
+    json_events: JsonOpt = False,
+    detach: DetachOpt = False,
+) -> None:
+    """Start a new run of RUN's job from RUN's last checkpoint (a completed run is left alone)."""
     from tunesdk.run import Run
 
     old = Run.attach(run_id)
-    result = old.record.job.run(backend=old.record.backend, resume=run_id)
-    out.print(f"completed: model {result.model.to_uri() if result.model else '-'}")
+    old.refresh()
+    if old.status == "completed":
+        final = next((e for e in reversed(old.record.events()) if e.terminal), None)
+        if json_events and final is not None:
+            print(final.to_json(), flush=True)
+        model = getattr(final, "model", None)
+        err.print(
+            f"run {old.run_id} already completed"
+            + (f" (model {model.to_uri()})" if model is not None else "")
+            + "; nothing to resume"
+        )
+        err.print(f"  train again: tunesdk run JOB_FILE --backend {old.record.backend}")
+        return
+    if not old.done:
+        raise TuneError(
+            f"run {old.run_id} is still {old.status}: resuming it would train the job twice",
+            fix=f"follow it with `tunesdk logs -f {old.run_id}`, or `tunesdk cancel {old.run_id}` "
+            "first",
+        )
+    try:
+        submitted = Run.submit(old.record.job, old.record.backend, resume=old.run_id)
+    except KeyboardInterrupt:
+        raise typer.Exit(follow.interrupted_before_start()) from None
+    if detach:
+        follow.detached(submitted.run_id)
+        return
+    err.print(f"run {submitted.run_id} (resuming {old.run_id})")
+    code = follow.follow(
+        submitted, as_json=json_events, restart_hint=f"tunesdk resume {old.run_id}"
+    )
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -4,8 +4,9 @@ What the API reports, and what tunesdk makes of it:
 
 - ``state`` (``JOB_STATE_*``) -> StatusChanged (``STATUS_MAP``) carrying ``status.message``; a
   later message within the same state -> Log (a failure's message becomes the Failed error);
-- supervised jobs' ``jobProgress`` -> Progress with ``step`` = percent done and ``total_steps`` =
-  100 (the API reports no step count or loss for supervised jobs; W&B gets the curves);
+- supervised jobs' ``jobProgress`` -> Progress with ``percent`` done (``step`` = the same percent,
+  ``total_steps`` = 100; the API reports no step count or loss for supervised jobs; W&B gets the
+  curves);
 - DPO jobs' metrics file (``:getMetricsFileEndpoint``, one JSON object per line) -> Progress with
   the step, loss and learning rate, and Evaluation for rows that carry an eval loss;
 - the output model, once the job completes -> one Checkpoint.
@@ -134,6 +135,7 @@ def job_events(raw: dict[str, Any], account: str, *, final_step: int | None = No
             Progress(
                 step=percent,
                 total_steps=100,
+                percent=float(percent),  # shown as "37%", not "step 37/100"
                 epoch=float(epoch) if epoch is not None else None,
                 source_id=f"progress:{percent}",
             )

@@ -43,6 +43,11 @@ def find_gpu() -> str | None:
         return f"assumed ({ASSUME_GPU_ENV}=1, for tests only)"
     if importlib.util.find_spec("torch") is None:
         return None
+    from tunesdk.hardware import quick_gpu
+
+    decided, gpu = quick_gpu()  # torch's build and the driver's GPU list: no `import torch`
+    if decided:
+        return gpu
     import torch
 
     if torch.cuda.is_available():
