@@ -12,12 +12,12 @@ Control plane (``Authorization: Bearer <key>``), paths relative to the base URL:
 Inference: ``/v1/chat/completions`` and ``/v1/completions`` (what the SDK calls once the base URL
 is overridden) and the same under ``/inference`` (the public paths, for OpenAI-compatible clients).
 Signed URLs (no credentials, like Google Cloud Storage): ``PUT /_signed/datasets/{token}`` and
-``GET /_signed/metrics/{token}``. Emulator settings: ``GET/POST /_fireworks/config``.
+``GET /_signed/metrics/{token}``. Emulator settings: ``GET/POST /_emulator/settings`` (and the
+older ``/_fireworks/config``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import secrets
 import time
@@ -28,10 +28,11 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tunesdk_fireworks.emulator.errors import ApiError, control_plane_body, inference_body
+from tunesdk.emulation import ApiRoutes, ProviderError
+from tunesdk_fireworks.emulator.errors import ApiError, inference_body
 from tunesdk_fireworks.emulator.jobs import JobKind
 from tunesdk_fireworks.emulator.state import EmulatorState, apply_filter, paginate
 
@@ -81,22 +82,26 @@ def create_app(state: EmulatorState) -> Starlette:
         Route("/inference/v1/completions", api.complete, methods=["POST"]),
         Route("/_signed/datasets/{token}", api.signed_upload, methods=["PUT"]),
         Route("/_signed/metrics/{token}", api.signed_metrics, methods=["GET"]),
-        Route("/_fireworks/config", api.config, methods=["GET", "POST"]),
     ]
     return Starlette(routes=routes)
 
 
-def _request_id() -> str:
-    return f"req_{secrets.token_hex(8)}"
+def api_routes(state: EmulatorState) -> ApiRoutes:
+    """Bearer auth against the accepted keys, ``req_…`` ids, the control-plane error body."""
+    return ApiRoutes(
+        keys=lambda: state.config.api_keys,
+        missing_key=lambda: ApiError(
+            401, "missing API key: send 'Authorization: Bearer <FIREWORKS_API_KEY>'"
+        ),
+        wrong_key=lambda key: ApiError(401, "invalid API key"),
+        request_id_prefix="req_",
+        request_id_hex=16,
+    )
 
 
-def _json(payload: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(payload, status_code=status, headers={"x-request-id": _request_id()})
-
-
-def _error(error: ApiError, *, inference: bool = False) -> JSONResponse:
-    shape = inference_body if inference else control_plane_body
-    return _json(shape(error.status, error.message, error.code), error.status)
+def _inference_error(error: ProviderError) -> dict[str, Any]:
+    code = error.code if isinstance(error, ApiError) else None
+    return inference_body(error.status, error.message, code)
 
 
 def _verb(ref: str) -> tuple[str, str]:
@@ -108,27 +113,19 @@ def _verb(ref: str) -> tuple[str, str]:
 class _Api:
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
+        self.routes = api_routes(state)
 
     # ---- plumbing ---------------------------------------------------------------------------
-
-    def _authorize(self, request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not key:
-            raise ApiError(401, "missing API key: send 'Authorization: Bearer <FIREWORKS_API_KEY>'")
-        expected = self.state.config.api_key
-        if expected is not None and not secrets.compare_digest(key, expected):
-            raise ApiError(401, "invalid API key")
 
     async def _call(
         self, request: Request, work: Callable[[], Any], *, inference: bool = False
     ) -> Response:
-        try:
-            self._authorize(request)
-            result = await run_in_threadpool(work)
-        except ApiError as error:
-            return _error(error, inference=inference)
-        return result if isinstance(result, Response) else _json(result)
+        """Authorize, run ``work`` in a worker thread (the state locks), answer or refuse."""
+        return await self.routes.answer(
+            request,
+            lambda: run_in_threadpool(work),
+            error_body=_inference_error if inference else None,
+        )
 
     @staticmethod
     async def _body(request: Request) -> dict[str, Any]:
@@ -146,11 +143,13 @@ class _Api:
     async def _json_call(
         self, request: Request, work: Callable[[dict[str, Any]], Any], *, inference: bool = False
     ) -> Response:
-        try:
+        async def parsed_then_work() -> Any:
             body = await self._body(request)
-        except ApiError as error:
-            return _error(error, inference=inference)
-        return await self._call(request, lambda: work(body), inference=inference)
+            return await run_in_threadpool(work, body)
+
+        return await self.routes.answer(
+            request, parsed_then_work, error_body=_inference_error if inference else None
+        )
 
     @staticmethod
     def _listing(request: Request, key: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -207,25 +206,23 @@ class _Api:
         return await self._call(request, lambda: _unknown(method, "POST without a custom method"))
 
     async def _upload(self, request: Request, account: str, dataset_id: str) -> Response:
-        try:
-            self._authorize(request)
+        async def receive() -> Any:
             form = await request.form(max_files=1)
-        except ApiError as error:
-            return _error(error)
-        try:
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise ApiError(400, "send the dataset as a multipart/form-data part named 'file'")
-            filename = upload.filename or "dataset.jsonl"
-            size = upload.size if upload.size is not None else 0
-            result = await run_in_threadpool(
-                self.state.upload_dataset, account, dataset_id, filename, upload.file, size
-            )
-        except ApiError as error:
-            return _error(error)
-        finally:
-            await form.close()
-        return _json(result)
+            try:
+                upload = form.get("file")
+                if not isinstance(upload, UploadFile):
+                    raise ApiError(
+                        400, "send the dataset as a multipart/form-data part named 'file'"
+                    )
+                filename = upload.filename or "dataset.jsonl"
+                size = upload.size if upload.size is not None else 0
+                return await run_in_threadpool(
+                    self.state.upload_dataset, account, dataset_id, filename, upload.file, size
+                )
+            finally:
+                await form.close()
+
+        return await self.routes.answer(request, receive)
 
     async def signed_upload(self, request: Request) -> Response:
         token = request.path_params["token"]
@@ -421,26 +418,6 @@ class _Api:
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
-
-    # ---- emulator settings ------------------------------------------------------------------
-
-    async def config(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                body = await self._body(request)
-                names = {f.name for f in dataclasses.fields(self.state.config)} - {"api_key"}
-                unknown = sorted(set(body) - names)
-                if unknown:
-                    raise ApiError(400, f"unknown settings {unknown}; known: {sorted(names)}")
-                with self.state.lock:
-                    for name, value in body.items():
-                        setattr(self.state.config, name, value)
-            except ApiError as error:
-                return _error(error)
-        settings = dataclasses.asdict(self.state.config)
-        settings.pop("api_key")
-        return _json(settings)
-
 
 def canned_reply(model: str, messages: list[Any]) -> str:
     """The deterministic answer: names the model that served it and echoes the last user turn."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tunesdk.emulation import ProviderError
+
 # HTTP status -> (google.rpc.Code number, name)
 GRPC_CODES: dict[int, tuple[int, str]] = {
     400: (3, "INVALID_ARGUMENT"),
@@ -27,15 +29,17 @@ GRPC_CODES: dict[int, tuple[int, str]] = {
 }
 
 
-class ApiError(Exception):
+class ApiError(ProviderError):
     """A request the emulated API refuses; ``code`` is the gRPC code name when it differs from the
     one the HTTP status implies (gRPC gateways answer FAILED_PRECONDITION with HTTP 400)."""
 
     def __init__(self, status: int, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(status, message)
         self.code = code or GRPC_CODES.get(status, (2, "UNKNOWN"))[1]
+
+    def body(self) -> dict[str, Any]:
+        """The control-plane shape (inference routes answer `inference_body`)."""
+        return control_plane_body(self.status, self.message, self.code)
 
 
 _CODE_NUMBERS = {name: number for number, name in GRPC_CODES.values()}

@@ -14,16 +14,28 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from tunesdk.emulation import SimulatedTraining
+from tunesdk.emulation import PhaseTimeline, SimulatedTraining
 
 JobKind = Literal["sft", "dpo"]
 TERMINAL_STATES = frozenset({"JOB_STATE_COMPLETED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"})
 COLLECTIONS: dict[JobKind, str] = {"sft": "supervisedFineTuningJobs", "dpo": "dpoJobs"}
+
+
+BEFORE_TRAINING = ("JOB_STATE_CREATING", "JOB_STATE_VALIDATING", "JOB_STATE_PENDING")
+STATUSES: dict[str, dict[str, str]] = {
+    "JOB_STATE_CREATING": {"code": "OK", "message": "creating the job"},
+    "JOB_STATE_VALIDATING": {"code": "OK", "message": "validating the dataset"},
+    "JOB_STATE_PENDING": {"code": "OK", "message": "waiting for trainer capacity"},
+    "JOB_STATE_RUNNING": {"code": "OK", "message": "training"},
+    "JOB_STATE_WRITING_RESULTS": {"code": "OK", "message": "writing the model"},
+    "JOB_STATE_COMPLETED": {"code": "OK", "message": ""},
+    "JOB_STATE_CANCELLING": {"code": "OK", "message": "cancellation requested"},
+    "JOB_STATE_CANCELLED": {"code": "CANCELLED", "message": "cancelled by the user"},
+}
 
 
 def timestamp(moment: datetime) -> str:
@@ -38,16 +50,46 @@ class JobRecord:
     account: str
     job_id: str
     body: dict[str, Any]
-    training: SimulatedTraining
-    phase_s: float
+    timeline: PhaseTimeline
     epochs: int
     output_model: str
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
-    started: float = field(default_factory=time.monotonic)
-    cancel_requested: float | None = None
     final_state: str | None = None
     final_status: dict[str, str] | None = None
     completed: datetime | None = None
+    #: the message of a failure planned with ``fail_next_job``
+    fail_message: str | None = None
+
+    @staticmethod
+    def clock(
+        *,
+        total_steps: int,
+        seconds_per_step: float,
+        phase_s: float,
+        fail_at_step: int | None,
+        seed: int,
+        started_at: float,
+    ) -> PhaseTimeline:
+        """The Fireworks states on the clock: three phases of ``phase_s`` before training, one
+        after it, and one while a cancel takes effect."""
+        return PhaseTimeline.start(
+            total_steps=total_steps,
+            seconds_per_step=seconds_per_step,
+            before=[(state, phase_s) for state in BEFORE_TRAINING],
+            after=[("JOB_STATE_WRITING_RESULTS", phase_s)],
+            fail_at_step=fail_at_step,
+            seed=seed,
+            started_at=started_at,
+            running="JOB_STATE_RUNNING",
+            failed="JOB_STATE_FAILED",
+            completed="JOB_STATE_COMPLETED",
+            cancelling=("JOB_STATE_CANCELLING", phase_s),
+            cancelled="JOB_STATE_CANCELLED",
+        )
+
+    @property
+    def training(self) -> SimulatedTraining:
+        return self.timeline.training
 
     @property
     def name(self) -> str:
@@ -63,45 +105,20 @@ class JobRecord:
 
     # ---- clock ------------------------------------------------------------------------------
 
-    def training_end(self) -> float:
-        return (
-            self.started
-            + self.training.queue_s
-            + self.training.total_steps * self.training.seconds_per_step
-        )
-
     def state_at(self, now: float) -> tuple[str, dict[str, str]]:
         """The job's state and status at ``now`` (monotonic seconds)."""
         if self.final_state is not None:
             return self.final_state, self.final_status or {"code": "OK", "message": ""}
-        if self.cancel_requested is not None and now >= self.cancel_requested:
-            if now - self.cancel_requested < self.phase_s:
-                return "JOB_STATE_CANCELLING", {"code": "OK", "message": "cancellation requested"}
-            return "JOB_STATE_CANCELLED", {"code": "CANCELLED", "message": "cancelled by the user"}
-        elapsed = now - self.started
-        if elapsed < self.phase_s:
-            return "JOB_STATE_CREATING", {"code": "OK", "message": "creating the job"}
-        if elapsed < 2 * self.phase_s:
-            return "JOB_STATE_VALIDATING", {"code": "OK", "message": "validating the dataset"}
-        if elapsed < 3 * self.phase_s:
-            return "JOB_STATE_PENDING", {"code": "OK", "message": "waiting for trainer capacity"}
-        phase = self.training.phase(now)
-        if phase == "failed":
-            step = self.training.step_at(now)
-            return "JOB_STATE_FAILED", {
-                "code": "INTERNAL",
-                "message": f"training failed at step {step}: emulated trainer failure",
-            }
-        if phase == "completed":
-            if now - self.training_end() < self.phase_s:
-                return "JOB_STATE_WRITING_RESULTS", {"code": "OK", "message": "writing the model"}
-            return "JOB_STATE_COMPLETED", {"code": "OK", "message": ""}
-        return "JOB_STATE_RUNNING", {"code": "OK", "message": "training"}
+        state = self.timeline.phase(now)
+        if state == "JOB_STATE_FAILED":
+            message = self.fail_message or (
+                f"training failed at step {self.step_at(now)}: emulated trainer failure"
+            )
+            return state, {"code": "INTERNAL", "message": message}
+        return state, STATUSES[state]
 
     def step_at(self, now: float) -> int:
-        if self.cancel_requested is not None:
-            now = min(now, self.cancel_requested)
-        return self.training.step_at(now)
+        return self.timeline.step(now)
 
     def freeze(self, state: str, status: dict[str, str]) -> None:
         """Record a terminal state once, so later clock reads cannot change it."""

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from tunesdk.emulation import SimulatedTraining
+from tunesdk.emulation import EmulatorSettings, PlannedFailures
 from tunesdk_fireworks.emulator.errors import ApiError
 from tunesdk_fireworks.emulator.jobs import (
     COLLECTIONS,
@@ -40,17 +40,26 @@ DPO_BETA = (0.0, 0.5)
 
 
 @dataclass
-class EmulatorConfig:
-    """How the emulated account behaves; every field can be changed while it runs."""
+class EmulatorConfig(EmulatorSettings):
+    """How the emulated account behaves; every field can be changed while it runs
+    (``emulator.configure(...)`` or ``POST /_emulator/settings``)."""
 
-    seconds_per_step: float = 0.05
+    #: seconds in each state before and after training, and while a cancel takes effect
     phase_s: float = 0.05
+    #: seconds a deployment takes to become ready
     deploy_s: float = 0.05
     default_batch_samples: int = 8
-    fail_at_step: int | None = None
     single_upload_limit: int = 150 * MIB
-    api_key: str | None = None
     seed: int = 0
+
+    @property
+    def api_key(self) -> str | None:
+        """The one accepted key (None: any key); setting it restricts ``api_keys`` to it."""
+        return next(iter(self.api_keys)) if self.api_keys else None
+
+    @api_key.setter
+    def api_key(self, key: str | None) -> None:
+        self.api_keys = None if key is None else frozenset({key})
 
 
 @dataclass
@@ -215,8 +224,14 @@ class SignedUpload:
 class EmulatorState:
     """All resources of the emulated Fireworks API, across accounts."""
 
-    def __init__(self, config: EmulatorConfig | None = None, storage: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        storage: Path | None = None,
+        failures: PlannedFailures | None = None,
+    ) -> None:
         self.config = config or EmulatorConfig()
+        self.failures = failures if failures is not None else PlannedFailures()
         self.lock = threading.RLock()
         self._owned_storage = storage is None
         self.storage = storage or Path(tempfile.mkdtemp(prefix="tunesdk-fireworks-emulator-"))
@@ -463,23 +478,23 @@ class EmulatorState:
             batch = int(config.get("batchSizeSamples") or self.config.default_batch_samples)
             steps = epochs * max(1, math.ceil(dataset.examples / batch))
             now = time.monotonic()
+            failure = self.failures.take()
             record = JobRecord(
                 kind=kind,
                 account=account,
                 job_id=job_id,
                 body=dict(body),
-                training=SimulatedTraining(
+                timeline=JobRecord.clock(
                     total_steps=steps,
                     seconds_per_step=self.config.seconds_per_step,
-                    queue_s=3 * self.config.phase_s,
-                    fail_at_step=self.config.fail_at_step,
+                    phase_s=self.config.phase_s,
+                    fail_at_step=failure.at_step if failure else self.config.fail_at_step,
                     seed=self.config.seed,
                     started_at=now,
                 ),
-                phase_s=self.config.phase_s,
                 epochs=epochs,
                 output_model=f"accounts/{account}/models/{output_id}",
-                started=now,
+                fail_message=failure.message if failure else None,
             )
             record.body["dataset"] = dataset.name
             if kind == "sft":
@@ -606,8 +621,7 @@ class EmulatorState:
                     f"{record.name} is already {state}; only running jobs can be cancelled",
                     code="FAILED_PRECONDITION",
                 )
-            if record.cancel_requested is None:
-                record.cancel_requested = time.monotonic()
+            record.timeline.cancel(time.monotonic())
             return {}
 
     def delete_job(self, kind: JobKind, account: str, job_id: str) -> dict[str, Any]:
