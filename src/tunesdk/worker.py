@@ -69,7 +69,10 @@ def peer_failure(record: RunRecord, wait_s: float = 2.0) -> tuple[Path, str] | N
 
 
 def last_checkpoint(record: RunRecord) -> str | None:
-    paths = [e.path for e in record.events() if isinstance(e, Checkpoint) and e.path]
+    # strict=False: a damaged line in the log must not cost the run its checkpoint or its ending
+    paths = [
+        e.path for e in record.events(strict=False) if isinstance(e, Checkpoint) and e.path
+    ]
     return paths[-1] if paths else None
 
 
@@ -129,7 +132,9 @@ def run_worker(run_dir: Path) -> int:
     if record.should_stop():
         record.emit(Cancelled(checkpoint=last_checkpoint(record)))
     else:
-        record.emit(Completed(model=handle, metrics=summarize(record.events())))
+        # the training succeeded: a damaged line in the log must not turn it into a failure
+        metrics = summarize(record.events(strict=False))
+        record.emit(Completed(model=handle, metrics=metrics))
     return 0
 
 

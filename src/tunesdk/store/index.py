@@ -28,7 +28,7 @@ from tunesdk.store.state import DAMAGED, RunSummary, file_signature, summarize_f
 
 T = TypeVar("T")
 INDEX_NAME = ".index.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -38,8 +38,9 @@ CREATE TABLE IF NOT EXISTS runs (
     updated_at TEXT,
     problem TEXT,
     state_sig TEXT NOT NULL,
-    events_problem TEXT,
-    events_sig TEXT
+    found_problem TEXT,
+    found_file TEXT,
+    found_sig TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at, run_id);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_at);
@@ -48,9 +49,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 # a damaged run lists as "damaged", whatever its state.json last said
 _STATUS = (
-    f"CASE WHEN problem IS NOT NULL OR events_problem IS NOT NULL THEN '{DAMAGED}' ELSE status END"
+    f"CASE WHEN problem IS NOT NULL OR found_problem IS NOT NULL THEN '{DAMAGED}' ELSE status END"
 )
-_COLUMNS = f"run_id, backend, {_STATUS}, created_at, updated_at, COALESCE(problem, events_problem)"
+_COLUMNS = f"run_id, backend, {_STATUS}, created_at, updated_at, COALESCE(problem, found_problem)"
 
 
 @dataclass(frozen=True)
@@ -124,13 +125,14 @@ class RunIndex:
         """Store the current summary of the run in ``folder`` (called on every status change)."""
         self._write(lambda conn: _upsert(conn, [(summarize_folder(folder), _sig(folder))]))
 
-    def mark_events_damaged(self, folder: Path, problem: str) -> None:
-        """Note a damaged event log found by a reader, until the log changes."""
-        sig = file_signature(folder / "events.jsonl")
+    def mark_damaged(self, folder: Path, name: str, problem: str) -> None:
+        """Note damage a reader found in the run's file ``name`` (a garbage event line, a missing
+        job.json), shown in the list until that file changes."""
+        sig = file_signature(folder / name)
         self._write(
             lambda conn: conn.execute(
-                "UPDATE runs SET events_problem = ?, events_sig = ? WHERE run_id = ?",
-                (problem, sig, folder.name),
+                "UPDATE runs SET found_problem = ?, found_file = ?, found_sig = ? WHERE run_id = ?",
+                (problem, name, sig, folder.name),
             )
         )
 
@@ -202,9 +204,9 @@ class RunIndex:
     def sync(self, conn: sqlite3.Connection) -> None:
         """Bring the rows up to date with the folders, re-reading only what changed."""
         rows = {
-            run_id: (state_sig, events_problem, events_sig)
-            for run_id, state_sig, events_problem, events_sig in conn.execute(
-                "SELECT run_id, state_sig, events_problem, events_sig FROM runs"
+            run_id: (state_sig, found_file, found_sig)
+            for run_id, state_sig, found_file, found_sig in conn.execute(
+                "SELECT run_id, state_sig, found_file, found_sig FROM runs"
             )
         }
         try:
@@ -226,9 +228,9 @@ class RunIndex:
             if (
                 row is not None
                 and row[0] == sig
-                and (row[1] is None or file_signature(folder / "events.jsonl") == row[2])
+                and (row[1] is None or file_signature(folder / row[1]) == row[2])
             ):
-                continue  # unchanged (and a damaged log, if noted, still the same file)
+                continue  # unchanged (and a damaged file, if one was noted, still the same)
             changed.append((summarize_folder(folder), sig))
         if not (changed or gone or rescan):
             return
@@ -248,7 +250,7 @@ class RunIndex:
 def _upsert(conn: sqlite3.Connection, items: list[tuple[RunSummary, str | None]]) -> None:
     conn.executemany(
         "INSERT OR REPLACE INTO runs (run_id, backend, status, created_at, updated_at, problem,"
-        " state_sig, events_problem, events_sig) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+        " state_sig) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
             (s.run_id, s.backend, s.status, s.created_at, s.updated_at, s.problem, sig or "-")
             for s, sig in items

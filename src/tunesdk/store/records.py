@@ -86,11 +86,8 @@ class RunRecord:
             try:
                 self._job = Job.from_dict(data)
             except Exception as exc:
-                raise RunDamaged(
-                    self.run_id,
-                    f"job.json is not a valid job ({short_reason(exc)})",
-                    path=str(self.dir / "job.json"),
-                ) from None
+                problem = f"job.json is not a valid job ({short_reason(exc)})"
+                raise self._damaged("job.json", problem) from None
         return self._job
 
     @property
@@ -101,23 +98,23 @@ class RunRecord:
         try:
             return Plan.model_validate(data)
         except Exception as exc:
-            raise RunDamaged(
-                self.run_id,
-                f"plan.json is not a valid plan ({short_reason(exc)})",
-                path=str(self.dir / "plan.json"),
-            ) from None
+            problem = f"plan.json is not a valid plan ({short_reason(exc)})"
+            raise self._damaged("plan.json", problem) from None
 
     def _read_json(self, name: str) -> Any:
         path = self.dir / name
         try:
             return json.loads(path.read_text("utf-8"))
         except FileNotFoundError:
-            raise RunDamaged(self.run_id, f"{name} is missing", path=str(path)) from None
+            raise self._damaged(name, f"{name} is missing") from None
         except (OSError, ValueError) as exc:
             reason = getattr(exc, "strerror", None) or short_reason(exc)
-            raise RunDamaged(
-                self.run_id, f"{name} cannot be read ({reason})", path=str(path)
-            ) from None
+            raise self._damaged(name, f"{name} cannot be read ({reason})") from None
+
+    def _damaged(self, name: str, problem: str) -> RunDamaged:
+        """RunDamaged for the file ``name``, also noted in the run list."""
+        RunIndex(self.dir.parent).mark_damaged(self.dir, name, problem)
+        return RunDamaged(self.run_id, problem, path=str(self.dir / name))
 
     def _read_state(self) -> dict[str, Any]:
         return load_state(self.dir)
@@ -335,7 +332,7 @@ class RunRecord:
 
     def _damaged_log(self, number: int, exc: Exception) -> RunDamaged:
         problem = f"events.jsonl line {number} is not an event ({short_reason(exc)})"
-        RunIndex(self.dir.parent).mark_events_damaged(self.dir, problem)
+        RunIndex(self.dir.parent).mark_damaged(self.dir, "events.jsonl", problem)
         return RunDamaged(
             self.run_id,
             problem,
