@@ -13,7 +13,7 @@ import warnings
 
 import typer
 
-from tunesdk.cli import data, jobs, runs, system  # noqa: F401  (each registers its commands)
+from tunesdk.cli import data, emulator, jobs, runs, system  # noqa: F401  (each registers)
 from tunesdk.cli.common import app, err, out
 from tunesdk.errors import (
     BackendUnavailable,

@@ -142,19 +142,28 @@ class ProviderEmulator:
         """The settings as ``GET /_emulator/settings`` shows them (never the accepted keys)."""
         return public_settings(self.settings)
 
-    def suggested_key(self) -> str:
-        """The key `banner` suggests: any key works unless ``api_keys`` restricts them."""
-        keys = self.settings.api_keys
-        return DEFAULT_KEY if keys is None else "<a key given to --api-key>"
-
     def banner(self) -> str:
-        """What ``tunesdk emulator NAME`` prints: where it listens and what to export."""
-        exports = " ".join(f"{k}={v}" for k, v in self.env(self.suggested_key()).items())
-        return (
-            f"{self.title or self.name} emulator on {self.base_url}  (Ctrl-C to stop)\n"
-            f"  export {exports}\n"
+        """What ``tunesdk emulator NAME`` prints: where it listens and what to export. It never
+        shows an accepted key, and suggests one only when any key is accepted."""
+        marker = "\0key"
+        env = self.env(marker)
+        restricted = self.settings.api_keys is not None
+        exports = " ".join(
+            f"{k}={DEFAULT_KEY if v == marker else v}"
+            for k, v in env.items()
+            if not (restricted and v == marker)
+        )
+        lines = [
+            f"{self.title or self.name} emulator on {self.base_url}  (Ctrl-C to stop)",
+            f"  export {exports}",
+        ]
+        if restricted:
+            key_names = [k for k, v in env.items() if v == marker]
+            lines.append(f"  and set {' '.join(key_names)} to one of the keys given to --api-key")
+        lines.append(
             f"  faults: POST {self.url}{ADMIN_PREFIX}/faults   settings: {self.settings_url}"
         )
+        return "\n".join(lines)
 
     def start(self) -> ProviderEmulator:
         self.server.start()

@@ -23,8 +23,7 @@ class OpenAIEmulator(ProviderEmulator):
     """The emulator served on 127.0.0.1 in a background thread (a context manager).
 
     Keyword arguments are `Settings` fields, e.g. ``seconds_per_step=0.01``,
-    ``fail_at_step=3``, ``max_file_bytes=4096``, ``fine_tuning_enabled=False``; ``seed`` seeds
-    the ids and loss curves.
+    ``fail_at_step=3``, ``max_file_bytes=4096``, ``fine_tuning_enabled=False``, ``seed=1``.
     """
 
     name = "openai"
@@ -39,12 +38,8 @@ class OpenAIEmulator(ProviderEmulator):
     settings_aliases = (SETTINGS_PATH,)
     settings: Settings
 
-    def __init__(self, *, port: int = 0, host: str = "127.0.0.1", seed: int = 0, **settings: Any):
-        self.seed = seed
-        super().__init__(host=host, port=port, **settings)
-
     def build_app(self) -> ASGIApp:
-        self.world = World(self.settings, seed=self.seed, failures=self.failures)
+        self.world = World(self.settings, seed=self.settings.seed, failures=self.failures)
         return create_app(self.world)
 
     def error_body(self, status: int, message: str) -> dict[str, Any]:

@@ -44,6 +44,8 @@ class Settings(EmulatorSettings):
     #: True answers job creation with 429 insufficient_quota (out of credit)
     out_of_quota: bool = False
     organization: str = "org-emulator"
+    #: seeds the ids and loss curves (read when the emulator starts)
+    seed: int = 0
 
 
 class Ids:
