@@ -99,19 +99,30 @@ class PrefixTuning(Spec):
 
 
 class Adapter(Spec):
-    """Bottleneck adapters (Houlsby/Pfeiffer style) inserted after transformer sub-layers.
+    """Bottleneck adapters: small down-project → nonlinearity → up-project layers, added with a
+    residual after sub-layers of every decoder layer of a frozen base model.
 
-    ``reduction_factor`` is hidden size / bottleneck size (16 → a 4096-wide model gets 256-wide adapters).
+    ``reduction`` is hidden size / bottleneck size (16: a 4096-wide model gets 256-wide adapters).
+    ``placement="pfeiffer"`` (the default) adds one adapter after each MLP block; ``"houlsby"``
+    adds one after the attention block as well (twice the parameters). Adapters cannot be merged
+    into the base weights: they add layers.
     """
 
     kind: Literal["adapter"] = "adapter"
-    reduction_factor: int = Field(16, ge=1)
-    config: Literal["seq_bn", "double_seq_bn"] = "seq_bn"
+    reduction: int = Field(16, ge=1, le=4096)
+    placement: Literal["pfeiffer", "houlsby"] = "pfeiffer"
+    nonlinearity: Literal["relu", "gelu", "silu", "tanh"] = "relu"
     default_learning_rate: ClassVar[float] = 1e-4
     fixes: ClassVar[dict[str, str]] = {
-        "reduction_factor": "use a whole number ≥ 1 (8–64 is typical)"
+        "reduction": "use a whole number between 1 and 4096 (8–64 is typical; 16 is the default)",
+        "placement": 'use "pfeiffer" (after each MLP block) or "houlsby" (after attention and MLP)',
+        "nonlinearity": 'use "relu" (the default), "gelu", "silu" or "tanh"',
     }
 
+    @property
+    def sublayers(self) -> tuple[str, ...]:
+        """The decoder-layer blocks that get an adapter after them, in forward order."""
+        return ("attention", "mlp") if self.placement == "houlsby" else ("mlp",)
 
 Method = Annotated[Full | LoRA | QLoRA | PrefixTuning | Adapter, Field(discriminator="kind")]
 

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 Messages = list[dict[str, Any]]
 HANDLE_FILE = "tunesdk_model.json"
+#: the config file of a bottleneck adapter folder (tunesdk's own format, written by tunesdk-trl)
+BOTTLENECK_CONFIG = "bottleneck_config.json"
 
 
 class _Handle(BaseModel):
@@ -69,8 +71,24 @@ class LocalModel(_Handle):
         return self._backend().load(self)
 
     def merge(self, path: str | Path) -> LocalModel:
-        """Write base + adapter merged into one model at ``path`` and return its handle."""
+        """Write base + adapter merged into one model at ``path`` and return its handle.
+
+        LoRA adapters only: bottleneck adapters add layers, so there is nothing to fold them into.
+        """
+        self.check_mergeable()
         return self._backend().merge(self, Path(path))
+
+    def check_mergeable(self) -> None:
+        """JobError when this model's kind of adapter cannot be merged into its base weights."""
+        if self.kind == "adapter" and (Path(self.path) / BOTTLENECK_CONFIG).is_file():
+            raise JobError(
+                f"{self.path} holds bottleneck adapters, which cannot be merged into the base "
+                "weights: they add layers (a down- and an up-projection after each adapted "
+                "block) that the base model has no weights for",
+                where="model.merge",
+                fix="use the adapters as they are (model.chat(), model.load()), or train "
+                "ts.LoRA() for an adapter that merges away",
+            )
 
     def export_gguf(
         self, path: str | Path, quantization: str = "q4_k_m", *, engine: str | None = None
@@ -147,6 +165,8 @@ def _local_from_path(path: Path, base_model: str | None) -> LocalModel:
         handle = LocalModel.model_validate_json(meta.read_text(encoding="utf-8"))
         return handle.model_copy(update={"path": str(path.resolve())})
     adapter_config = path / "adapter_config.json"
+    if not adapter_config.exists() and (path / BOTTLENECK_CONFIG).exists():
+        adapter_config = path / BOTTLENECK_CONFIG  # same base_model_name_or_path key
     if adapter_config.exists():
         config = json.loads(adapter_config.read_text(encoding="utf-8"))
         return LocalModel(

@@ -63,10 +63,10 @@ def test_full_prefix_and_qlora_plans() -> None:
     assert any("CUDA" in note for note in qlora.notes)
 
 
-def test_adapter_plan_is_a_clear_error() -> None:
-    with pytest.raises(JobError, match="bottleneck adapters") as info:
-        TRLBackend().plan(ts.Job(model="m", data=tiny_chat_data(4), method=ts.Adapter()))
-    assert "LoRA" in (info.value.fix or "")
+def test_adapter_plan_is_tunesdk_bottleneck_adapters_not_peft() -> None:
+    plan = TRLBackend().plan(ts.Job(model="m", data=tiny_chat_data(4), method=ts.Adapter()))
+    assert plan.native["peft"] is None
+    assert plan.native["bottleneck"]["placement"] == "pfeiffer"
 
 
 def test_strict_mode_refuses_options_a_local_run_cannot_honour() -> None:
@@ -93,4 +93,4 @@ def test_check_reports_versions_and_qlora_needs_cuda() -> None:
         assert not qlora.usable
         assert "CUDA" in (qlora.reason or "")
     adapter = backend.check_job(ts.Job(model="m", data=tiny_chat_data(2), method=ts.Adapter()))
-    assert not adapter.usable and "adapters" in (adapter.reason or "")
+    assert adapter.usable

@@ -11,11 +11,11 @@ from typing import Any, ClassVar
 from tunesdk.backend import Capabilities, Check, Plan
 from tunesdk.job import Job
 from tunesdk.local import LocalBackend, require_local
-from tunesdk.methods import Adapter, LoRA, QLoRA
+from tunesdk.methods import LoRA, QLoRA
 from tunesdk.models import LocalModel, Messages, ModelHandle
 from tunesdk.store import RunRecord
 from tunesdk_trl import launch
-from tunesdk_trl.native import adapter_unsupported, build_plan
+from tunesdk_trl.native import build_plan
 
 REQUIRED = ("torch", "transformers", "trl", "peft", "datasets", "accelerate")
 #: report_to name → (modules transformers can use for it, any one will do; pip requirement)
@@ -32,11 +32,12 @@ class TRLBackend(LocalBackend):
     name: ClassVar[str] = "trl"
     capabilities: ClassVar[Capabilities] = Capabilities(
         objectives=frozenset({"sft", "dpo"}),
-        methods=frozenset({"full", "lora", "qlora", "prefix"}),
+        methods=frozenset({"full", "lora", "qlora", "prefix", "adapter"}),
         needs_gpu=False,
         resume=True,
         eval=True,
-        notes="QLoRA needs a CUDA GPU and bitsandbytes; bottleneck adapters are not supported",
+        notes="QLoRA needs a CUDA GPU and bitsandbytes; bottleneck adapters on Llama, Mistral, "
+        "Qwen2/3 and Gemma",
     )
 
     def check(self) -> Check:
@@ -58,7 +59,7 @@ class TRLBackend(LocalBackend):
         return Check(usable=True, versions=versions)
 
     def check_job(self, job: Job) -> Check:
-        """Also: QLoRA needs CUDA + bitsandbytes; bottleneck adapters are refused; report_to
+        """Also: QLoRA needs CUDA + bitsandbytes; report_to
         trackers must be installed; the launch layout (GPUs, FSDP/DeepSpeed) must fit here.
 
         Raises JobError for launch options that cannot work anywhere (see ``launch.check_layout``).
@@ -71,11 +72,6 @@ class TRLBackend(LocalBackend):
             if problem is not None:
                 reason, fix = problem
                 return check.model_copy(update={"usable": False, "reason": reason, "fix": fix})
-        if isinstance(job.method, Adapter):
-            error = adapter_unsupported()
-            return check.model_copy(
-                update={"usable": False, "reason": error.message, "fix": error.fix}
-            )
         if isinstance(job.method, QLoRA):
             from tunesdk.errors import BackendUnavailable
             from tunesdk_trl.modeling import require_cuda_bitsandbytes

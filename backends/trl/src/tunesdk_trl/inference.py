@@ -9,26 +9,34 @@ from typing import Any
 
 from tunesdk.errors import JobError
 from tunesdk.models import LocalModel, Messages
+from tunesdk.quiet import quiet_hf  # no loading bars or deprecation warnings in chat/load/merge
+from tunesdk_trl import bottleneck
 
 DEFAULT_MAX_NEW_TOKENS = 64
 _cache: dict[str, tuple[Any, Any]] = {}
 Loader = Callable[[LocalModel], tuple[Any, Any]]
 
 
+@quiet_hf()
 def load(handle: LocalModel) -> tuple[Any, Any]:
-    """(model, tokenizer): a PEFT model for adapters, a plain causal LM otherwise. Eval mode."""
+    """(model, tokenizer): a PEFT model for PEFT adapters, the base with its bottleneck adapters
+    for those, a plain causal LM otherwise. Eval mode."""
     path = Path(handle.path)
     if not path.exists():
         raise JobError(f"no model at {path}", where="model.path", fix="check the path")
     handle.require_base()  # offline and not cached: fail now, not after the hub's retries
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if handle.kind == "adapter":
+    if handle.kind == "adapter" and bottleneck.is_bottleneck_folder(path):
+        from tunesdk_trl import bottleneck_modules
+
+        model: Any = bottleneck_modules.load(path, handle.base_model)
+    elif handle.kind == "adapter":
         from peft import PeftConfig, PeftModel
 
         # the handle's base model wins: the adapter may have been trained from a since-moved path
         base = handle.base_model or PeftConfig.from_pretrained(str(path)).base_model_name_or_path
-        model: Any = PeftModel.from_pretrained(
+        model = PeftModel.from_pretrained(
             AutoModelForCausalLM.from_pretrained(base), str(path)
         )
     else:
@@ -84,6 +92,7 @@ def generate(
 
 def check_mergeable(handle: LocalModel) -> None:
     """Only LoRA adapters can be folded into their base weights."""
+    handle.check_mergeable()  # bottleneck adapters add layers: refused whichever engine loads them
     if handle.kind != "adapter":
         raise JobError(
             f"{handle.path} is already a full model (kind={handle.kind!r}); there is nothing to merge",

@@ -186,7 +186,7 @@ class ModelLoader:
     ``native`` is the backend's native description; the glue reads its ``trainer``,
     ``config_class``, ``config`` (the SFTConfig/DPOConfig kwargs) and ``final_model_dir`` keys, and
     this loader its ``model`` and ``peft`` keys (the trl backend's ``native_for`` shape).
-    Subclasses override `preconditions`, `load_model`, `trainer_peft_config`,
+    Subclasses override `preconditions`, `load_model`, `trainer_peft_config`, `trainer_class`,
     `source` and `trains_adapter` for another engine.
     """
 
@@ -200,8 +200,8 @@ class ModelLoader:
 
     @property
     def trains_adapter(self) -> bool:
-        """True when training writes a PEFT adapter rather than a full model."""
-        return self.native["peft"] is not None
+        """True when training writes an adapter (PEFT or bottleneck) rather than a full model."""
+        return self.native["peft"] is not None or self.native.get("bottleneck") is not None
 
     def preconditions(self, job: Job) -> None:
         """Checks that need no data and no weights: model path, precision, QLoRA hardware."""
@@ -229,8 +229,23 @@ class ModelLoader:
             from peft import prepare_model_for_kbit_training
 
             model = prepare_model_for_kbit_training(model)
+        if self.native.get("bottleneck") is not None:
+            from tunesdk_trl import bottleneck_modules
+
+            model = bottleneck_modules.prepare_for_training(
+                model, self.native["bottleneck"], self.source
+            )
         return model
 
     def trainer_peft_config(self) -> Any:
         """What the trainer's ``peft_config=`` gets (None when the model is already wrapped)."""
         return peft_config(self.native["peft"])
+
+    def trainer_class(self, base: type) -> type:
+        """The trainer class to build (``base``: TRL's SFTTrainer/DPOTrainer); bottleneck adapters
+        get a subclass that checkpoints and resumes only the adapter weights."""
+        if self.native.get("bottleneck") is None:
+            return base
+        from tunesdk_trl import bottleneck_modules
+
+        return bottleneck_modules.trainer_class(base, self.source)

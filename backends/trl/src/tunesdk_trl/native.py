@@ -13,20 +13,34 @@ from tunesdk.backend import Plan, PlanBuilder
 from tunesdk.errors import JobError
 from tunesdk.job import Job
 from tunesdk.methods import Adapter, Full, LoRA, PrefixTuning, QLoRA
-from tunesdk_trl import launch
+from tunesdk_trl import bottleneck, launch
 
 TRAINERS = {"sft": ("SFTTrainer", "SFTConfig"), "dpo": ("DPOTrainer", "DPOConfig")}
 CHECKPOINTS_DIR = "checkpoints"
 
 
-def adapter_unsupported() -> JobError:
-    return JobError(
-        "bottleneck adapters (method kind 'adapter') cannot be trained by the trl backend: PEFT has "
-        "no Houlsby/Pfeiffer adapters, and AdapterHub's `adapters` library (1.3.0) pins "
-        "transformers 4.57, while tunesdk-trl needs transformers 5",
-        where="job.method",
-        fix="use ts.LoRA() (the closest maintained alternative) or ts.PrefixTuning()",
-    )
+#: checkpoints kept when the job does not set n_checkpoints (the newest ones)
+DEFAULT_KEPT_CHECKPOINTS = 2
+
+
+def bottleneck_native(job: Job) -> dict[str, Any] | None:
+    """The bottleneck adapter settings (None for other methods), checked against the model's
+    config.json where it is readable without network (a local folder or the HF cache)."""
+    native = bottleneck.settings(job)
+    if native is None:
+        return None
+    if job.resources.strategy in ("fsdp", "deepspeed"):
+        raise JobError(
+            f"bottleneck adapters train on one process or with DDP, not with "
+            f"resources.strategy={job.resources.strategy!r}",
+            where="job.resources.strategy",
+            fix='use strategy="ddp" (or "auto"): the adapters are small, so sharding saves little',
+        )
+    model = job.model_for("trl")
+    config = bottleneck.local_config(model)
+    if config is not None:
+        bottleneck.check_config(config, native, model)
+    return native
 
 
 def peft_native(job: Job) -> dict[str, Any] | None:
@@ -51,9 +65,7 @@ def peft_native(job: Job) -> dict[str, Any] | None:
             "class": "PrefixTuningConfig",
             "kwargs": {"task_type": "CAUSAL_LM", "num_virtual_tokens": method.num_virtual_tokens},
         }
-    if isinstance(method, Adapter):
-        raise adapter_unsupported()
-    return None
+    return None  # full fine-tuning, or bottleneck adapters (tunesdk's own, not PEFT)
 
 
 def _whole(value: float | None) -> float | int | None:
@@ -107,6 +119,7 @@ def trainer_kwargs(job: Job, objective: str, outputs_dir: Path | None = None) ->
         "include_num_input_tokens_seen": "non_padding",
         "report_to": list(job.report_to) or "none",
         "save_strategy": "epoch",
+        "save_total_limit": DEFAULT_KEPT_CHECKPOINTS,
         "disable_tqdm": True,
     }
     if job.n_checkpoints is not None:
@@ -158,6 +171,7 @@ def native_for(job: Job, objective: str, outputs_dir: Path | None = None) -> dic
         "config_class": config_class,
         "config": trainer_kwargs(job, objective, outputs_dir),
         "peft": peft_native(job),
+        "bottleneck": bottleneck_native(job),
         "final_model_dir": str(Path(output_root(job, outputs_dir)) / "model"),
         "launch": {
             "command": launch.launch_command(job, run_dir(outputs_dir)),
@@ -185,7 +199,9 @@ def build_plan(job: Job, backend: str = "trl") -> Plan:
     builder.mapped("objective", "trainer", trainer)
     method = job.method
     peft = native["peft"]
-    if peft is None:
+    if isinstance(method, Adapter):
+        _bottleneck_rows(builder, method, native["bottleneck"])
+    elif peft is None:
         builder.mapped("method", "peft", None, reason="full fine-tuning: every weight trains")
     else:
         builder.mapped("method", "peft.class", peft["class"])
@@ -254,9 +270,9 @@ def build_plan(job: Job, backend: str = "trl") -> Plan:
     else:
         builder.defaulted(
             "n_checkpoints",
-            "one checkpoint per epoch, all kept",
-            native=prefix + "save_strategy",
-            native_value="epoch",
+            f"one checkpoint per epoch, the last {DEFAULT_KEPT_CHECKPOINTS} kept",
+            native=prefix + "save_strategy, save_total_limit",
+            native_value=f"epoch, {DEFAULT_KEPT_CHECKPOINTS}",
         )
     if objective == "sft":
         builder.mapped(
@@ -289,6 +305,47 @@ def build_plan(job: Job, backend: str = "trl") -> Plan:
             native_value=False,
         )
     return builder.build()
+
+
+def _bottleneck_rows(builder: PlanBuilder, method: Adapter, native: dict[str, Any]) -> None:
+    """The adapter settings, and the trainable-parameter count when the config is readable."""
+    where = " and ".join(
+        f"after each {'MLP' if s == 'mlp' else 'attention'} block" for s in native["sublayers"]
+    )
+    builder.mapped(
+        "method", "bottleneck", method.placement, reason=f"tunesdk's bottleneck adapters, {where}"
+    )
+    builder.mapped(
+        "method.reduction",
+        "bottleneck.reduction",
+        native["reduction"],
+        reason="bottleneck size = hidden size // reduction",
+    )
+    builder.mapped("method.placement", "bottleneck.sublayers", native["sublayers"])
+    builder.mapped("method.nonlinearity", "bottleneck.nonlinearity", native["nonlinearity"])
+    model = builder.model
+    config = bottleneck.local_config(model)
+    if config is None:
+        builder.notes.append(
+            "bottleneck adapters: the model's config.json is not readable here, so its "
+            "architecture is checked (and the adapter size counted) when the worker loads it"
+        )
+        return
+    text = bottleneck.text_config(config)
+    hidden, layers = int(text["hidden_size"]), int(text["num_hidden_layers"])
+    size = bottleneck.bottleneck_size(hidden, native["reduction"], model)
+    count = bottleneck.trainable_parameters(config, native)
+    builder.native["bottleneck"] = {
+        **native,
+        "hidden_size": hidden,
+        "bottleneck_size": size,
+        "trainable_parameters": count,
+    }
+    builder.notes.append(
+        f"bottleneck adapters ({method.placement}): {layers} layers × {len(native['sublayers'])} "
+        f"adapter(s) of {hidden} → {size} → {hidden}: {count:,} trainable parameters; the base "
+        "model is frozen and only the adapters are saved"
+    )
 
 
 STRATEGY_REASONS = {

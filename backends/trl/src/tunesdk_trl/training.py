@@ -92,7 +92,7 @@ def _trainer(
     import trl
 
     config = getattr(trl, native["config_class"])(**native["config"])
-    trainer_class = getattr(trl, native["trainer"])
+    trainer_class = loader.trainer_class(getattr(trl, native["trainer"]))
     return trainer_class(
         model=model,
         args=config,
