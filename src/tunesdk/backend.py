@@ -426,17 +426,37 @@ def warn_dropped(plan: Plan, log: Callable[..., Any] | None = None) -> list[str]
 _redact = redact
 
 
+#: warnings of the last validate_job_data per job object, until Run.submit takes them
+_data_warnings: dict[int, tuple[Job, list[str]]] = {}
+
+
+def take_data_warnings(job: Job) -> list[str]:
+    """The data warnings ``validate_job_data`` found for this job object (once)."""
+    found = _data_warnings.pop(id(job), None)
+    return found[1] if found is not None and found[0] is job else []
+
+
 def validate_job_data(job: Job, backend: str, *, rules: str | None = None) -> None:
     """Validate the job's train and eval data (``rules``: which backend's data rules, default the
     generic ones) and raise DataError listing every problem, before anything is uploaded or
-    started. Every backend's ``preflight`` calls this."""
-    from tunesdk.data import Dataset
+    started. Every backend's ``preflight`` calls this. Both halves of an ``eval_split`` must hold
+    the backend's minimum; duplicates and train/eval overlap are warnings, which ``Run.submit``
+    logs on the run (``take_data_warnings``)."""
+    from tunesdk.data.preflight import check_training_data
 
-    for role in ("data", "eval_data"):
-        source = getattr(job, role)
-        if source is None:
-            continue
-        report = Dataset.load(source).validate(backend=rules, max_seq_length=job.max_seq_length)
+    checked = check_training_data(
+        job.data,
+        eval_data=job.eval_data,
+        eval_split=job.eval_split,
+        seed=job.seed,
+        backend=rules,
+        max_seq_length=job.max_seq_length,
+        objective=job.objective,
+    )
+    while len(_data_warnings) >= 32:  # jobs validated but never submitted
+        _data_warnings.pop(next(iter(_data_warnings)))
+    _data_warnings[id(job)] = (job, checked.warnings)
+    for role, report in checked.reports.items():
         if not report.ok:
             raise DataError(
                 f"{role} is not valid for {backend}:\n{report.render()}",

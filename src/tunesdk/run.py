@@ -100,6 +100,10 @@ class Run:
         if checkpoint:
             record.update_state(resume_from=checkpoint)
             record.log(f"resuming from checkpoint {checkpoint}")
+        from tunesdk.backend import take_data_warnings
+
+        for message in take_data_warnings(job):  # duplicates, train/eval overlap
+            record.log(message, level="warning")
         warn_dropped(plan, record.log)
         try:
             backend.launch(record)

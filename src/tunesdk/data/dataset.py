@@ -207,21 +207,28 @@ class Dataset:
         min_examples: int | None = None,
         strict: bool = False,
         objective: str | None = None,
+        duplicates: bool = False,
     ) -> Report:
         """Every problem in the data, for ``backend``'s rules (generic rules when None).
 
         With a tokenizer, each example is also rendered with it (template failures are errors)
-        and measured against ``max_seq_length``. ``objective`` (``sft`` / ``dpo``): the data must
-        suit it (preference pairs for DPO, anything else for SFT). ``strict=True`` raises ``DataError`` carrying
+        and measured against ``max_seq_length``; with ``max_seq_length`` but no tokenizer the
+        lengths are approximate (4 characters per token), and the report says so. ``objective`` (``sft`` / ``dpo``): the data must
+        suit it (preference pairs for DPO, anything else for SFT). ``duplicates=True`` adds a
+        warning for exact duplicate examples (one 64-bit digest per example is kept during the
+        pass). ``strict=True`` raises ``DataError`` carrying
         the report when it has errors.
         """
         checker = make_checker(
             self,
             backend,
-            counter=counter_for(tokenizer) if tokenizer is not None else None,
+            counter=counter_for(tokenizer)
+            if tokenizer is not None or max_seq_length is not None
+            else None,
             max_seq_length=max_seq_length,
             min_examples=min_examples,
             objective=objective,
+            duplicates=duplicates,
         )
         for _, record, problem in self._items():
             checker.feed(record, problem)

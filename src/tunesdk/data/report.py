@@ -101,7 +101,7 @@ class RowTally:
                     message=f"{key[2]} (every row: {count}"
                     + (f", first at line {first.line})" if first is not None else ")"),
                     fix=key[3],
-                    severity=severity,  # type: ignore[arg-type]
+                    severity=severity,
                 )
             )
         report.problems = collapsed + kept
@@ -115,6 +115,8 @@ class Report(BaseModel):
     kind: str | None = None
     backend: str | None = None
     examples: int = 0
+    #: how token lengths were counted (None: they were not)
+    token_counter: str | None = None
     problems: list[Problem] = Field(default_factory=list)
     #: problems found but not kept (past MAX_PROBLEMS), by severity
     dropped: dict[str, int] = Field(default_factory=dict)
@@ -153,6 +155,13 @@ class Report(BaseModel):
         if self.format:
             head += f", format {self.format} ({self.kind})"
         lines = [head + f", checked{target}"]
+        if self.token_counter is not None:
+            exact = (
+                ""
+                if "approximation" not in self.token_counter
+                else ("; pass --tokenizer (or tokenizer=) to count real tokens")
+            )
+            lines.append(f"token lengths: {self.token_counter}{exact}")
         ordered = self.errors + self.warnings
         lines.extend(str(problem) for problem in ordered[:RENDER_LIMIT])
         hidden = len(ordered) - RENDER_LIMIT + sum(self.dropped.values())

@@ -6,13 +6,14 @@ backend reads the file once and still refuses data the backend would reject.
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
 
 from tunesdk.data import rules
 from tunesdk.data.objective import objective_problem
 from tunesdk.data.records import Record
 from tunesdk.data.report import Problem, Report, RowTally
-from tunesdk.data.tokens import TemplateFailure, TokenCounter
+from tunesdk.data.tokens import ApproximateCounter, TemplateFailure, TokenCounter
 
 
 class Checker:
@@ -29,15 +30,28 @@ class Checker:
         max_seq_length: int | None = None,
         min_examples: int | None = None,
         objective: str | None = None,
+        duplicates: bool = False,
     ) -> None:
         self.name = name
         self.rules = rules.rules_for(backend)
         self.counter = counter
         self.max_seq_length = max_seq_length
         self.minimum = self.rules.min_examples if min_examples is None else min_examples
-        self.report = Report(source=name, format=format, kind=kind, backend=backend)
+        self.report = Report(
+            source=name,
+            format=format,
+            kind=kind,
+            backend=backend,
+            token_counter=counter.description if counter is not None else None,
+        )
+        self.approximate = isinstance(counter, ApproximateCounter)
         self.count = 0
         self.tally = RowTally()
+        #: with ``duplicates``: one 64-bit content digest per position (0 for unreadable rows)
+        self.digests: array[int] | None = array("q") if duplicates else None
+        self._seen: dict[int, tuple[str | None, int | None]] = {}
+        self.duplicate_count = 0
+        self._first_duplicate: tuple[str, str] | None = None
         self.plain_pairs = False
         if kind not in self.rules.kinds:
             self.report.add(
@@ -60,10 +74,14 @@ class Checker:
             tally.row(problem.file)
             tally.problem(problem)
             self.report.add(problem)
+            if self.digests is not None:
+                self.digests.append(0)
             return
         assert record is not None
         source = record.source
         tally.row(source.file if source else self.name)
+        if self.digests is not None:
+            self._note_digest(record)
         findings = rules.check_record(record, self.rules)
         if findings or self.counter is not None:
             file, line = (source.file, source.line) if source else (self.name, None)
@@ -77,6 +95,17 @@ class Checker:
                 self._check_length(record, file, line)
         if not getattr(record, "chat", True):
             self.plain_pairs = True
+
+    def _note_digest(self, record: Record) -> None:
+        assert self.digests is not None
+        digest = content_digest(record)
+        self.digests.append(digest)
+        where = (record.source.file, record.source.line) if record.source else (self.name, None)
+        first = self._seen.setdefault(digest, where)
+        if first is not where:
+            self.duplicate_count += 1
+            if self._first_duplicate is None:
+                self._first_duplicate = (_place(where), _place(first))
 
     def _check_length(self, record: Record, file: str, line: int | None) -> None:
         assert self.counter is not None
@@ -100,9 +129,15 @@ class Checker:
                     file=file,
                     line=line,
                     severity="warning",
-                    message=f"example is {length} tokens, over max_seq_length {limit}: "
-                    f"the last {length - limit} token(s) are cut off in training",
-                    fix="shorten or split the example, or raise max_seq_length",
+                    message=f"example is {'~' if self.approximate else ''}{length} tokens"
+                    f"{' (approximate)' if self.approximate else ''}, over max_seq_length "
+                    f"{limit}: the last {length - limit} token(s) are cut off in training",
+                    fix="shorten or split the example, or raise max_seq_length"
+                    + (
+                        " (pass --tokenizer / tokenizer= for exact counts)"
+                        if self.approximate
+                        else ""
+                    ),
                 )
             )
 
@@ -123,6 +158,19 @@ class Checker:
                     fix=f"add at least {self.minimum - self.count} more example(s)",
                 )
             )
+        if self.duplicate_count:
+            unique = self.count - self.duplicate_count
+            again, original = self._first_duplicate or ("?", "?")
+            report.add(
+                Problem(
+                    file=self.name,
+                    severity="warning",
+                    message=f"{self.duplicate_count} exact duplicate example(s): {unique} unique "
+                    f"of {self.count} (first: {again} repeats {original}); duplicates weigh "
+                    "those examples more and put copies of training examples in an eval split",
+                    fix="drop them (Dataset.dedupe()), unless the repetition is intended",
+                )
+            )
         if self.plain_pairs and self.rules.chat_only:
             report.add(
                 Problem(
@@ -134,6 +182,18 @@ class Checker:
                 )
             )
         return report
+
+
+def content_digest(record: Record) -> int:
+    """A 64-bit digest of a record's content (what ``Dataset.dedupe`` compares), never 0."""
+    from tunesdk.data.dataset import example_digest
+
+    return int.from_bytes(example_digest(record)[:8], "little", signed=True) or 1
+
+
+def _place(where: tuple[str | None, int | None]) -> str:
+    file, line = where
+    return f"line {line}" if line is not None else str(file)
 
 
 def make_checker(ds: Any, backend: str | None, **options: Any) -> Checker:
