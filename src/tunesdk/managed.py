@@ -114,6 +114,23 @@ def is_connection_error(exc: BaseException) -> bool:
     return False
 
 
+def request_url(exc: BaseException) -> str | None:
+    """``scheme://host[:port]/path`` of the request a connection error came from (httpx and the
+    SDKs built on it keep it as ``.request``), without credentials or query; None if unknown."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        try:
+            url = getattr(getattr(seen, "request", None), "url", None)
+        except RuntimeError:  # httpx raises when an error carries no request
+            url = None
+        host = getattr(url, "host", None)
+        if host:
+            port = getattr(url, "port", None)
+            return f"{url.scheme}://{host}{f':{port}' if port else ''}{url.path}"  # type: ignore[union-attr]
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def retry_after_of(exc: BaseException) -> float | None:
     """The ``Retry-After`` seconds an HTTP error response asked for, if any."""
     response = getattr(exc, "response", None)
@@ -499,8 +516,10 @@ class ManagedBackend(Backend):
         if mapped is not None:
             return mapped
         if is_connection_error(exc):
+            url = request_url(exc)
+            at = f" at {url}" if url else ""
             return ProviderError(
-                f"could not reach {self.provider}: {type(exc).__name__}",
+                f"could not reach {self.provider}{at}: {type(exc).__name__}",
                 provider=self.provider,
                 code=CONNECTION_ERROR,
                 fix="check the network and the base URL; the call was retried with backoff",

@@ -340,10 +340,10 @@ def _resume_checkpoint(job: Job, backend: str, resume: bool | str) -> str:
                 where="resume",
                 fix="pass the run id to resume: resume='RUN_ID' (see `tunesdk runs`)",
             ) from exc
-        candidates = [
+        candidates = [  # damaged runs (no readable job.json) are passed over
             r
-            for r in reversed(store.list())
-            if r.backend == backend and _stored_fingerprint(r) == fingerprint
+            for r in reversed(store.list(backend=backend))
+            if _stored_fingerprint(r) == fingerprint
         ]
     for record in candidates:
         checkpoint = last_checkpoint(record)
@@ -364,8 +364,11 @@ def _fingerprint(job: Job) -> Any:
 
 
 def _stored_fingerprint(record: RunRecord) -> Any:
-    data = json.loads((record.dir / "job.json").read_text("utf-8"))
-    data.pop("name", None)
+    try:
+        data = json.loads((record.dir / "job.json").read_text("utf-8"))
+        data.pop("name", None)
+    except (OSError, ValueError, AttributeError):
+        return None
     return data
 
 
