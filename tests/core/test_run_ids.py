@@ -134,9 +134,7 @@ def test_an_ambiguous_prefix_lists_the_matches(make_job: Callable[..., ts.Job]) 
     assert isinstance(info.value, RunNotFound)  # callers that catch RunNotFound still do
 
 
-def test_a_link_in_the_store_pointing_outside_is_not_a_run(
-    record: RunRecord, victim: Path
-) -> None:
+def test_a_link_in_the_store_pointing_outside_is_not_a_run(record: RunRecord, victim: Path) -> None:
     link = record.dir.parent / "simulated-20260101-000000-abcdef"
     os.symlink(victim, link)
     with pytest.raises(RunNotFound):
