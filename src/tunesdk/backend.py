@@ -168,8 +168,8 @@ class Plan(BaseModel):
 #: printed under every rendered plan table
 PLAN_LEGEND = (
     "* = set in the job. mapped: sent to the backend as shown (-> its native name); "
-    "defaulted: not set, so tunesdk's or the backend's default applies; dropped: set, but this "
-    "backend cannot honour it (ignored with a warning; strict: true makes it an error)."
+    "defaulted: not set, so tunesdk's or the backend's default applies; dropped: this backend "
+    "cannot honour it (when set: a warning at submit, an error with strict: true)."
 )
 
 
@@ -184,6 +184,11 @@ def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
         break_on_hyphens=False,
         drop_whitespace=True,
     ) or [first.rstrip()]
+
+
+def _empty(value: Any) -> bool:
+    """None, an empty list, False or 0: an option that, left unset, asks nothing of a backend."""
+    return value in (None, [], False)
 
 
 def _short(value: Any) -> str:
@@ -278,10 +283,14 @@ class PlanBuilder:
         if option == "objective" and value is None:
             value = self.objective  # inferred from the data: show what the plan uses
         user_set = self._is_user_set(option)
-        if status == "dropped" and not user_set:
-            # nobody asked for it: the backend's own behaviour applies, nothing is lost
+        if status == "dropped" and not user_set and _empty(value):
+            # nobody set it and it holds nothing: the backend's own behaviour applies, nothing lost
             status = "defaulted"
-        elif status == "mapped" and not user_set and (value is None or fields.get("native_value") is None):
+        elif (
+            status == "mapped"
+            and not user_set
+            and (value is None or fields.get("native_value") is None)
+        ):
             status = "defaulted"  # left unset: a default (tunesdk's or the backend's) is what runs
         self._rows[option] = PlanRow(
             option=option,
@@ -328,10 +337,10 @@ class PlanBuilder:
         """The finished Plan (UnsupportedOption in strict mode for dropped user-set options)."""
         for option in job_options(self.job, self.objective):
             if option not in self._rows:
-                if self._is_user_set(option):
-                    self._add(option, "dropped", reason=f"{self.backend} has no equivalent")
+                if not self._is_user_set(option) and _empty(option_value(self.job, option)):
+                    self._add(option, "defaulted", reason="not set")
                 else:
-                    self._add(option, "defaulted", reason=f"{self.backend} has no equivalent")
+                    self._add(option, "dropped", reason=f"{self.backend} has no equivalent")
         for key, value in self.job.backend_options.get(self.backend, {}).items():
             self._rows[f"backend_options.{key}"] = PlanRow(
                 option=f"backend_options.{key}",
@@ -377,7 +386,9 @@ def check_capabilities(backend: Backend, job: Job) -> None:
     method = job.method.kind
     if method not in caps.methods:
         offered = ", ".join(m for m in _METHOD_NAMES if m in caps.methods) or "none"
-        others = "`method: lora`" if "lora" in caps.methods else f"`method: {offered.split(',')[0]}`"
+        others = (
+            "`method: lora`" if "lora" in caps.methods else f"`method: {offered.split(',')[0]}`"
+        )
         reason = caps.unsupported.get(method) or (
             f"{backend.name} cannot train {_METHOD_NAMES.get(method, method)} "
             f"(it trains: {offered})"

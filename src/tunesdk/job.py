@@ -18,6 +18,7 @@ from tunesdk.yaml_safe import YAMLRefused, load_yaml
 
 if TYPE_CHECKING:
     from tunesdk.backend import Plan
+    from tunesdk.data.report import Report as DataReport
     from tunesdk.estimation import Estimate
     from tunesdk.events import Event
     from tunesdk.run import Result, Run
@@ -296,6 +297,33 @@ class Job(Spec):
             names |= {f"resources.{f}" for f in self.resources.model_fields_set}
         return names
 
+    def validate(  # type: ignore[override]
+        self, backend: str | None = None, *, tokenizer: Any = None
+    ) -> dict[str, DataReport]:
+        """Check the job's data — ``{"data": report, "eval_data": report}`` (eval only when given)
+        — with ``backend``'s data rules (generic ones when None) and ``max_seq_length``; never
+        raises for bad data: read each report's ``ok`` and ``render()``.
+
+        The job's own fields were validated when it was built. (This replaces pydantic's
+        deprecated ``BaseModel.validate`` classmethod; ``Job.model_validate`` builds a Job.)
+        """
+        # someone called it as pydantic's old classmethod: Job.validate({...})
+        if isinstance(self, type | Mapping):
+            raise TypeError(
+                "Job.validate() checks a job's data; build a Job from a dict with "
+                "Job.from_dict(...) (or Job.model_validate(...))"
+            )
+        from tunesdk.data import Dataset
+
+        reports: dict[str, DataReport] = {}
+        for role in ("data", "eval_data"):
+            source = getattr(self, role)
+            if source is not None:
+                reports[role] = Dataset.load(source).validate(
+                    backend=backend, max_seq_length=self.max_seq_length, tokenizer=tokenizer
+                )
+        return reports
+
     def infer_objective(self) -> Objective:
         """``objective`` if given, else ``"dpo"`` for preference data and ``"sft"`` otherwise.
 
@@ -398,9 +426,10 @@ class Job(Spec):
         Only the overridden options (and those set before) count as set by the user: options left
         at their defaults stay defaults in plans and strict mode.
         """
-        data = self._set_fields()
+        data = _set_fields_of(self)
         for key, value in overrides.items():
-            node, current = data, self
+            node: dict[str, Any] = data
+            current: Any = self
             *parents, leaf = key.split(".")
             for part in parents:
                 section = getattr(current, part, None) if current is not None else None
@@ -415,10 +444,8 @@ class Job(Spec):
                     )
                 node, current = child, section
             node[leaf] = value
-        return type(self).parse(data, where="overrides")
-
-    def _set_fields(self) -> dict[str, Any]:
-        return _set_fields_of(self)
+        job: Job = type(self).parse(data, where="overrides")
+        return job
 
     # ---- running --------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ camelCase) is a credential word (``key``, ``token``, ``secret``, ``password``, .
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 #: what a redacted value reads as
@@ -64,11 +64,12 @@ def redact_tree(value: Any) -> Any:
     return value
 
 
-def path_is_secret(parts: object) -> bool:
-    """True when any part of a location (``("backend_options", "api_key")``) is secret-looking."""
+def path_is_secret(parts: str | Iterable[object]) -> bool:
+    """True when any part of a location (``("backend_options", "api_key")`` or
+    ``"backend_options.api_key"``) is secret-looking."""
     if isinstance(parts, str):
         parts = parts.split(".")
-    return any(is_secret_key(str(p)) for p in parts)  # type: ignore[union-attr]
+    return any(is_secret_key(str(p)) for p in parts)
 
 
 __all__ = ["REDACTED", "SECRET_WORDS", "is_secret_key", "path_is_secret", "redact", "redact_tree"]

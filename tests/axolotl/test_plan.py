@@ -36,7 +36,7 @@ def test_rows_name_the_axolotl_keys() -> None:
     assert plan.row("method.target_modules").native == "lora_target_linear"
     assert plan.row("max_seq_length").native == "sequence_len"
     assert plan.row("packing").status == "dropped"  # DPO does not pack
-    assert plan.row("suffix").status == "dropped"
+    assert plan.row("suffix").status == "defaulted"  # unset: nothing is lost (issue 13)
 
 
 def test_every_option_is_accounted_for_and_nothing_user_set_is_silently_dropped() -> None:

@@ -43,7 +43,7 @@ def test_dpo_plan_maps_beta() -> None:
     assert plan.objective == "dpo"
     assert plan.native["trainer"] == "DPOTrainer"
     assert plan.native["config"]["beta"] == 0.3
-    assert plan.row("packing").status == "dropped"
+    assert plan.row("packing").status == "defaulted"  # unset: nothing is lost (issue 13)
 
 
 def test_full_prefix_and_qlora_plans() -> None:

@@ -53,7 +53,9 @@ def parse_sets(sets: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         where = f"--set #{number} ({shown!r})"
         if not sep or not key.strip():
-            raise JobError("not key=value", where=where, fix="e.g. --set epochs=3 or --set method.r=8")
+            raise JobError(
+                "not key=value", where=where, fix="e.g. --set epochs=3 or --set method.r=8"
+            )
         try:
             overrides[key.strip()] = load_yaml(value, max_nodes=1_000)
         except YAMLRefused as exc:

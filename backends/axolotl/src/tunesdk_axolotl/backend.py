@@ -51,6 +51,12 @@ class AxolotlBackend(LocalBackend):
         resume=False,
         eval=True,
         notes="needs a CUDA GPU and `pip install 'tunesdk-axolotl[axolotl]'`; plan() works anywhere",
+        unsupported={
+            "prefix": "Axolotl trains LoRA, QLoRA and full fine-tunes, not prefix tuning "
+            "(the trl backend does)",
+            "adapter": "Axolotl trains LoRA, QLoRA and full fine-tunes, not bottleneck adapters "
+            "(the trl backend does)",
+        },
     )
 
     def check(self) -> Check:

@@ -133,7 +133,7 @@ def method_keys(job: Job) -> dict[str, Any]:
         raise JobError(
             f"Axolotl trains LoRA, QLoRA and full fine-tunes, not method {method.kind!r}",
             where="job.method",
-            fix="use ts.LoRA(), ts.QLoRA() or ts.Full(), or the trl backend for prefix tuning",
+            fix="use `method: lora`, `qlora` or `full`, or the trl backend for prefix tuning",
         )
     assert isinstance(method, LoRA)
     keys: dict[str, Any] = {}

@@ -58,6 +58,14 @@ class FireworksBackend(ManagedBackend):
         eval=True,
         download=False,
         notes="LoRA only (QLoRA runs as LoRA); the result must be deployed before chat()",
+        unsupported={
+            kind: f"Fireworks fine-tunes LoRA adapters only; {what} is not available"
+            for kind, what in (
+                ("full", "full fine-tuning"),
+                ("prefix", "prefix tuning"),
+                ("adapter", "bottleneck adapters"),
+            )
+        },
     )
     #: files above this go through the signed-URL path instead of ``:upload``
     single_request_upload_limit: ClassVar[int] = SINGLE_UPLOAD_LIMIT

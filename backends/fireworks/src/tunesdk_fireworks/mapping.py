@@ -260,7 +260,7 @@ def _map_method(job: Job, b: PlanBuilder, config: dict[str, Any]) -> None:
         raise JobError(
             f"Fireworks fine-tunes LoRA adapters only; method {method.kind!r} is not available",
             where="job.method",
-            fix="use method=ts.LoRA(r=...) (or ts.QLoRA, trained as LoRA), or a backend that "
+            fix="use `method: lora` (or qlora, trained as LoRA), or a backend that "
             f"supports {method.kind} (trl, axolotl)",
         )
     if not LORA_RANKS[0] <= method.r <= LORA_RANKS[1]:

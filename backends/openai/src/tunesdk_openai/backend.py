@@ -46,6 +46,14 @@ class OpenAIBackend(ManagedBackend):
         eval=True,
         notes="OpenAI picks the training method; new jobs stop on 2027-01-06 (use base_url or "
         "Azure OpenAI after that)",
+        unsupported={
+            kind: f"OpenAI chooses how it trains and offers no {what}"
+            for kind, what in (
+                ("qlora", "quantized (QLoRA) training"),
+                ("prefix", "prefix tuning"),
+                ("adapter", "bottleneck adapters"),
+            )
+        },
     )
     status_map: ClassVar[dict[str, RunStatus]] = {
         "validating_files": "validating",

@@ -56,6 +56,10 @@ class TogetherBackend(ManagedBackend):
         eval=True,
         download=True,
         notes="QLoRA runs as LoRA (Together does not quantize); weights can be downloaded",
+        unsupported={
+            "prefix": "Together fine-tunes with LoRA or full fine-tuning, not prefix tuning",
+            "adapter": "Together fine-tunes with LoRA or full fine-tuning, not bottleneck adapters",
+        },
     )
     status_map: ClassVar[dict[str, RunStatus]] = {
         "pending": "queued",

@@ -162,7 +162,7 @@ def _map_method(
             raise JobError(
                 f"Together offers only LoRA fine-tuning for {entry.together_id}",
                 where="job.method",
-                fix="use method=ts.LoRA(...) for this model, or pick a model with full fine-tuning",
+                fix="use `method: lora` for this model, or pick a model with full fine-tuning",
             )
         kwargs["lora"] = False
         b.mapped("method", "training_type.type", "Full")
@@ -171,7 +171,7 @@ def _map_method(
         raise JobError(
             f"Together fine-tunes with LoRA or full fine-tuning, not {method.kind}",
             where="job.method",
-            fix="use method=ts.LoRA(...) or ts.Full(), or a local backend (trl) for "
+            fix="use `method: lora` or `method: full`, or a local backend (trl) for "
             f"{type(method).__name__}",
         )
     if entry is not None and method.r > entry.max_rank:

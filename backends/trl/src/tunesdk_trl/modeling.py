@@ -96,7 +96,7 @@ def require_cuda_bitsandbytes() -> None:
             "trl",
             "QLoRA quantizes the base model with bitsandbytes, which needs a CUDA GPU; none is "
             "visible here",
-            fix="run on a machine with an NVIDIA GPU, or use ts.LoRA() on this one",
+            fix="run on a machine with an NVIDIA GPU, or use `method: lora` on this one",
         )
     if importlib.util.find_spec("bitsandbytes") is None:
         raise BackendUnavailable(

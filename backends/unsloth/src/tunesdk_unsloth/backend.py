@@ -29,6 +29,12 @@ class UnslothBackend(LocalBackend):
         resume=True,
         eval=True,
         notes="one NVIDIA/AMD/Intel GPU; pip install 'tunesdk-unsloth[gpu]' there",
+        unsupported={
+            "prefix": "prefix tuning cannot be trained by the unsloth backend: Unsloth trains "
+            "LoRA, QLoRA and full fine-tuning only (the trl backend trains prefix tuning)",
+            "adapter": "bottleneck adapters cannot be trained by the unsloth backend: Unsloth "
+            "trains LoRA, QLoRA and full fine-tuning only (the trl backend trains adapters)",
+        },
     )
 
     def check(self) -> Check:
