@@ -136,3 +136,61 @@ def _tiktoken_encoding(name: str) -> Any:
             fix="tiktoken downloads its vocabulary once: run with network access, or set "
             "TIKTOKEN_CACHE_DIR to a folder that has it, or pass tokenizer=None",
         ) from None
+
+
+def load_tokenizer(spec: str) -> Any:
+    """What ``--tokenizer SPEC`` names, ready for ``counter_for``: a local tokenizer (or model)
+    folder, a Hugging Face id in the local cache (or on the hub while it is reachable), or an
+    OpenAI model / tiktoken encoding name (returned as the string)."""
+    from pathlib import Path
+
+    from tunesdk.paths import cached_snapshot, hub_reachable
+
+    folder = Path(spec).expanduser()
+    if not folder.is_dir():
+        cached = cached_snapshot(spec) if "\\" not in spec else None
+        if cached is not None:
+            folder = cached
+    if folder.is_dir():
+        return _hf_tokenizer(str(folder), spec)
+    if _tiktoken_knows(spec):
+        return spec
+    if spec.count("/") == 1 and not spec.startswith((".", "/", "~")) and hub_reachable():
+        return _hf_tokenizer(spec, spec)
+    raise DataError(
+        f"tokenizer {spec!r} is not a folder, not a Hugging Face model in the local cache, and "
+        "not an OpenAI model or tiktoken encoding name",
+        where="tokenizer",
+        fix="give the folder of a tokenizer or model (one written by save_pretrained), e.g. "
+        "--tokenizer ./tiny-llama, or leave it out for the approximation (4 characters per token)",
+    )
+
+
+def _hf_tokenizer(source: str, spec: str) -> Any:
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as exc:
+        raise TuneError(
+            "counting tokens with a Hugging Face tokenizer needs transformers",
+            fix="pip install transformers (or pip install tunesdk-trl)",
+        ) from exc
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise DataError(
+            f"cannot load a tokenizer from {spec!r}: {str(exc).splitlines()[0]}",
+            where="tokenizer",
+            fix="point at a folder that holds tokenizer.json / tokenizer_config.json",
+        ) from None
+
+
+def _tiktoken_knows(name: str) -> bool:
+    try:
+        import tiktoken
+    except ImportError:
+        return False
+    try:
+        tiktoken.encoding_name_for_model(name)
+    except KeyError:
+        return name in tiktoken.list_encoding_names()
+    return True
