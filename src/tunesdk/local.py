@@ -76,12 +76,26 @@ class LocalBackend(Backend):
 
         validate_job_data(job, self.name, rules=self.name if self.name in RULES else None)
 
+    def worker_python(self) -> str:
+        """The interpreter that trains: this backend's engine environment when one is set up
+        (``$TUNESDK_<NAME>_PYTHON`` or ``tunesdk engine install NAME``), else this one."""
+        from tunesdk.engines import worker_python
+
+        return worker_python(self.name) or sys.executable
+
     def worker_command(self, run: RunRecord) -> list[str]:
         """The command that runs training; multi-process backends wrap it in accelerate/torchrun."""
-        return [sys.executable, "-m", "tunesdk.worker", str(run.dir)]
+        return [self.worker_python(), "-m", "tunesdk.worker", str(run.dir)]
 
     def worker_env(self, run: RunRecord) -> dict[str, str]:
-        return dict(os.environ)
+        """This process's environment; in an engine environment, with this process's tunesdk
+        first on PYTHONPATH (see `tunesdk.engines.link_tunesdk`)."""
+        env = dict(os.environ)
+        if self.worker_python() != sys.executable:
+            from tunesdk.engines import worker_environment
+
+            env = worker_environment(self.name, env, run.dir / "engine")
+        return env
 
     def launch(self, run: RunRecord) -> None:
         with open(run.worker_log, "ab") as log:

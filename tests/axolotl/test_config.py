@@ -114,15 +114,18 @@ def test_hyperparameters_map_one_to_one() -> None:
         "dataset_prepared_path": "/runs/r1/axolotl/prepared",
     }
     assert {k: config[k] for k in expected} == expected
-    assert "evals_per_epoch" not in config and "saves_per_epoch" not in config
+    assert "eval_strategy" not in config and "save_strategy" not in config
 
 
-def test_defaults_eval_once_per_epoch_and_save_per_epoch(tmp_path: Path) -> None:
+def test_defaults_eval_once_per_epoch_and_keep_the_last_two_checkpoints(tmp_path: Path) -> None:
     eval_file = tmp_path / "val.jsonl"
     eval_file.write_text("\n".join(json.dumps(r) for r in DATA["sft"]) + "\n")
     config = _config(ts.Job(model="m", data=DATA["sft"], eval_data=str(eval_file)))
     assert config["test_datasets"][0]["path"] == "/runs/r1/axolotl/eval.jsonl"
-    assert config["evals_per_epoch"] == 1 and config["saves_per_epoch"] == 1
+    # strategies, not evals_per_epoch/saves_per_epoch: Axolotl makes 1 per epoch of a 1-epoch run
+    # "no eval", and keeps 4 checkpoints unless told
+    assert config["eval_strategy"] == "epoch" and config["save_strategy"] == "epoch"
+    assert config["save_total_limit"] == 2
     assert "val_set_size" not in config
     assert _config(ts.Job(model="m", data=DATA["sft"]))["val_set_size"] == 0.0
 

@@ -13,7 +13,14 @@ import warnings
 
 import typer
 
-from tunesdk.cli import data, emulator, jobs, runs, system  # noqa: F401  (each registers)
+from tunesdk.cli import (  # noqa: F401  (each registers its commands)
+    data,
+    emulator,
+    engine,
+    jobs,
+    runs,
+    system,
+)
 from tunesdk.cli.common import app, err, out
 from tunesdk.errors import (
     BackendUnavailable,

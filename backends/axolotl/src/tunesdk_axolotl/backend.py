@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+from tunesdk import engines
 from tunesdk.backend import Backend, Capabilities, Check, Plan
 from tunesdk.errors import BackendUnavailable, JobError
 from tunesdk.job import Job
@@ -18,11 +19,11 @@ from tunesdk_axolotl import schema
 from tunesdk_axolotl.launch import COMMAND_ENV
 from tunesdk_axolotl.plan import build_plan
 
-NO_GPU = "Axolotl trains on CUDA GPUs only, and this machine has none"
-GPU_FIX = (
-    "run on a machine with an NVIDIA GPU; here, `tunesdk plan job.yaml --backend axolotl` "
-    "still writes the YAML, or use the trl backend, which also trains on CPUs"
+INSTALL_FIX = (
+    "tunesdk engine install axolotl (its own Python 3.11 environment; trains on CPUs too), or "
+    "pip install 'tunesdk-axolotl[axolotl]' on a machine with a CUDA GPU"
 )
+CPU_NOTE = "no CUDA GPU here: Axolotl trains on the CPU (its LoRA kernels off), slowly"
 
 
 def cuda_available() -> bool:
@@ -32,6 +33,25 @@ def cuda_available() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
+
+
+def engine_note() -> str:
+    """Which Axolotl will train: the command override, the engine environment, or this one."""
+    if os.environ.get(COMMAND_ENV):
+        return f"trains with ${COMMAND_ENV}: {os.environ[COMMAND_ENV]}"
+    try:
+        found = engines.find("axolotl")
+    except BackendUnavailable as exc:
+        return f"engine: {exc.reason}"
+    if found is not None:
+        return "trains in the " + found.describe()
+    if schema.axolotl_installed():
+        try:
+            version = importlib.metadata.version("axolotl")
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown version"
+        return f"trains with the axolotl installed here ({version})"
+    return f"axolotl is not installed: {engines.install_command('axolotl')}"
 
 
 def _looks_like_path(model: str) -> bool:
@@ -46,11 +66,12 @@ class AxolotlBackend(LocalBackend):
     capabilities: ClassVar[Capabilities] = Capabilities(
         objectives=frozenset({"sft", "dpo"}),
         methods=frozenset({"full", "lora", "qlora"}),
-        needs_gpu=True,
+        needs_gpu=False,
         multi_process=True,
         resume=False,
         eval=True,
-        notes="needs a CUDA GPU and `pip install 'tunesdk-axolotl[axolotl]'`; plan() works anywhere",
+        notes="CUDA GPUs, or the CPU (slowly); `tunesdk engine install axolotl`; plan() works "
+        "anywhere",
         unsupported={
             "prefix": "Axolotl trains LoRA, QLoRA and full fine-tunes, not prefix tuning "
             "(the trl backend does)",
@@ -60,29 +81,37 @@ class AxolotlBackend(LocalBackend):
     )
 
     def check(self) -> Check:
-        """Usable when axolotl is installed and torch sees a CUDA GPU, or when
-        ``$TUNESDK_AXOLOTL_COMMAND`` names an Axolotl installed elsewhere (another virtualenv or
-        a container: Axolotl pins exact torch/transformers releases), which then checks the GPU
-        itself."""
+        """Usable when ``$TUNESDK_AXOLOTL_COMMAND`` names an Axolotl installed elsewhere (which
+        checks the machine itself), when the axolotl engine environment is set up
+        (``tunesdk engine install axolotl``), or when axolotl is installed here. Without a CUDA
+        GPU it trains on the CPU."""
         if os.environ.get(COMMAND_ENV):
-            return Check(usable=True, reason=f"runs ${COMMAND_ENV}; it checks for a GPU itself")
+            return Check(usable=True, reason=f"runs ${COMMAND_ENV}; it checks the machine itself")
+        found = engines.find(self.name)
+        if found is not None:
+            if "axolotl" not in found.versions:
+                return Check(
+                    usable=False,
+                    reason=f"{found.python} has no axolotl",
+                    fix=INSTALL_FIX,
+                    versions=found.versions,
+                )
+            return Check(usable=True, versions=found.versions)
         if not schema.axolotl_installed():
-            return Check(
-                usable=False,
-                reason="axolotl is not installed",
-                fix="pip install 'tunesdk-axolotl[axolotl]' (on a machine with a CUDA GPU)",
-            )
+            return Check(usable=False, reason="axolotl is not installed", fix=INSTALL_FIX)
         versions = {"axolotl": importlib.metadata.version("axolotl")}
         for name in ("torch", "transformers"):
             if importlib.util.find_spec(name) is not None:
                 versions[name] = importlib.metadata.version(name)
         if not cuda_available():
-            return Check(usable=False, reason=NO_GPU, fix=GPU_FIX, versions=versions)
+            return Check(usable=True, reason=CPU_NOTE, versions=versions)
         return Check(usable=True, versions=versions)
 
     def plan(self, job: Job) -> Plan:
-        """The Axolotl YAML as ``plan.native`` (YAML format) and one row per option. Pure."""
-        return build_plan(job, self.name)
+        """The Axolotl YAML as ``plan.native`` (YAML format) and one row per option, and which
+        interpreter will train. Pure (no import of axolotl)."""
+        plan = build_plan(job, self.name)
+        return plan.model_copy(update={"notes": [*plan.notes, engine_note()]})
 
     def export(self, job: Job, folder: Path) -> Path:
         """The YAML plus converted data under ``folder/axolotl``: run ``axolotl train <path>``."""

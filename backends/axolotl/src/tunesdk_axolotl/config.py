@@ -77,6 +77,8 @@ DPO_DATASET_KEYS = (
     "field_rejected",
 )
 DEFAULT_DEEPSPEED_STAGE = 2
+#: checkpoints kept when the job does not say (``n_checkpoints``): the last two
+DEFAULT_CHECKPOINTS_KEPT = 2
 
 
 @dataclass
@@ -268,9 +270,11 @@ def schedule_keys(job: Job, has_eval: bool) -> dict[str, Any]:
         if job.eval_steps is not None:
             keys["eval_steps"] = job.eval_steps
         else:
-            keys["evals_per_epoch"] = 1
+            # not evals_per_epoch: Axolotl turns 1 per epoch of a 1-epoch run into no eval at all
+            keys["eval_strategy"] = "epoch"
     if job.n_checkpoints is None:
-        keys["saves_per_epoch"] = 1
+        keys["save_strategy"] = "epoch"
+        keys["save_total_limit"] = DEFAULT_CHECKPOINTS_KEPT  # Axolotl's own default keeps 4
     else:
         # a float below 1 is a fraction of all steps (transformers' TrainingArguments)
         n = job.n_checkpoints

@@ -18,22 +18,20 @@ COMMAND_ENV = "TUNESDK_AXOLOTL_COMMAND"
 
 
 def axolotl_executable() -> list[str]:
-    """``$TUNESDK_AXOLOTL_COMMAND``, the ``axolotl`` on PATH, or ``python -m axolotl.cli.main``."""
+    """``$TUNESDK_AXOLOTL_COMMAND``, this interpreter's Axolotl (``python -m axolotl.cli.main``:
+    in the engine environment the worker runs in), or the ``axolotl`` on PATH."""
     override = os.environ.get(COMMAND_ENV)
     if override:
         return shlex.split(override)
+    if schema.axolotl_installed():
+        return [sys.executable, "-m", "axolotl.cli.main"]
     found = shutil.which("axolotl")
     if found:
         return [found]
-    beside = Path(sys.executable).with_name("axolotl")
-    if beside.exists():
-        return [str(beside)]
-    if schema.axolotl_installed():
-        return [sys.executable, "-m", "axolotl.cli.main"]
     raise BackendUnavailable(
         "axolotl",
         "the axolotl command is not installed",
-        fix="pip install 'tunesdk-axolotl[axolotl]' on a machine with a CUDA GPU",
+        fix="tunesdk engine install axolotl, or pip install 'tunesdk-axolotl[axolotl]'",
     )
 
 

@@ -53,8 +53,10 @@ def build_plan(job: Job, backend: str = "axolotl") -> Plan:
         builder.mapped("eval_split", "val_set_size")
     if "eval_steps" in config:
         builder.mapped("eval_steps", "eval_steps")
-    elif "evals_per_epoch" in config:
-        builder.defaulted("eval_steps", "once per epoch", native="evals_per_epoch", native_value=1)
+    elif "eval_strategy" in config:
+        builder.defaulted(
+            "eval_steps", "once per epoch", native="eval_strategy", native_value="epoch"
+        )
     else:
         builder.defaulted("eval_steps", "no eval data: no evaluation")
     if job.n_checkpoints is not None:
@@ -62,9 +64,9 @@ def build_plan(job: Job, backend: str = "axolotl") -> Plan:
     else:
         builder.defaulted(
             "n_checkpoints",
-            "one checkpoint per epoch, all kept",
-            native="saves_per_epoch",
-            native_value=1,
+            f"one checkpoint per epoch, the last {cfg.DEFAULT_CHECKPOINTS_KEPT} kept",
+            native="save_strategy + save_total_limit",
+            native_value=f"epoch + {cfg.DEFAULT_CHECKPOINTS_KEPT}",
         )
     if objective == "sft":
         builder.mapped("train_on_inputs", "train_on_inputs")
@@ -83,7 +85,11 @@ def build_plan(job: Job, backend: str = "axolotl") -> Plan:
     _tracker_rows(builder, job, config)
     _resource_rows(builder, job, config)
 
-    builder.notes.append("Axolotl trains on CUDA GPUs only; plan() and the YAML work anywhere")
+    builder.notes.append(
+        "Axolotl trains on CUDA GPUs, or slowly on the CPU: without a CUDA device a real run's "
+        "config also sets lora_mlp_kernel/lora_qkv_kernel/lora_o_kernel/lora_embedding_kernel: "
+        "false (its LoRA kernels allocate on cuda) and names tunesdk's events plugin"
+    )
     builder.notes.append(
         "data paths are filled in when the run starts; to run Axolotl yourself, write the data "
         'with ts.Dataset.load(...).to("axolotl", PATH) or use tunesdk_axolotl.export()'

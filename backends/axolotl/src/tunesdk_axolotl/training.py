@@ -2,13 +2,20 @@
 
 Axolotl runs as a child of the worker in the worker's process group, so a cancel (SIGTERM to the
 group) or a hard kill reaches every Axolotl rank too, and no training process outlives its run.
-Progress comes from the console (see `tunesdk_axolotl.logs`); checkpoints from the
-``checkpoint-N`` folders, reported once their ``trainer_state.json`` is written (the Trainer
-writes it last, so the folder is complete).
+Progress and evaluations come from the events plugin (`tunesdk_axolotl.plugin_events`: the
+Trainer's exact numbers) once it reports in, and from the console (`tunesdk_axolotl.logs`) when it
+does not; checkpoints from the ``checkpoint-N`` folders, reported once their
+``trainer_state.json`` is written (the Trainer writes it last, so the folder is complete).
+
+Every Axolotl process gets ``AXOLOTL_DO_NOT_TRACK=1`` unless the caller set it: with no outbound
+network, a crashing run otherwise retries its telemetry for minutes instead of exiting. On a
+machine without a CUDA device the run's config turns Axolotl's LoRA kernels off (they allocate
+on "cuda").
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import queue
 import re
@@ -17,7 +24,7 @@ import subprocess
 import threading
 from collections import deque
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import yaml
 
@@ -26,6 +33,7 @@ from tunesdk.events import Checkpoint
 from tunesdk.models import LocalModel
 from tunesdk.store import RunRecord
 from tunesdk_axolotl import config as cfg
+from tunesdk_axolotl import plugin_events
 from tunesdk_axolotl.launch import train_command
 from tunesdk_axolotl.logs import LogParser, split_stream
 
@@ -33,6 +41,8 @@ LOG_FILE = "axolotl.log"
 TERMINATE_GRACE_S = 30.0
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)$")
 _ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?\w*(?:Error|Exception|Interrupt)\b(?::.*)?$")
+#: Axolotl's LoRA kernels (auto-enabled for LoRA) allocate on "cuda": off without a CUDA device
+LORA_KERNELS = ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel")
 
 
 class AxolotlFailed(TuneError):
@@ -104,21 +114,57 @@ def final_model(output_dir: Path, base_model: str, engine: str) -> LocalModel:
     )
 
 
+def has_cuda_device() -> bool:
+    """Whether training will see a CUDA device: torch's answer where torch is importable (the
+    engine environment), else whether the NVIDIA driver lists a GPU."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1"):
+        return False
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return gpus.is_dir() and any(gpus.iterdir())
+
+
+def run_config(config: dict[str, Any], *, cuda: bool) -> dict[str, Any]:
+    """The config a real run trains with: the events plugin added, and without a CUDA device
+    the LoRA kernels off (keys the user set in backend_options win)."""
+    result = plugin_events.with_plugin(config)
+    if not cuda and config.get("adapter"):
+        for key in LORA_KERNELS:
+            result.setdefault(key, False)
+    return result
+
+
+def axolotl_env(base: dict[str, str], plugin_dir: Path, events: Path) -> dict[str, str]:
+    """The Axolotl process's environment: no telemetry (unless set), the plugin importable."""
+    env = dict(base, PYTHONUNBUFFERED="1")
+    env.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugin_dir), base.get("PYTHONPATH")]))
+    env[plugin_events.EVENTS_ENV] = str(events)
+    return env
+
+
 def train(run: RunRecord, engine: str = "axolotl") -> LocalModel:
     """Run Axolotl for the run's job; emit Progress/Evaluation/Checkpoint; return the model."""
     job = run.job
     objective = job.infer_objective()
     config_path = cfg.write(job, objective, run.dir)
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config = run_config(config, cuda=has_cuda_device())
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    plugin_dir, events_path = plugin_events.install(config_path.parent)
     output_dir = Path(config["output_dir"])
     command = train_command(job, config_path)
     run.log("running " + " ".join(command))
 
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = axolotl_env(dict(os.environ), plugin_dir, events_path)
     if job.wandb_project:
         env.setdefault("WANDB_PROJECT", job.wandb_project)
     log_path = run.dir / LOG_FILE
     parser = LogParser(total_steps=job.max_steps, world_size=cfg.processes(job))
+    plugin = plugin_events.PluginEvents(events_path, world_size=cfg.processes(job))
     watcher = CheckpointWatcher(output_dir)
     tail: deque[str] = deque(maxlen=200)
     lines: queue.Queue[str | None] = queue.Queue()
@@ -142,16 +188,21 @@ def train(run: RunRecord, engine: str = "axolotl") -> LocalModel:
             try:
                 line = lines.get(timeout=0.2)
             except queue.Empty:
+                _emit_plugin_events(run, plugin, parser)
                 _emit_checkpoints(run, watcher, parser)
                 continue
+            _emit_plugin_events(run, plugin, parser)
             if line is None:
                 break
             tail.append(line)
-            for event in parser.feed(line):
-                run.emit(event)
+            console = parser.feed(line)
+            if not plugin.active:  # the fallback: Axolotl ran without the plugin
+                for event in console:
+                    run.emit(event)
             _emit_checkpoints(run, watcher, parser)
         code = proc.wait()
         reader.join(timeout=5)
+    _emit_plugin_events(run, plugin, parser)
     _emit_checkpoints(run, watcher, parser)
     if cancelled or run.should_stop():
         raise RunCancelled(run.run_id)
@@ -164,6 +215,16 @@ def train(run: RunRecord, engine: str = "axolotl") -> LocalModel:
     handle = final_model(output_dir, job.model_for(engine), engine)
     handle.save_metadata()
     return handle
+
+
+def _emit_plugin_events(
+    run: RunRecord, plugin: plugin_events.PluginEvents, parser: LogParser
+) -> None:
+    for event in plugin.read():
+        step = getattr(event, "step", None)
+        if isinstance(step, int):
+            parser.saw_checkpoint(step)  # keeps the fallback's count in step, should it be needed
+        run.emit(event)
 
 
 def _emit_checkpoints(run: RunRecord, watcher: CheckpointWatcher, parser: LogParser) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
+from tunesdk import engines
 from tunesdk.backend import Capabilities, Check, Plan
 from tunesdk.job import Job
 from tunesdk.local import LocalBackend, require_local
@@ -28,7 +30,8 @@ class UnslothBackend(LocalBackend):
         needs_gpu=True,
         resume=True,
         eval=True,
-        notes="one NVIDIA/AMD/Intel GPU; pip install 'tunesdk-unsloth[gpu]' there",
+        notes="one NVIDIA/AMD/Intel GPU, or the CPU when allowed (allow_cpu); "
+        "`tunesdk engine install unsloth`",
         unsupported={
             "prefix": "prefix tuning cannot be trained by the unsloth backend: Unsloth trains "
             "LoRA, QLoRA and full fine-tuning only (the trl backend trains prefix tuning)",
@@ -38,36 +41,67 @@ class UnslothBackend(LocalBackend):
     )
 
     def check(self) -> Check:
-        """Usable with a supported GPU and unsloth + the TRL stack installed. Imports no unsloth."""
-        versions: dict[str, str] = {}
-        for name in ("unsloth", *environment.TRAINING_PACKAGES):
-            if importlib.util.find_spec(name) is not None:
-                versions[name] = environment.version_of(name) or "unknown"
-        gpu = environment.find_gpu()
-        if gpu is None:
+        """Usable with a supported GPU (or Unsloth's CPU mode, allowed by
+        ``$TUNESDK_UNSLOTH_ALLOW_CPU=1``) and unsloth + the TRL stack in the interpreter that
+        trains: the unsloth engine environment when set up, else this one. Imports no unsloth."""
+        return self._check(None)
+
+    def _check(self, job: Job | None) -> Check:
+        found = environment.engine()
+        if found is not None:
+            versions = dict(found.versions)
+        else:
+            versions = {}
+            for name in ("unsloth", *environment.TRAINING_PACKAGES):
+                if importlib.util.find_spec(name) is not None:
+                    versions[name] = environment.version_of(name) or "unknown"
+        gpu = environment.find_gpu(found)
+        if gpu is None and not environment.allow_cpu(job):
             fix = environment.NO_GPU_FIX
             return Check(usable=False, reason=environment.NO_GPU, fix=fix, versions=versions)
-        missing = [n for n in ("unsloth", *environment.TRAINING_PACKAGES) if n not in versions]
+        wanted = ("unsloth",) if found is not None else ("unsloth", *environment.TRAINING_PACKAGES)
+        missing = [n for n in wanted if n not in versions]
         if missing:
+            where = f" in {found.python}" if found is not None else ""
             return Check(
                 usable=False,
-                reason=f"missing {', '.join(missing)}",
+                reason=f"missing {', '.join(missing)}{where}",
                 fix=environment.INSTALL_FIX,
                 versions=versions,
             )
+        if gpu is None:
+            if job is not None and job.infer_objective() != "sft":
+                return Check(
+                    usable=False,
+                    reason="Unsloth's CPU mode trains SFT only (LoRA or full), not "
+                    f"{job.infer_objective()}",
+                    fix="run DPO on a machine with a GPU, or use backend='trl' on this one",
+                    versions=versions,
+                )
+            return Check(usable=True, reason=environment.CPU_MODE, versions=versions)
         return Check(usable=True, versions={**versions, "gpu": gpu})
 
     def check_job(self, job: Job) -> Check:
-        """Also: only LoRA, QLoRA and full fine-tuning (said first: a GPU would not help)."""
+        """Also: only LoRA, QLoRA and full fine-tuning (said first: a GPU would not help); the
+        job's ``allow_cpu`` opts in to Unsloth's CPU mode."""
         error = unsupported_method(job)
         if error is not None:
             return Check(usable=False, reason=error.message, fix=error.fix)
-        return self.check()
+        return self._check(job)
 
     def plan(self, job: Job) -> Plan:
         """from_pretrained/get_peft_model kwargs, the SFTConfig/DPOConfig, one row per option.
         Pure; works without a GPU and without unsloth installed."""
-        return build_plan(job, environment.unsloth_version())
+        found = environment.engine()
+        version = found.versions.get("unsloth") if found else environment.unsloth_version()
+        plan = build_plan(job, version)
+        where = (
+            "trains in the " + found.describe()
+            if found is not None
+            else f"trains in this interpreter ({sys.executable}); "
+            f"`{engines.install_command('unsloth')}` gives Unsloth its own environment"
+        )
+        return plan.model_copy(update={"notes": [*plan.notes, where]})
 
     def preflight(self, job: Job, plan: Plan) -> None:
         """A local model path must exist and hold the LoRA target modules (checked on a meta-device
@@ -81,7 +115,9 @@ class UnslothBackend(LocalBackend):
             check_targets_on_meta(source, target_modules(job.method))
 
     def train(self, run: RunRecord) -> LocalModel:
-        environment.require_unsloth()  # before the import: unsloth raises on a machine without GPU
+        # before the import: without a GPU (and no CPU opt-in) unsloth would raise
+        environment.require_unsloth(run.job)
+        environment.prepare_cpu_mode()
         # Unsloth patches transformers, peft and trl when imported, so it must come before them
         importlib.import_module("unsloth")
         from tunesdk.worker import is_main_process

@@ -27,7 +27,7 @@ class UnslothLoader(ModelLoader):
 
     def preconditions(self, job: Job) -> None:
         check_model_path(self.source)
-        require_unsloth()
+        require_unsloth(job)
 
     def load_model(self, tokenizer: Any) -> Any:
         import torch

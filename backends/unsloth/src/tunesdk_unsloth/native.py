@@ -19,6 +19,10 @@ from tunesdk_trl.native import TRAINERS, output_root, trainer_kwargs
 LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 #: keys of backend_options["unsloth"] that go to the Unsloth calls, not to the TRL config
 CALL_OPTIONS = ("from_pretrained", "get_peft_model")
+#: keys of backend_options["unsloth"] that tunesdk itself reads (see environment.allow_cpu)
+TUNESDK_OPTIONS = ("allow_cpu",)
+#: checkpoints kept when the job does not say (``n_checkpoints``), as on every local backend
+DEFAULT_CHECKPOINTS_KEPT = 2
 PRECISION_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "no": "float32"}
 
 
@@ -120,8 +124,11 @@ def single_process(job: Job) -> Job:
 def config_kwargs(job: Job, objective: str, outputs_dir: Path | None = None) -> dict[str, Any]:
     """``SFTConfig``/``DPOConfig`` kwargs: the trl backend's, with unsloth's backend options."""
     kwargs = trainer_kwargs(single_process(job), objective, outputs_dir)
+    if job.n_checkpoints is None:
+        kwargs.setdefault("save_total_limit", DEFAULT_CHECKPOINTS_KEPT)
     options = job.backend_options.get("unsloth", {})
-    kwargs.update({k: v for k, v in options.items() if k not in CALL_OPTIONS})
+    skip = (*CALL_OPTIONS, *TUNESDK_OPTIONS)
+    kwargs.update({k: v for k, v in options.items() if k not in skip})
     return kwargs
 
 

@@ -14,9 +14,12 @@ from tunesdk.errors import UnsupportedOption
 from tunesdk.job import Job
 from tunesdk.methods import LoRA, QLoRA
 from tunesdk_trl.native import build_plan as trl_plan
+from tunesdk_unsloth import environment
 from tunesdk_unsloth.native import (
     CALL_OPTIONS,
+    DEFAULT_CHECKPOINTS_KEPT,
     LLAMA_LINEAR,
+    TUNESDK_OPTIONS,
     native_for,
     single_process,
     unsupported_method,
@@ -71,6 +74,14 @@ def build_plan(job: Job, version: str | None) -> Plan:
     _model_rows(rows, native)
     _method_rows(rows, native)
     _resource_rows(rows, native)
+    if job.n_checkpoints is None:
+        rows.add(
+            "n_checkpoints",
+            "defaulted",
+            reason=f"the last {DEFAULT_CHECKPOINTS_KEPT} checkpoints kept",
+            native=native["config_class"] + ".save_total_limit",
+            native_value=native["config"]["save_total_limit"],
+        )
     config = native["config"]
     ordered = [rows.rows.pop(r.option, r) for r in base.rows] + list(rows.rows.values())
     ordered += _option_rows(job)
@@ -256,6 +267,19 @@ def _option_rows(job: Job) -> list[PlanRow]:
     """``backend_options.unsloth.*``: passed through unchanged, visibly."""
     result = []
     for key, value in job.backend_options.get(BACKEND, {}).items():
+        if key in TUNESDK_OPTIONS:
+            result.append(
+                PlanRow(
+                    option=f"backend_options.{key}",
+                    value=value,
+                    status="mapped",
+                    native="UNSLOTH_FORCE_CPU" if value is True else None,
+                    native_value="1 (when no GPU is found)" if value is True else None,
+                    reason="read by tunesdk: without a GPU, train with Unsloth's CPU mode",
+                    user_set=True,
+                )
+            )
+            continue
         target = f"FastLanguageModel.{key}" if key in CALL_OPTIONS else key
         result.append(
             PlanRow(
@@ -280,7 +304,10 @@ def _notes(job: Job, version: str | None, config: dict[str, Any]) -> list[str]:
         f"unsloth {version} installed"
         if version
         else "unsloth is not installed here: pip install 'tunesdk-unsloth[gpu]' on the GPU machine",
-        "needs an NVIDIA/AMD/Intel GPU; the plan itself is computed without one",
+        "trains on the CPU with Unsloth's CPU mode when no GPU is found (allow_cpu)"
+        if environment.allow_cpu(job)
+        else "needs an NVIDIA/AMD/Intel GPU (or allow_cpu for Unsloth's CPU mode); the plan "
+        "itself is computed without one",
         f"effective batch = {micro} per step × {accumulation} accumulation steps × 1 GPU "
         f"= {micro * accumulation}",
         "loss on assistant tokens only unless train_on_inputs=True (tunesdk builds the labels, "
