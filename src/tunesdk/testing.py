@@ -143,8 +143,11 @@ def tiny_model(path: str | Path, *, seed: int = 0, layers: int = 2, hidden: int 
     model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.save_pretrained(target)
-    tokenizer.save_pretrained(target)
+    from tunesdk.quiet import quiet_hf
+
+    with quiet_hf():  # no "Writing model shards" bar
+        model.save_pretrained(target)
+        tokenizer.save_pretrained(target)
     return target
 
 

@@ -9,6 +9,7 @@ import typer
 import yaml
 from rich.console import Console
 
+from tunesdk.cli.help_format import show_flags_as_flags
 from tunesdk.errors import JobError
 
 app = typer.Typer(
@@ -23,12 +24,21 @@ out = Console(markup=False)
 err = Console(stderr=True, markup=False)
 
 JobFile = Annotated[Path, typer.Argument(help="job YAML/JSON file")]
+show_flags_as_flags()  # `--json`, not `--json <bool>`, in every command's help
+
 BackendOpt = Annotated[
-    str, typer.Option("--backend", "-b", help="backend name (see `tunesdk backends`)")
+    str,
+    typer.Option(
+        "--backend", "-b", metavar="NAME", help="backend name (see `tunesdk backends`)"
+    ),
 ]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", help="override a job option: key=value (dotted keys ok)"),
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="override a job option (dotted keys ok; repeat for more)",
+    ),
 ]
 
 

@@ -47,6 +47,7 @@ def load(handle: LocalModel) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+@quiet_hf()  # also another engine's loader (Unsloth's)
 def _cached(handle: LocalModel, loader: Loader | None = None) -> tuple[Any, Any]:
     """The loaded (model, tokenizer), once per handle and loader (another engine may load its
     own way, e.g. Unsloth's fast inference)."""
@@ -57,6 +58,7 @@ def _cached(handle: LocalModel, loader: Loader | None = None) -> tuple[Any, Any]
     return _cache[key]
 
 
+@quiet_hf()
 def _generate(
     model: Any, tokenizer: Any, inputs: dict[str, Any], generation: dict[str, Any]
 ) -> str:
@@ -109,6 +111,7 @@ def check_mergeable(handle: LocalModel) -> None:
         )
 
 
+@quiet_hf()
 def merge(handle: LocalModel, path: Path, engine: str = "trl") -> LocalModel:
     """Fold a LoRA adapter into its base weights and save a standalone model at ``path``."""
     check_mergeable(handle)
