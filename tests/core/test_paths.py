@@ -153,3 +153,39 @@ def test_an_adapter_whose_base_cannot_be_found_fails_at_once(
     monkeypatch.chdir(tmp_path)
     with pytest.raises(JobError, match="base model of"):
         ts.load_model(f"local:{adapter}").chat([{"role": "user", "content": "hi"}])
+
+
+@pytest.mark.slow
+def test_trl_run_from_the_parent_folder_then_chat_from_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The getting-started flow: the job file's relative model and data resolve against its
+    folder; the adapter names its base absolutely, so it loads from anywhere."""
+    pytest.importorskip("tunesdk_trl")
+    from tunesdk.testing import tiny_chat_data, tiny_model
+
+    folder = tmp_path / "first-job"
+    folder.mkdir()
+    tiny_model(folder / "tiny-llama")
+    rows = tiny_chat_data(8)
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "job.yaml").write_text(
+        "model: {name: tiny-llama}\ndata: train.jsonl\nmax_steps: 2\nbatch_size: 4\n"
+        "max_seq_length: 64\n"
+    )
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    result = ts.Job.from_yaml("first-job/job.yaml").run("trl", progress=False)
+    assert result.model is not None
+    adapter = Path(result.model.path)
+    base = str(folder / "tiny-llama")
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == base
+    assert json.loads((adapter / "tunesdk_model.json").read_text())["base_model"] == base
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    reply = ts.load_model(result.model.to_uri()).chat(
+        [{"role": "user", "content": "What does the owl say?"}], max_new_tokens=2
+    )
+    assert isinstance(reply, str)
