@@ -124,6 +124,7 @@ class Adapter(Spec):
         """The decoder-layer blocks that get an adapter after them, in forward order."""
         return ("attention", "mlp") if self.placement == "houlsby" else ("mlp",)
 
+
 Method = Annotated[Full | LoRA | QLoRA | PrefixTuning | Adapter, Field(discriminator="kind")]
 
 METHOD_KINDS: dict[str, type[Spec]] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import tunesdk as ts
 from tunesdk.errors import JobError
 from tunesdk.events import Checkpoint, Progress
 from tunesdk.store import RunRecord
-from tunesdk.testing import tiny_chat_data, tiny_job, train_losses
+from tunesdk.testing import tiny_chat_data, tiny_job, tiny_preference_data, train_losses
 from tunesdk_trl import TRLBackend, bottleneck, bottleneck_modules
 
 MakeRecord = Callable[[ts.Job], RunRecord]
@@ -261,6 +262,22 @@ def test_training_lowers_the_loss_and_saves_only_the_adapters(
         inference.check_mergeable(handle)
 
 
+def test_dpo_trains_the_adapters(tiny_model_path: Path, make_record: MakeRecord) -> None:
+    """The reference model is the base (TRL loads it from the path), so the loss leaves ln 2."""
+    job = tiny_job(
+        tiny_model_path,
+        data=tiny_preference_data(8),
+        method=ts.Adapter(),
+        learning_rate=1e-2,
+        max_steps=4,
+    )
+    record = make_record(job)
+    handle = TRLBackend().train(record)
+    losses = train_losses(record.events())
+    assert losses[0] == pytest.approx(math.log(2)) and min(losses[1:]) < math.log(2) - 1e-3
+    assert handle.kind == "adapter" and (Path(handle.path) / bottleneck.WEIGHTS_FILE).exists()
+
+
 def test_a_folder_without_the_handle_file_is_still_read_as_an_adapter(
     tiny_model_path: Path, tmp_path: Path
 ) -> None:
@@ -279,7 +296,7 @@ def test_resume_continues_from_an_adapter_checkpoint(
     job = _job(tiny_model_path, placement="houlsby")
     first = make_record(job)
     TRLBackend().train(first)
-    checkpoint = [e for e in first.events() if isinstance(e, Checkpoint)][0]
+    checkpoint = next(e for e in first.events() if isinstance(e, Checkpoint))
     assert checkpoint.step == 4
     second = make_record(job)
     second.update_state(resume_from=checkpoint.path)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 import tunesdk as ts
-from tunesdk.errors import JobError, UnsupportedOption
+from tunesdk.errors import UnsupportedOption
 from tunesdk.testing import tiny_chat_data, tiny_preference_data
 from tunesdk_trl import TRLBackend
 

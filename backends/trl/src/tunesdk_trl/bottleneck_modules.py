@@ -185,7 +185,7 @@ def load(folder: str | Path, base_model: str | None = None) -> Any:
 def trainer_class(base: type, base_model: str) -> type:
     """``base`` (SFTTrainer/DPOTrainer) saving and resuming only the adapter weights."""
 
-    class BottleneckTrainer(base):  # type: ignore[misc, valid-type]
+    class BottleneckTrainer(base):
         def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
             folder = output_dir if output_dir is not None else self.args.output_dir
             if not self.args.should_save:

@@ -36,9 +36,7 @@ def load(handle: LocalModel) -> tuple[Any, Any]:
 
         # the handle's base model wins: the adapter may have been trained from a since-moved path
         base = handle.base_model or PeftConfig.from_pretrained(str(path)).base_model_name_or_path
-        model = PeftModel.from_pretrained(
-            AutoModelForCausalLM.from_pretrained(base), str(path)
-        )
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), str(path))
     else:
         model = AutoModelForCausalLM.from_pretrained(str(path))
     tokenizer_source = path if (path / "tokenizer_config.json").exists() else handle.base_model
