@@ -338,3 +338,15 @@ def test_other_backends_refuse_bottleneck_adapters_in_the_plan(backend: str) -> 
     with pytest.raises(JobError, match="bottleneck adapters") as info:
         job.plan(backend)
     assert info.value.where == "job.method" and info.value.fix
+
+
+@pytest.mark.slow
+def test_job_run_trains_bottleneck_adapters_in_the_worker(tiny_model_path: Path) -> None:
+    job = tiny_job(tiny_model_path, method=ts.Adapter(placement="houlsby"), max_steps=2)
+    result = job.run(backend="trl", progress=False)
+    model = result.model
+    assert isinstance(model, ts.LocalModel) and model.kind == "adapter"
+    assert bottleneck.is_bottleneck_folder(model.path)
+    assert isinstance(model.chat(QUESTION, max_new_tokens=3), str)
+    with pytest.raises(JobError, match="add layers"):
+        model.merge(Path(model.path).parent / "merged")
