@@ -70,7 +70,8 @@ def resume(
         err.print(
             f"run {old.run_id} already completed"
             + (f" (model {model.to_uri()})" if model is not None else "")
-            + "; nothing to resume"
+            + "; nothing to resume",
+            soft_wrap=True,
         )
         err.print(f"  train again: tunesdk run JOB_FILE --backend {old.record.backend}")
         return
