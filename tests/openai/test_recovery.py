@@ -113,7 +113,7 @@ def test_a_wrong_key_sends_no_data(providers, monkeypatch, tmp_path, samples):
         with pytest.raises(AuthError, match="rejected the API key"):
             _job(samples).submit("openai")
         assert _count(provider, *UPLOAD) == 0 and provider.jobs() == 0
-        assert [r.status for r in provider.requests] == [401]
+        assert [(r.method, r.status) for r in provider.requests] == [("GET", 401)]
 
 
 def test_polls_that_fail_log_one_warning_and_back_off(provider, openai_env, samples):
