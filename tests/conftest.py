@@ -27,9 +27,31 @@ FOREIGN_ENV = (
 )
 
 
+#: per provider: settings that make its emulator fast, the key tests use, extra environment
+FAST: dict[str, dict[str, Any]] = {
+    "openai": {"validate_s": 0.05, "queue_s": 0.05, "seconds_per_step": 0.02},
+    "together": {
+        "seconds_per_step": 0.02,
+        "pending_s": 0.03,
+        "queued_s": 0.03,
+        "compress_s": 0.03,
+        "upload_s": 0.03,
+        "cancel_s": 0.03,
+    },
+    "fireworks": {"seconds_per_step": 0.02, "phase_s": 0.03, "deploy_s": 0.03},
+}
+KEYS = {
+    "openai": "sk-test-0123456789abcdefghijklmnop",
+    "together": "dummy-together-key",
+    "fireworks": "fw-test-key-0123456789",
+}
+EXTRA_ENV = {"fireworks": {"FIREWORKS_ACCOUNT_ID": "acme"}}
+
+
 @dataclass
 class Provider:
-    """A running provider emulator and what points its tunesdk backend at it."""
+    """A running provider emulator (a `tunesdk.emulation.ProviderEmulator`) and what points its
+    tunesdk backend at it."""
 
     name: str
     emulator: Any
@@ -40,27 +62,16 @@ class Provider:
     @property
     def requests(self) -> list[Any]:
         """Every HTTP request the emulator has received, in order."""
-        return list(self.emulator.faults.requests)
+        return list(self.emulator.requests)
 
     def jobs(self) -> int:
         """How many fine-tuning jobs the emulator holds."""
-        if self.name == "openai":
-            return len(self.emulator.world.jobs)
-        if self.name == "together":
-            return len(self.emulator.state.list_jobs())
-        return len(self.emulator.state.jobs)
+        return len(self.emulator.jobs)
 
     def set_seconds_per_step(self, seconds: float) -> float:
         """Change how fast emulated training steps (for jobs created from now on); the old value."""
-        if self.name == "openai":
-            settings = self.emulator.settings
-            before, settings.seconds_per_step = settings.seconds_per_step, seconds
-        elif self.name == "together":
-            before = self.emulator.state.config.timing.seconds_per_step
-            self.emulator.state.set_timing(seconds_per_step=seconds)
-        else:
-            config = self.emulator.config
-            before, config.seconds_per_step = config.seconds_per_step, seconds
+        before = self.emulator.settings.seconds_per_step
+        self.emulator.configure(seconds_per_step=seconds)
         return float(before)
 
     def wire(self, monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
@@ -77,59 +88,32 @@ class Provider:
 
 
 class Providers:
-    """Starts each provider's shipped emulator on 127.0.0.1 with fast simulated training."""
+    """Starts each provider's shipped emulator on 127.0.0.1 with fast simulated training.
+
+    The emulator is found through the backend, as ``tunesdk emulator NAME`` finds it.
+    """
 
     names = ("openai", "together", "fireworks")
 
     @contextmanager
     def start(self, name: str, **settings: Any) -> Iterator[Provider]:
         """The emulator of provider ``name``; ``settings`` override its fast defaults."""
-        starters = {"openai": self.openai, "together": self.together, "fireworks": self.fireworks}
-        with starters[name](**settings) as provider:
-            yield provider
+        from tunesdk.emulation import emulator_for
+        from tunesdk.registry import get_backend
 
-    @contextmanager
-    def openai(self, **settings: Any) -> Iterator[Provider]:
-        from tunesdk_openai.backend import OpenAIBackend
-        from tunesdk_openai.emulator import OpenAIEmulator
+        key = KEYS[name]
+        with emulator_for(name)(**(FAST[name] | settings)) as emulator:
+            env = emulator.env(key) | EXTRA_ENV.get(name, {})
+            yield Provider(name, emulator, key, env, type(get_backend(name)))
 
-        fast = {"validate_s": 0.05, "queue_s": 0.05, "seconds_per_step": 0.02}
-        key = "sk-test-0123456789abcdefghijklmnop"
-        with OpenAIEmulator(**(fast | settings)) as emulator:
-            env = {"OPENAI_API_KEY": key, "OPENAI_BASE_URL": emulator.base_url}
-            yield Provider("openai", emulator, key, env, OpenAIBackend)
+    def openai(self, **settings: Any) -> Any:
+        return self.start("openai", **settings)
 
-    @contextmanager
-    def together(self, **settings: Any) -> Iterator[Provider]:
-        from tunesdk_together.backend import TogetherBackend
-        from tunesdk_together.emulator import Timing, TogetherEmulator
+    def together(self, **settings: Any) -> Any:
+        return self.start("together", **settings)
 
-        fast = Timing(
-            seconds_per_step=0.02,
-            pending_s=0.03,
-            queued_s=0.03,
-            compress_s=0.03,
-            upload_s=0.03,
-            cancel_s=0.03,
-        )
-        key = "dummy-together-key"
-        with TogetherEmulator(timing=fast, **settings) as emulator:
-            yield Provider("together", emulator, key, emulator.env(key), TogetherBackend)
-
-    @contextmanager
-    def fireworks(self, **settings: Any) -> Iterator[Provider]:
-        from tunesdk_fireworks.backend import FireworksBackend
-        from tunesdk_fireworks.emulator import FireworksEmulator
-
-        fast = {"seconds_per_step": 0.02, "phase_s": 0.03, "deploy_s": 0.03}
-        key = "fw-test-key-0123456789"
-        with FireworksEmulator(**(fast | settings)) as emulator:
-            env = {
-                "FIREWORKS_API_KEY": key,
-                "FIREWORKS_ACCOUNT_ID": "acme",
-                "FIREWORKS_BASE_URL": emulator.base_url,
-            }
-            yield Provider("fireworks", emulator, key, env, FireworksBackend)
+    def fireworks(self, **settings: Any) -> Any:
+        return self.start("fireworks", **settings)
 
 
 class Samples:
@@ -167,6 +151,107 @@ class Samples:
     def write(cls, path: Path, rows: list[dict[str, Any]]) -> Path:
         path.write_bytes(cls.jsonl(rows))
         return path
+
+
+class Specs:
+    """The published OpenAPI documents in ../shared/specs, for checking emulator answers.
+
+    ``check(provider, response)`` validates one ``httpx.Response`` of that provider's emulator
+    against the operation the spec declares for its method and path (openapi-core). Parsed
+    documents are cached in pytest's cache folder, keyed by the file's size and time.
+    """
+
+    folder = Path(__file__).resolve().parents[2] / "shared" / "specs"
+    servers = {"openai": "https://api.openai.com", "together": "https://api.together.xyz"}
+    #: where a spec and the service (and its SDK) disagree, the service wins: Together's job ids
+    #: are ``ft-<uuid>`` though its spec says ``format: uuid``
+    formats: dict[str, dict[str, Any]] = {
+        "together": {"uuid": lambda value: _is_uuid(str(value).removeprefix("ft-"))}
+    }
+
+    def __init__(self, cache: Any) -> None:
+        self._cache = cache
+        self._loaded: dict[str, Any] = {}
+
+    def available(self, provider: str) -> bool:
+        return (self.folder / provider / "openapi.yaml").is_file()
+
+    def openapi(self, provider: str) -> Any:
+        if provider not in self._loaded:
+            from openapi_core import Config, OpenAPI
+
+            config = Config(
+                spec_validator_cls=None, extra_format_validators=self.formats.get(provider, {})
+            )
+            self._loaded[provider] = OpenAPI.from_dict(self._document(provider), config=config)
+        return self._loaded[provider]
+
+    def _document(self, provider: str) -> dict[str, Any]:
+        import yaml
+
+        source = self.folder / provider / "openapi.yaml"
+        stat = source.stat()
+        cached = (
+            Path(self._cache.mkdir("openapi-specs"))
+            / f"{provider}-{stat.st_size}-{stat.st_mtime_ns}.json"
+        )
+        if cached.is_file():
+            return dict(json.loads(cached.read_text(encoding="utf-8")))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        document = yaml.load(source.read_text(encoding="utf-8"), Loader=loader)
+        cached.write_text(json.dumps(document, default=str), encoding="utf-8")
+        return dict(document)
+
+    def problems(self, provider: str, response: Any) -> list[str]:
+        """Where ``response`` breaks the spec: one line per refused field (empty: it matches)."""
+        from openapi_core.validation.schemas.exceptions import InvalidSchemaValue
+
+        where = f"{response.request.method} {response.request.url.path}"
+        try:
+            self.check(provider, response)
+        except Exception as exc:
+            cause = exc.__cause__ if exc.__cause__ is not None else exc
+            if isinstance(cause, InvalidSchemaValue):
+                return [f"{where}: {e.json_path}: {e.message}" for e in cause.schema_errors]
+            return [f"{where}: {cause!r}"]
+        return []
+
+    def check(self, provider: str, response: Any) -> None:
+        """Raise openapi-core's error when ``response`` does not match the spec."""
+        from openapi_core.testing import MockRequest, MockResponse
+
+        request = response.request
+        content_type = response.headers.get("content-type", "application/json").split(";")[0]
+        self.openapi(provider).validate_response(
+            MockRequest(
+                self.servers[provider],
+                request.method.lower(),
+                request.url.path,
+                args=dict(request.url.params),
+            ),
+            MockResponse(
+                response.content,
+                status_code=response.status_code,
+                headers=dict(response.headers),
+                content_type=content_type,
+            ),
+        )
+
+
+def _is_uuid(text: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def specs(pytestconfig: pytest.Config) -> Specs:
+    """The providers' published API specs; skips the test where ../shared/specs is missing."""
+    return Specs(pytestconfig.cache)
 
 
 @pytest.fixture(scope="session")

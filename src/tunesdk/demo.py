@@ -118,10 +118,10 @@ def run_demo(home: Path | None = None) -> None:
     if "together" not in installed_names():
         console.print("tunesdk-together is not installed: skipping the provider half")
         return
-    from tunesdk_together.emulator import TogetherEmulator
+    from tunesdk.emulation import emulator_for
 
     console.rule("2. the same job on Together AI (emulator on 127.0.0.1)")
-    with TogetherEmulator(seconds_per_step=0.02) as emulator:
+    with emulator_for("together")(seconds_per_step=0.02) as emulator:  # found via the registry
         previous = {key: os.environ.get(key) for key in emulator.env()}
         os.environ.update(emulator.env())
         os.environ.setdefault("TUNESDK_POLL_INTERVAL", "0.1")

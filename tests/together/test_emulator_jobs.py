@@ -78,8 +78,10 @@ def wait(client: Together, job_id: str, timeout: float = 10.0) -> tuple[Any, lis
 
 
 def test_sft_job_moves_through_every_status_with_metrics(
-    client: Together, data, sft_file: Path
+    client: Together, emulator: TogetherEmulator, data, sft_file: Path
 ) -> None:
+    phases = ("pending_s", "queued_s", "compress_s", "upload_s")
+    emulator.configure(**dict.fromkeys(phases, 0.15))  # each phase long enough to be polled
     train = client.files.upload(file=sft_file, purpose="fine-tune")
     evals = client.files.upload(file=data.write("eval.jsonl", data.chat(8)), purpose="fine-tune")
 
@@ -162,7 +164,7 @@ def test_job_that_fails_mid_training(
 
 
 def test_cancel_stops_the_job(client: Together, emulator: TogetherEmulator, sft_file: Path) -> None:
-    emulator.state.set_timing(seconds_per_step=0.2)
+    emulator.configure(seconds_per_step=0.2, cancel_s=0.5)  # cancel_requested lasts long enough
     train = client.files.upload(file=sft_file, purpose="fine-tune")
     created = create(client, train.id)
     while client.fine_tuning.retrieve(created.id).status != "running":

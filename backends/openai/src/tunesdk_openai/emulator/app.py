@@ -673,7 +673,6 @@ async def chat_completions(request: Request, world: World) -> Response:
                 "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens,
             },
-            "system_fingerprint": None,
         }
     )
 

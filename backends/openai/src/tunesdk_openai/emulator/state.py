@@ -72,16 +72,16 @@ class StoredFile:
     created_at: int
 
     def to_api(self) -> dict[str, Any]:
+        # No expires_at / status_details: the spec declares them optional and non-nullable, and
+        # the service leaves them out when a file never expires and validated fine.
         return {
             "id": self.id,
             "object": "file",
             "bytes": len(self.content),
             "created_at": self.created_at,
-            "expires_at": None,
             "filename": self.filename,
             "purpose": self.purpose,
             "status": "processed",
-            "status_details": None,
         }
 
 

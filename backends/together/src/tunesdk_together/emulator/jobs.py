@@ -412,7 +412,9 @@ class EmulatedJob:
                     else None,
                 }
             )
-        return body
+        # Optional fields without a value are left out, as the service does: the spec declares
+        # them non-nullable (validation_file, from_checkpoint, wandb_*, started_at, eval_steps...).
+        return {key: value for key, value in body.items() if value is not None}
 
     def _progress(self, now: float, status: str) -> dict[str, Any]:
         if status != "running":
