@@ -45,7 +45,7 @@ def test_the_index_is_sqlite_in_wal_mode_beside_the_run_folders(
 ) -> None:
     record = new_run()
     store = RunStore()
-    assert store.index.path == store.runs_dir / INDEX_NAME
+    assert store.index.path == store.home / INDEX_NAME
     with sqlite3.connect(store.index.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert _rows(store) == {record.run_id: ("created", "simulated")}
@@ -228,3 +228,21 @@ def test_delete_and_prune(new_run: Callable[..., RunRecord]) -> None:
     assert not old_running.dir.exists()
     assert set(_listed()) == {old_done.run_id, fresh_failed.run_id}
     assert not [p for p in store.runs_dir.iterdir() if p.name.startswith(".deleting")]
+
+
+def test_a_shown_page_and_reindex_reread_finished_runs_edited_by_hand(
+    new_run: Callable[..., RunRecord],
+) -> None:
+    record = new_run()
+    record.emit(ts.Completed(model=ts.LocalModel(path="/m")))
+    store = RunStore()
+    state = json.loads((record.dir / "state.json").read_text())
+    state["status"] = "failed"
+    (record.dir / "state.json").write_text(json.dumps(state))
+    assert _rows(store)[record.run_id][0] == "completed"  # the index has not looked yet
+    assert _listed(status="completed") == {}  # a page to show is checked against its folder
+    assert _listed(status="failed") == {record.run_id: "failed"}
+    state["status"] = "cancelled"
+    (record.dir / "state.json").write_text(json.dumps(state))
+    store.reindex()
+    assert _rows(store)[record.run_id][0] == "cancelled"

@@ -10,7 +10,7 @@
       inputs/         data materialized for the worker or converted for upload
       outputs/        checkpoints and the final model
       worker.log      the worker's stdout/stderr;  error.log: the traceback of a failure
-    .index.sqlite     the run index (SQLite, WAL) for listing; rebuilt from the folders at will
+    ../runs.sqlite    the run index (SQLite, WAL) for listing; rebuilt from the folders at will
 
 The folders are the source of truth. Modules: `ids` (the id grammar every looked-up id must
 match), `records` (one run's folder: events, state, locking, repair), `index` (the SQLite list),

@@ -1,4 +1,4 @@
-"""The run index: one SQLite table (stdlib ``sqlite3``, WAL) beside the run folders, for listing.
+"""The run index: one SQLite table (stdlib ``sqlite3``, WAL) beside the runs folder, for listing.
 
 The folders stay the source of truth; the index is a cache that any process may rebuild:
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -27,7 +27,9 @@ from tunesdk.store.ids import is_run_id
 from tunesdk.store.state import DAMAGED, RunSummary, file_signature, summarize_folder
 
 T = TypeVar("T")
-INDEX_NAME = ".index.sqlite"
+#: beside the ``runs`` folder, not in it: SQLite creates and removes its ``-wal``/``-shm`` files as
+#: connections come and go, which would change the runs folder's mtime (our "folders changed" cue)
+INDEX_NAME = "runs.sqlite"
 SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -51,7 +53,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 _STATUS = (
     f"CASE WHEN problem IS NOT NULL OR found_problem IS NOT NULL THEN '{DAMAGED}' ELSE status END"
 )
-_COLUMNS = f"run_id, backend, {_STATUS}, created_at, updated_at, COALESCE(problem, found_problem)"
+_COLUMNS = (
+    f"run_id, backend, {_STATUS}, created_at, updated_at, COALESCE(problem, found_problem),"
+    " state_sig, found_file, found_sig"
+)
+#: a query result this small (a screenful) is checked against its folders before it is returned
+VERIFIED_PAGE = 200
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ class RunIndex:
 
     def __init__(self, runs_dir: Path) -> None:
         self.runs_dir = runs_dir
-        self.path = runs_dir / INDEX_NAME
+        self.path = runs_dir.parent / INDEX_NAME
 
     # ---- connections ------------------------------------------------------------------------
 
@@ -175,7 +182,11 @@ class RunIndex:
             sql += f" LIMIT {int(limit)}"
 
         def run(conn: sqlite3.Connection) -> Page:
-            rows = conn.execute(sql, params).fetchall()
+            for attempt in range(2):
+                rows = conn.execute(sql, params).fetchall()
+                # a page small enough to show is checked against its folders, finished runs too
+                if attempt or len(rows) > VERIFIED_PAGE or not self._verify(conn, rows):
+                    break
             total = len(rows)
             if limit is not None and total >= limit:
                 total = conn.execute(f"SELECT COUNT(*) FROM runs{clause}", params).fetchone()[0]
@@ -194,60 +205,102 @@ class RunIndex:
         return [row[0] for row in rows]
 
     def _summary(self, row: tuple[str, ...]) -> RunSummary:
-        run_id, backend, status, created, updated, problem = row
-        return RunSummary(
-            run_id, backend, status, created, updated, problem, self.runs_dir / run_id
-        )
+        run_id, backend, status, created, updated, problem = row[:6]
+        return RunSummary(run_id, backend, status, created, updated, problem, self.runs_dir)
 
     # ---- keeping up with the folders ----------------------------------------------------------
 
     def sync(self, conn: sqlite3.Connection) -> None:
-        """Bring the rows up to date with the folders, re-reading only what changed."""
-        rows = {
-            run_id: (state_sig, found_file, found_sig)
-            for run_id, state_sig, found_file, found_sig in conn.execute(
-                "SELECT run_id, state_sig, found_file, found_sig FROM runs"
-            )
-        }
+        """Bring the index up to date with the folders, re-reading only what may have changed:
+        runs that have not ended, damaged runs, and folders added or removed since the last sync
+        (seen from the runs folder's mtime). A finished run's row is trusted; the page a query
+        shows is checked again (`_verify`), and `rebuild` re-reads everything."""
         try:
             dir_mtime = str(os.stat(self.runs_dir).st_mtime_ns)
         except OSError:
             dir_mtime = "-"
         stored = conn.execute("SELECT value FROM meta WHERE key = 'dir_mtime'").fetchone()
         rescan = stored is None or stored[0] != dir_mtime
-        names = _run_names(self.runs_dir) if rescan else set(rows)
+        watched: dict[str, tuple[str, str | None, str | None] | None] = {
+            run_id: (state_sig, found_file, found_sig)
+            for run_id, state_sig, found_file, found_sig in conn.execute(
+                "SELECT run_id, state_sig, found_file, found_sig FROM runs WHERE status NOT IN"
+                " ('completed', 'failed', 'cancelled') OR problem IS NOT NULL"
+                " OR found_problem IS NOT NULL"
+            )
+        }
+        gone: set[str] = set()
+        if rescan:
+            names = _run_names(self.runs_dir)
+            known = {row[0] for row in conn.execute("SELECT run_id FROM runs")}
+            gone = known - names
+            watched.update(dict.fromkeys(names - known))
+        changed, vanished = self._changed(watched)
+        gone |= vanished
+        if changed or gone or rescan:
+            self._store(conn, changed, gone, dir_mtime if rescan else None)
+
+    def _verify(self, conn: sqlite3.Connection, rows: list[tuple[str, ...]]) -> bool:
+        """Re-read the runs of ``rows`` whose folders changed; True when any did."""
+        changed, gone = self._changed({row[0]: (row[6], row[7], row[8]) for row in rows})
+        if changed or gone:
+            self._store(conn, changed, gone, None)
+        return bool(changed or gone)
+
+    def _changed(
+        self, rows: dict[str, tuple[str, str | None, str | None] | None]
+    ) -> tuple[list[tuple[RunSummary, str]], set[str]]:
+        """Of ``rows`` (run id -> stored signatures, None for a new folder): fresh summaries of
+        the runs whose files changed, and the ids whose folders are gone."""
         changed: list[tuple[RunSummary, str]] = []
-        gone = set(rows) - names
-        for name in names:
-            folder = self.runs_dir / name
-            sig = _sig(folder)
+        gone: set[str] = set()
+        base = os.fspath(self.runs_dir)  # strings, not Paths: this loop may run once per run
+        for name, row in rows.items():
+            sig = _sig(f"{base}/{name}")
             if sig is None:
                 gone.add(name)
                 continue
-            row = rows.get(name)
             if (
                 row is not None
                 and row[0] == sig
-                and (row[1] is None or file_signature(folder / row[1]) == row[2])
+                and (row[1] is None or file_signature(f"{base}/{name}/{row[1]}") == row[2])
             ):
                 continue  # unchanged (and a damaged file, if one was noted, still the same)
-            changed.append((summarize_folder(folder), sig))
-        if not (changed or gone or rescan):
-            return
+            changed.append((summarize_folder(self.runs_dir / name), sig))
+        return changed, gone
+
+    def _store(
+        self,
+        conn: sqlite3.Connection,
+        changed: list[tuple[RunSummary, str]],
+        gone: set[str],
+        dir_mtime: str | None,
+    ) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             _upsert(conn, changed)
             conn.executemany("DELETE FROM runs WHERE run_id = ?", [(name,) for name in gone])
-            conn.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('dir_mtime', ?)", (dir_mtime,)
-            )
+            if dir_mtime is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('dir_mtime', ?)", (dir_mtime,)
+                )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
 
+    def rebuild(self) -> None:
+        """Re-read every run folder (after files were edited by hand, say)."""
 
-def _upsert(conn: sqlite3.Connection, items: list[tuple[RunSummary, str | None]]) -> None:
+        def forget(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM meta")
+            conn.execute("DELETE FROM runs")
+
+        self._write(forget)
+        self._read(lambda conn: None)
+
+
+def _upsert(conn: sqlite3.Connection, items: Sequence[tuple[RunSummary, str | None]]) -> None:
     conn.executemany(
         "INSERT OR REPLACE INTO runs (run_id, backend, status, created_at, updated_at, problem,"
         " state_sig) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -258,10 +311,10 @@ def _upsert(conn: sqlite3.Connection, items: list[tuple[RunSummary, str | None]]
     )
 
 
-def _sig(folder: Path) -> str | None:
+def _sig(folder: str | Path) -> str | None:
     """``state.json``'s signature; ``None`` when the run folder itself is gone."""
-    sig = file_signature(folder / "state.json")
-    if sig == "-" and not folder.is_dir():
+    sig = file_signature(f"{folder}/state.json")
+    if sig == "-" and not os.path.isdir(folder):
         return None
     return sig
 

@@ -117,7 +117,11 @@ class RunRecord:
         return RunDamaged(self.run_id, problem, path=str(self.dir / name))
 
     def _read_state(self) -> dict[str, Any]:
-        return load_state(self.dir)
+        try:
+            return load_state(self.dir)
+        except RunDamaged as exc:
+            RunIndex(self.dir.parent).mark_damaged(self.dir, "state.json", exc.problem)
+            raise
 
     @property
     def backend(self) -> str:

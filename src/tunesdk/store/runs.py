@@ -131,6 +131,12 @@ class RunStore:
             status=status, backend=backend, limit=limit, newest_first=newest_first
         )
 
+    def reindex(self) -> None:
+        """Rebuild the run index from every run folder. Listing keeps the index up to date by
+        itself; this is for files edited by hand in runs that had already ended."""
+        if self.runs_dir.is_dir():
+            self.index.rebuild()
+
     def list(self, *, status: str | None = None, backend: str | None = None) -> list[RunRecord]:
         """Every run (damaged ones included), oldest first."""
         page = self.query(status=status, backend=backend, newest_first=False)
@@ -197,7 +203,7 @@ class RunStore:
                     summary.created_at,
                     summary.updated_at,
                     None,
-                    summary.dir,
+                    summary.runs_dir,
                 )
         return summary
 

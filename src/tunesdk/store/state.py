@@ -74,7 +74,7 @@ def load_state(folder: Path) -> dict[str, Any]:
     return data
 
 
-def file_signature(path: Path) -> str:
+def file_signature(path: str | Path) -> str:
     """Changes whenever ``path`` is replaced or written (inode, mtime, size); ``-`` when missing."""
     try:
         st = os.stat(path)
@@ -106,7 +106,13 @@ class RunSummary:
     created_at: str
     updated_at: str | None
     problem: str | None
-    dir: Path
+    #: the folder holding the run folders (``dir`` is this plus the id, built when asked for)
+    runs_dir: Path
+
+    @property
+    def dir(self) -> Path:
+        """The run's folder."""
+        return self.runs_dir / self.run_id
 
     @property
     def damaged(self) -> bool:
@@ -140,7 +146,7 @@ def summarize_folder(folder: Path) -> RunSummary:
             created_at=created_from_id(folder.name),
             updated_at=None,
             problem=exc.problem,
-            dir=folder,
+            runs_dir=folder.parent,
         )
     problem = None
     for name in ("job.json", "plan.json"):
@@ -154,7 +160,7 @@ def summarize_folder(folder: Path) -> RunSummary:
         created_at=data["created_at"],
         updated_at=data.get("updated_at") if isinstance(data.get("updated_at"), str) else None,
         problem=problem,
-        dir=folder,
+        runs_dir=folder.parent,
     )
 
 
