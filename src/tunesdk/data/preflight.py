@@ -65,7 +65,8 @@ def check_training_data(
     examples or share a 13-gram with them (``decontaminate``), are warnings.
     """
     train = Dataset.load(data)
-    minimum = rules.rules_for(backend).min_examples
+    backend_rules = rules.rules_for(backend)
+    minimum = backend_rules.min_examples if backend_rules.split_min_examples else 1
     counter = counter_for(tokenizer) if tokenizer is not None or max_seq_length else None
     checker = make_checker(
         train,

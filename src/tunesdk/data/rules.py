@@ -41,6 +41,9 @@ class BackendRules:
     single_turn_preference: bool = False
     #: plain prompt/completion pairs are sent as chat turns (the provider only trains chat)
     chat_only: bool = False
+    #: both halves of an ``eval_split`` are checked against ``min_examples`` with the data
+    #: (False where the backend checks its split itself)
+    split_min_examples: bool = True
     docs: str | None = None
 
 
@@ -77,6 +80,8 @@ RULES: dict[str | None, BackendRules] = {
         system_first=True,
         single_turn_preference=True,
         chat_only=True,
+        # tunesdk-fireworks checks its split: only SFT jobs upload the eval half
+        split_min_examples=False,
         docs="https://docs.fireworks.ai/fine-tuning/fine-tuning-models",
     ),
     "trl": BackendRules("trl"),
