@@ -27,7 +27,7 @@ from tunesdk.errors import (
     UnsupportedOption,
     UnsupportedOptionWarning,
 )
-from tunesdk.secrets import SECRET_WORDS, redact  # noqa: F401  (SECRET_WORDS: the old home)
+from tunesdk.secrets import SECRET_WORDS, redact, redact_tree  # noqa: F401  (SECRET_WORDS: old home)
 
 if TYPE_CHECKING:
     from tunesdk.events import Event
@@ -356,9 +356,13 @@ class PlanBuilder:
             kind=self.kind,
             model=self.model,
             objective=self.objective,
-            native=self.native,
+            # plans are shown, stored in the run folder and exported: never with a credential
+            native=redact_tree(self.native),
             native_format=self.native_format,
-            requests=self.requests,
+            requests=[
+                r.model_copy(update={"body": redact_tree(r.body)}) if r.body else r
+                for r in self.requests
+            ],
             rows=list(self._rows.values()),
             notes=self.notes,
         )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import yaml
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from tunesdk._spec import Spec, suggest
+from tunesdk._spec import Spec, shown, suggest
 from tunesdk.errors import JobError
 from tunesdk.methods import METHOD_KINDS, LoRA, Method
 from tunesdk.secrets import redact_tree
@@ -438,7 +438,7 @@ class Job(Spec):
                 child = node.get(part)
                 if not isinstance(child, dict):
                     raise JobError(
-                        f"cannot set {key!r}: {part!r} is not a section",
+                        f"cannot set {shown(key)}: {shown(part)} is not a section",
                         where="overrides",
                         fix="use a dotted key of a section, e.g. method.r=8 or resources.processes=2",
                     )

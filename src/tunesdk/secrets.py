@@ -1,9 +1,10 @@
 """Redaction of secret-looking values: one rule for reprs, plans, run files, logs and errors.
 
-A key is *secret-looking* when one of its words (split on ``_``, ``-``, ``.``, spaces and
-camelCase) is a credential word (``key``, ``token``, ``secret``, ``password``, ...) or ends in one
-(``apikey``, ``hftoken``). ``max_tokens`` and ``tokenizer`` are not secret-looking; ``api_key``,
-``hf_api_token``, ``wandbKey`` and ``client_secret`` are. Every value under such a key is shown as
+A key is *secret-looking* when its last word (split on ``_``, ``-``, ``.``, spaces and camelCase)
+is a credential word (``key``, ``token``, ``auth``, ``credentials``, ...) or ends in one
+(``apikey``, ``hftoken``), or when any word is ``secret``/``password``. ``api_key``,
+``hf_api_token``, ``wandbKey`` and ``client_secret`` are secret-looking; ``max_tokens``,
+``tokenizer``, ``eos_token_id`` and tokenizer settings such as ``pad_token`` are not. Every value under such a key is shown as
 ``***``, whatever its type, however deep it sits.
 """
 
@@ -35,6 +36,12 @@ _WHOLE_WORDS = frozenset(
         "pat",
     }
 )
+#: words that make a key secret-looking wherever they stand (``secret_access_key_id``)
+_ALWAYS = frozenset({"secret", "secrets", "password", "passwords", "passwd", "passphrase"})
+#: ``<word>_token`` names of tokenizer settings
+_TOKENIZER_WORDS = frozenset(
+    {"pad", "eos", "bos", "unk", "sep", "cls", "mask", "special", "stop", "start", "end", "im"}
+)
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SEPARATORS = re.compile(r"[^A-Za-z0-9]+")
 
@@ -44,14 +51,30 @@ def is_secret_key(key: object) -> bool:
     if not isinstance(key, str):
         return False
     words = [w.lower() for part in _SEPARATORS.split(key) for w in _CAMEL.split(part) if w]
-    return any(w in _WHOLE_WORDS or w.endswith(SECRET_WORDS) for w in words)
+    if not words:
+        return False
+    if any(w in _ALWAYS for w in words):
+        return True
+    last = words[-1]
+    if len(words) > 1 and words[-2] in _TOKENIZER_WORDS and last in ("token", "tokens"):
+        return False  # pad_token, eos_token: tokenizer settings, not credentials
+    return last in _WHOLE_WORDS or last.endswith(SECRET_WORDS)
 
 
 def redact(key: object, value: Any) -> Any:
     """``***`` in place of ``value`` when ``key`` is secret-looking and a value is set."""
-    if is_secret_key(key) and value not in (None, "", {}, []):
+    if is_secret_key(key) and value not in (None, "", {}, []) and not _placeholder(value):
         return REDACTED
     return redact_tree(value)
+
+
+def _placeholder(value: Any) -> bool:
+    # "<from $WANDB_API_KEY>", "$HF_TOKEN", "***": says where a secret comes from, holds none
+    return isinstance(value, str) and (
+        (value.startswith("<") and value.endswith(">"))
+        or value.startswith("$")
+        or value == REDACTED
+    )
 
 
 def redact_tree(value: Any) -> Any:

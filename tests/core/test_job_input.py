@@ -267,3 +267,14 @@ def test_core_refuses_an_objective_the_backend_lacks(
     with pytest.raises(JobError, match="cannot train objective 'dpo'") as info:
         make_job(objective="dpo").plan(lora_only)
     assert info.value.where == "job.objective"
+
+
+def test_a_bad_set_of_a_secret_does_not_echo_it(
+    job_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    item = "backend_options.simulated.api_key=[sk-canary-1234"
+    code, out, err = run_main(
+        monkeypatch, capsys, "plan", str(job_dir / "job.yaml"), "-b", "simulated", "--set", item
+    )
+    assert code == 2 and "--set #1" in err
+    assert "sk-canary" not in err + out

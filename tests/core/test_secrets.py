@@ -107,3 +107,20 @@ def test_submitted_run_files_and_events_hold_no_secret(make_job: Callable[..., t
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
     assert SECRET not in job.plan("simulated").render()
+
+
+def test_plans_never_hold_a_credential_in_their_native_request(
+    make_job: Callable[..., ts.Job],
+) -> None:
+    from tunesdk.backend import NativeRequest, PlanBuilder
+
+    builder = PlanBuilder(make_job(), "simulated", "local")
+    builder.native = {
+        "config": {"hub_token": SECRET, "pad_token": "<pad>", "max_tokens": 5},
+        "wandb_key": "<from $WANDB_API_KEY>",
+    }
+    builder.requests = [NativeRequest(method="POST", path="/jobs", body={"api_key": SECRET})]
+    plan = builder.build()
+    assert SECRET not in plan.model_dump_json() and SECRET not in plan.native_text()
+    assert plan.native["config"] == {"hub_token": REDACTED, "pad_token": "<pad>", "max_tokens": 5}
+    assert plan.native["wandb_key"] == "<from $WANDB_API_KEY>"  # a placeholder holds no secret

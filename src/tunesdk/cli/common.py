@@ -55,12 +55,15 @@ def load_job(path: Path, sets: list[str] | None) -> Any:
 def parse_sets(sets: list[str]) -> dict[str, Any]:
     """``--set key=value`` items as overrides; a bad one is a usage error (JobError, exit 2) that
     names the item and the column, never a parser traceback."""
+    from tunesdk.secrets import path_is_secret
     from tunesdk.yaml_safe import YAMLRefused, load_yaml
 
     overrides: dict[str, Any] = {}
     for number, item in enumerate(sets, 1):
-        shown = item if len(item) <= 60 else item[:57] + "..."
         key, sep, value = item.partition("=")
+        if sep and path_is_secret(key.strip()):
+            item = f"{key}=***"  # a credential never lands in a message
+        shown = item if len(item) <= 60 else item[:57] + "..."
         where = f"--set #{number} ({shown!r})"
         if not sep or not key.strip():
             raise JobError(
