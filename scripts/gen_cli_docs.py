@@ -25,6 +25,27 @@ option); **3** backend unavailable or provider error. Errors print one readable 
 traceback. Each backend package adds its own command for its emulator (`tunesdk-together`,
 `tunesdk-fireworks`, `tunesdk-openai`); see the backend pages.
 
+**While a run goes** (`tunesdk run`, `tunesdk resume`): on a terminal, a progress bar with the
+step (or the percent, for providers that report only that), the loss, the time so far and the
+time left; evaluations, checkpoints (step and path) and warnings print above it. Piped or in a log,
+a line each time another 5 % of the steps is done or a minute has passed, and every other event
+as it happens. A completed run ends with a one-line summary (steps, epoch, train and eval loss,
+time) and `model: URI`. With `--json`, stdout carries exactly one event per line and nothing else;
+`--detach` prints only the run id.
+
+**Ctrl-C**, the same for local and managed runs. The first cancels the run at once: a local worker
+saves a checkpoint at the end of its current step (one still starting up — importing, loading the
+model — is stopped outright: it has nothing to save yet), a provider is asked to cancel the job.
+The command goes on showing events until the run has stopped, then says what happened and what to
+run next (`tunesdk resume RUN` when a checkpoint was kept). A second Ctrl-C stops waiting: the
+cancel goes on by itself, and the command prints `tunesdk logs -f RUN` to follow it (or
+`tunesdk cancel RUN` when the cancel had not been sent yet). Either way it exits 130. A local
+worker still running 60 s after the cancel (its backend's `cancel_grace_s`) is killed.
+`job.run()` in Python cancels the run on Ctrl-C too, then raises `KeyboardInterrupt`.
+
+`resume` of a completed run says so and starts nothing (exit 0); of a run still going, it refuses
+(exit 2): follow it with `tunesdk logs -f RUN` or cancel it first.
+
 """
 
 

@@ -145,7 +145,12 @@ def _not_installed(name: str) -> BackendUnavailable:
 
 
 def backends() -> list[BackendInfo]:
-    """Every installed backend and every known one, with whether it is usable here and the fix."""
+    """Every installed backend and every known one, with whether it is usable here and the fix.
+
+    Cheap (``tunesdk backends`` answers in well under a second): packages are probed with
+    ``importlib.metadata`` and ``importlib.util.find_spec``, and each backend's ``check()`` must
+    not import what it checks for (torch, provider SDKs). A check that crashes makes its backend
+    "not usable" with the reason, never the whole list fail."""
     infos: list[BackendInfo] = []
     eps = _entry_points()
     for name in sorted(set(eps) | set(_registered) | set(KNOWN_BACKENDS)):
@@ -177,6 +182,18 @@ def backends() -> list[BackendInfo]:
                     usable=False,
                     reason=exc.reason,
                     fix=exc.fix,
+                )
+            )
+            continue
+        except Exception as exc:  # a third-party check that breaks: report it, list the rest
+            infos.append(
+                BackendInfo(
+                    name=name,
+                    kind=KNOWN_BACKENDS.get(name, (None, "local"))[1],
+                    installed=True,
+                    usable=False,
+                    reason=f"its check failed: {type(exc).__name__}: {exc}",
+                    fix="report this to the backend's authors",
                 )
             )
             continue

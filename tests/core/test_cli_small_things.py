@@ -72,7 +72,7 @@ def test_resume_of_a_completed_run_says_so_and_starts_nothing(make_job) -> None:
 
 
 def cancelled_with_checkpoint(make_job) -> ts.Run:
-    job = make_job(max_steps=400, backend_options={"simulated": {"step_seconds": 0.02}})
+    job = make_job(max_steps=40, backend_options={"simulated": {"step_seconds": 0.05}})
     run = ts.Run.submit(job, "simulated")
     for event in run.events():
         if isinstance(event, ts.Progress) and event.step >= 3:
@@ -167,3 +167,27 @@ def test_tiny_model_and_chat_print_no_loading_bars_or_warnings(
     for noise in ("Loading weights", "Writing model shards", "it/s", "Warning"):
         assert noise not in captured.out + captured.err
     assert not [w for w in caught if issubclass(w.category, FutureWarning | DeprecationWarning)]
+
+
+# ---- tunesdk backends -------------------------------------------------------------------------
+
+
+def test_a_backend_whose_check_crashes_is_listed_not_usable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tunesdk import registry
+    from tunesdk.simulated import SimulatedBackend
+
+    class Broken(SimulatedBackend):
+        name = "broken"
+
+        def check(self) -> ts.Check:
+            raise RuntimeError("no such device")
+
+    monkeypatch.setitem(registry._registered, "broken", Broken)
+    monkeypatch.delitem(registry._instances, "broken", raising=False)
+    rows = {info.name: info for info in registry.backends()}
+    assert not rows["broken"].usable
+    assert rows["broken"].reason == "its check failed: RuntimeError: no such device"
+    assert rows["simulated"].usable
+    registry._instances.pop("broken", None)
