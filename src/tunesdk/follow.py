@@ -8,8 +8,8 @@ and sleeps with `asyncio.sleep`.
 
 Guarantees, for every follower:
 
-- **bounded work while a backend is unreachable**: a failed poll doubles the wait (up to the
-  backend's longest poll interval), and the follower's own warnings never count as news;
+- **bounded work while a backend is unreachable**: a failed poll doubles the wait (up to four
+  times the backend's longest poll interval), and the follower's own warnings never count as news;
 - **bounded log growth**: a poll failure that can heal (a dropped connection, a 429, a 5xx) is
   logged once per distinct problem until a poll succeeds again;
 - **typed errors for what cannot heal**: no API key, a refused key, a refused request reach the
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from tunesdk.events import Event
     from tunesdk.store import RunRecord
 
+#: while polls fail, the wait between them grows to this many times the longest poll interval
+FAILING_FACTOR = 4.0
 #: backend-state key holding the digest of the poll problem last logged (cleared by a good poll)
 PROBLEM_KEY = "poll_problem"
 
@@ -132,7 +134,10 @@ class Follower:
             return self._deliver(fresh)
         # quiet: wait a little longer each time; failed: back off faster, and the warning the
         # failure may have logged is no news from the backend
-        self.delay = min(self.longest, self.delay * (1.5 if ok else 2.0))
+        if ok:
+            self.delay = min(self.longest, self.delay * 1.5)
+        else:
+            self.delay = min(self.longest * FAILING_FACTOR, self.delay * 2.0)
         pause = self.delay
         if self.deadline is not None:
             pause = min(pause, self.deadline - time.monotonic())
