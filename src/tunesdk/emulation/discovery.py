@@ -46,7 +46,7 @@ def _find(backend: str) -> type[ProviderEmulator] | None:
     if backend in declared:
         found = declared[backend].load()
         if _is_emulator(found, backend):
-            return found  # type: ignore[no-any-return]
+            return found
     from tunesdk.registry import get_backend
 
     package = type(get_backend(backend)).__module__.partition(".")[0]

@@ -10,7 +10,6 @@ Accepted API keys are secrets: `public_settings` never shows them.
 from __future__ import annotations
 
 import dataclasses
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +35,13 @@ def setting_names(settings: EmulatorSettings | type[EmulatorSettings]) -> list[s
     return [f.name for f in dataclasses.fields(settings)]
 
 
-@cache
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
 def _adapter(kind: type[EmulatorSettings]) -> TypeAdapter[Any]:
-    return TypeAdapter(kind)
+    if kind not in _ADAPTERS:
+        _ADAPTERS[kind] = TypeAdapter(kind)
+    return _ADAPTERS[kind]
 
 
 def apply_settings(settings: EmulatorSettings, changes: dict[str, Any]) -> EmulatorSettings:
