@@ -189,3 +189,32 @@ def test_trl_run_from_the_parent_folder_then_chat_from_another(
         [{"role": "user", "content": "What does the owl say?"}], max_new_tokens=2
     )
     assert isinstance(reply, str)
+
+
+def test_resume_from_another_folder_finds_the_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _job_folder(tmp_path)
+    monkeypatch.chdir(folder)
+    first = ts.Job(model="tiny/model", data="train.jsonl", max_steps=4).submit("simulated")
+    first.wait(timeout=60)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    stored = Run.attach(first.run_id).record.job
+    again = stored.submit("simulated", resume=first.run_id)
+    assert again.wait(timeout=60).status == "completed"
+
+
+def test_axolotl_export_names_the_base_model_absolutely(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("tunesdk_axolotl")
+    import yaml
+
+    folder = _job_folder(tmp_path)
+    monkeypatch.chdir(folder)
+    job = ts.Job(model="tiny-llama", data="train.jsonl", max_steps=2)
+    entry = ts.get_backend("axolotl").export(job, tmp_path / "export")
+    config = yaml.safe_load(Path(entry).read_text())
+    assert config["base_model"] == str(folder / "tiny-llama")
