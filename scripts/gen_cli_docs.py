@@ -22,8 +22,8 @@ HEADER = """\
 
 Exit codes: **0** success; **1** the run failed or was cancelled; **2** bad input (job, data,
 option); **3** backend unavailable or provider error. Errors print one readable block, never a
-traceback. Each backend package adds its own command for its emulator (`tunesdk-together`,
-`tunesdk-fireworks`, `tunesdk-openai`); see the backend pages.
+traceback. `tunesdk emulator BACKEND` serves any managed backend's provider emulator (the
+per-package `tunesdk-together`, `tunesdk-fireworks` and `tunesdk-openai emulator` are aliases).
 
 **While a run goes** (`tunesdk run`, `tunesdk resume`): on a terminal, a progress bar with the
 step (or the percent, for providers that report only that), the loss, the time so far and the
