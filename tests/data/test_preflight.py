@@ -82,3 +82,11 @@ def test_submit_logs_the_overlap_as_a_warning(tmp_path: Path) -> None:
     run.wait(timeout=60)
     warned = [e.message for e in run.record.events() if isinstance(e, Log) and e.level == "warning"]
     assert any("exact copies of training examples" in m for m in warned)
+
+
+def test_the_halves_of_a_split_are_named(tmp_path: Path) -> None:
+    data = _write(tmp_path / "train.jsonl", [_chat(i) for i in range(64)])
+    _, held = ts.Dataset.load(data).split(0.1)
+    with pytest.raises(DataError) as info:
+        held.to("openai", tmp_path / "eval.jsonl")
+    assert f"eval split 0.1 of {data}: 6 example(s); openai needs at least 10" in str(info.value)

@@ -97,9 +97,9 @@ class Dataset:
             raise DataError("no records given", fix="give at least one record")
         return cls(name=name, format=_canonical_format(records[0]), records=records)
 
-    def _derive(self, step: Step) -> Dataset:
+    def _derive(self, step: Step, name: str | None = None) -> Dataset:
         return Dataset(
-            name=self.name,
+            name=name or self.name,
             format=self.format,
             rows=self._rows,
             records=self._records,
@@ -315,7 +315,9 @@ class Dataset:
     # ---- transforms -----------------------------------------------------------------------------
 
     def split(self, eval_fraction: float, seed: int = 0) -> tuple[Dataset, Dataset]:
-        """(train, eval): a deterministic random ``eval_fraction`` of the examples held out."""
+        """(train, eval): a deterministic random ``eval_fraction`` of the examples held out.
+
+        The halves are named ``train split F of NAME`` and ``eval split F of NAME``."""
         if not 0 < eval_fraction < 1:
             raise DataError(
                 f"eval_fraction must be between 0 and 1, got {eval_fraction}",
@@ -330,8 +332,11 @@ class Dataset:
             )
         size = min(total - 1, max(1, round(total * eval_fraction)))
         held_out = frozenset(random.Random(seed).sample(range(total), size))
-        return self._derive(_select(held_out, keep=False)), self._derive(
-            _select(held_out, keep=True)
+        # the halves are named, so a whole-dataset problem says which one (rows keep their line)
+        label = f"split {eval_fraction} of {self.name}"
+        return (
+            self._derive(_select(held_out, keep=False), f"train {label}"),
+            self._derive(_select(held_out, keep=True), f"eval {label}"),
         )
 
     def dedupe(self) -> Dataset:
