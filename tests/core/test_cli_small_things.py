@@ -124,6 +124,8 @@ def test_a_dead_worker_points_at_its_worker_log(tmp_path: Path, data_file: Path)
     run_id = proc.stderr.split()[1]
     log = ts.Run.attach(run_id).record.worker_log
     assert "exited with code 137" in proc.stderr and str(log) in proc.stderr
+    status = cli("status", run_id)
+    assert f"details: {log}" in status.stdout
 
 
 # ---- an unreachable provider ------------------------------------------------------------------

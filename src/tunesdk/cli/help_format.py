@@ -24,7 +24,7 @@ def show_flags_as_flags() -> None:
     def display_type_rich(self: Any, ctx: Any) -> str | None:
         if getattr(self, "is_flag", False) and self.metavar is None:
             return None
-        return original(self, ctx)  # type: ignore[no-any-return]
+        return original(self, ctx)
 
     display_type_rich._tunesdk_flags = True  # type: ignore[attr-defined]
     TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]

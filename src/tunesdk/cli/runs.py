@@ -114,7 +114,9 @@ def status(run_id: str) -> None:
     if isinstance(final, Completed):
         out.print(f"model {final.model.to_uri()}")
     elif isinstance(final, Failed):
-        out.print(f"error: {final.error}")
+        out.print(f"error: {final.error}", soft_wrap=True)
+        if final.details_path:  # e.g. a dead worker's worker.log
+            out.print(f"details: {final.details_path}", soft_wrap=True)
 
 
 @app.command()
