@@ -59,3 +59,29 @@ def make_record(tmp_path: Path) -> Callable[[Job], RunRecord]:
         return RunStore(tmp_path / "store").create(job, UnslothBackend().plan(job), "unsloth")
 
     return make
+
+
+#: where scripts/setup.sh builds the engine environments (read before any test changes the env)
+ENGINES_DIR = Path(
+    os.environ.get("TUNESDK_ENGINES_DIR")
+    or Path(os.environ.get("TUNESDK_HOME") or "~/.tunesdk").expanduser() / "engines"
+)
+
+
+@pytest.fixture
+def unsloth_engine(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The real unsloth engine environment that scripts/setup.sh builds, made the one tunesdk
+    uses; the test is skipped (saying how to build it) when it is absent."""
+    from tunesdk import engines
+
+    monkeypatch.setenv("TUNESDK_ENGINES_DIR", str(ENGINES_DIR))
+    monkeypatch.delenv(engines.spec("unsloth").python_env, raising=False)
+    found = engines.find_managed("unsloth")
+    if found is None:
+        pytest.skip(
+            f"no unsloth engine environment in {ENGINES_DIR}: build it with `bash scripts/setup.sh` "
+            "or `tunesdk engine install unsloth`"
+        )
+    if not found.current:
+        pytest.skip(f"the unsloth engine in {ENGINES_DIR} predates its lock file: rerun setup")
+    return found.python
