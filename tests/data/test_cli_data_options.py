@@ -34,6 +34,29 @@ def _long(path: Path, words: int = 600) -> Path:
     return path
 
 
+def test_a_long_answer_is_cut_but_still_teaches(
+    tmp_path: Path,
+    tokenizer_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = " ".join(f"w{i}" for i in range(600))
+    row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": text}]}
+    path = tmp_path / "long_answer.jsonl"
+    path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    code, text = _cli(
+        capsys,
+        monkeypatch,
+        "validate",
+        str(path),
+        "--max-seq-length",
+        "128",
+        "--tokenizer",
+        str(tokenizer_dir),
+    )
+    assert code == 0 and "token(s) are cut off in training" in text
+
+
 @pytest.fixture(scope="module")
 def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("transformers")
@@ -73,9 +96,10 @@ def test_validate_with_a_tokenizer_counts_real_tokens(
         "--tokenizer",
         str(tokenizer_dir),
     )
-    assert code == 0
-    assert f"token lengths: tokenizer {tokenizer_dir}" in text
-    assert "over max_seq_length 128" in text and "approximate" not in text
+    assert code == 2  # the one assistant token is past the cut: nothing left to learn
+    assert f"token lengths: tokenizer {tokenizer_dir}" in text and "approximate" not in text
+    assert "none of its assistant tokens comes before max_seq_length 128" in text
+    assert "training would learn nothing" in text
 
 
 def test_stats_with_and_without_a_tokenizer(
@@ -184,6 +208,6 @@ def test_validate_a_job_counts_with_its_local_model(
         f"model: {tokenizer_dir}\ndata: long.jsonl\nmax_seq_length: 128\n"
     )
     code, text = _cli(capsys, monkeypatch, "validate", str(tmp_path / "job.yaml"))
-    assert code == 0
+    assert code == 2
     assert f"token lengths: tokenizer {tokenizer_dir}" in text
-    assert "over max_seq_length 128" in text
+    assert "before max_seq_length 128" in text

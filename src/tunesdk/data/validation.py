@@ -11,9 +11,10 @@ from typing import Any
 
 from tunesdk.data import rules
 from tunesdk.data.objective import objective_problem
-from tunesdk.data.records import Record
+from tunesdk.data.records import Conversation, Record
 from tunesdk.data.report import Problem, Report, RowTally
-from tunesdk.data.tokens import ApproximateCounter, TemplateFailure, TokenCounter
+from tunesdk.data.tokens import ApproximateCounter, HFCounter, TemplateFailure, TokenCounter
+from tunesdk.errors import DataError
 
 
 class Checker:
@@ -51,6 +52,7 @@ class Checker:
         self.digests: array[int] | None = array("q") if duplicates else None
         self._seen: dict[int, tuple[str | None, int | None]] = {}
         self.duplicate_count = 0
+        self.untrainable = 0
         self._first_duplicate: tuple[str, str] | None = None
         self.plain_pairs = False
         if kind not in self.rules.kinds:
@@ -123,7 +125,20 @@ class Checker:
             )
             return
         limit = self.max_seq_length
-        if limit is not None and length > limit:
+        if limit is not None and length > limit and self._nothing_left(record, limit):
+            self.untrainable += 1
+            self.report.add(
+                Problem(
+                    file=file,
+                    line=line,
+                    severity="warning",
+                    message=f"example is {length} tokens and none of its assistant tokens comes "
+                    f"before max_seq_length {limit}: cut there, it teaches nothing",
+                    fix="shorten the prompt (or system message), split the example, or raise "
+                    "max_seq_length",
+                )
+            )
+        elif limit is not None and length > limit:
             self.report.add(
                 Problem(
                     file=file,
@@ -141,11 +156,32 @@ class Checker:
                 )
             )
 
+    def _nothing_left(self, record: Record, limit: int) -> bool:
+        """With a real tokenizer: True when no learned token of a conversation survives the cut."""
+        if not isinstance(self.counter, HFCounter) or not isinstance(record, Conversation):
+            return False
+        from tunesdk.data.templates import IGNORE_INDEX, tokenize_record
+
+        try:
+            labels = tokenize_record(record, self.counter.tokenizer)["labels"]
+        except (DataError, TemplateFailure):
+            return False
+        return all(label == IGNORE_INDEX for label in labels[:limit])
+
     def finish(self) -> Report:
         """Add the whole-dataset checks (how many examples) and return the report."""
         report = self.report
         report.examples = self.count
         self.tally.collapse(report)
+        if self.count and self.untrainable == self.count:
+            report.add(
+                Problem(
+                    file=self.name,
+                    message=f"no example has an assistant token within max_seq_length "
+                    f"{self.max_seq_length}: training would learn nothing",
+                    fix="raise max_seq_length or shorten the prompts",
+                )
+            )
         backend = self.rules.name
         if self.count == 0:
             report.add(Problem(file=self.name, message="no examples", fix="give examples"))
