@@ -62,7 +62,7 @@ def emulator(
     from tunesdk.emulation import emulator_for
 
     kind = emulator_for(backend)
-    chosen = dict(kind.interactive_settings)
+    chosen = {"seconds_per_step": 0.5, **kind.interactive_settings}
     for item in settings or []:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():

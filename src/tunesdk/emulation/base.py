@@ -54,7 +54,8 @@ class ProviderEmulator:
     settings_type: ClassVar[type[EmulatorSettings]] = EmulatorSettings
     #: the port ``tunesdk emulator NAME`` listens on by default (distinct per provider)
     default_port: ClassVar[int] = 8765
-    #: settings for a server a person watches from a shell (slower than the test defaults)
+    #: settings for a server a person watches from a shell (slower than the test defaults;
+    #: ``tunesdk emulator`` also makes each training step take 0.5 s)
     interactive_settings: ClassVar[Mapping[str, Any]] = {}
     #: older paths that serve the settings route too (kept so existing scripts keep working)
     settings_aliases: ClassVar[tuple[str, ...]] = ()

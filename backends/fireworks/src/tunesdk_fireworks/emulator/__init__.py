@@ -13,7 +13,7 @@ step or the accepted API keys while it runs. From a shell: ``tunesdk emulator fi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from tunesdk.emulation import DEFAULT_KEY, ASGIApp, ProviderEmulator
 from tunesdk_fireworks.emulator.errors import fault_body
@@ -36,11 +36,7 @@ class FireworksEmulator(ProviderEmulator):
     title = "Fireworks AI"
     settings_type = EmulatorConfig
     default_port = 8766
-    interactive_settings: ClassVar[dict[str, Any]] = {
-        "seconds_per_step": 0.5,
-        "phase_s": 1.0,
-        "deploy_s": 2.0,
-    }
+    interactive_settings = {"phase_s": 1.0, "deploy_s": 2.0}
     settings_aliases = ("/_fireworks/config",)
     settings: EmulatorConfig
 

@@ -12,7 +12,7 @@ holds what the service stores. From a shell: ``tunesdk emulator openai`` (port 8
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from tunesdk.emulation import DEFAULT_KEY, ASGIApp, ProviderEmulator
 from tunesdk_openai.emulator.app import SETTINGS_PATH, create_app, error_body
@@ -30,11 +30,7 @@ class OpenAIEmulator(ProviderEmulator):
     title = "OpenAI"
     settings_type = Settings
     default_port = 8080
-    interactive_settings: ClassVar[dict[str, Any]] = {
-        "seconds_per_step": 0.5,
-        "validate_s": 1.0,
-        "queue_s": 2.0,
-    }
+    interactive_settings = {"validate_s": 1.0, "queue_s": 2.0}
     settings_aliases = (SETTINGS_PATH,)
     settings: Settings
 

@@ -568,34 +568,34 @@ async def retrieve_job(request: Request, world: World) -> Response:
         return _json(_job(world, request).to_api())
 
 
-@endpoint
-async def cancel_job(request: Request, world: World) -> Response:
+def _act(
+    request: Request, world: World, allowed: frozenset[str], refusal: str, act: Callable[..., Any]
+) -> Response:
+    """Cancel, pause or resume a job in one of the ``allowed`` statuses (else 400 ``refusal``)."""
     with world.lock:
         job = _job(world, request)
-        if job.status not in ACTIVE:
-            raise APIError(400, f"Job {job.id} has already {job.status}; it cannot be cancelled.")
-        job.cancel()
+        if job.status not in allowed:
+            raise APIError(400, refusal.format(id=job.id, status=job.status))
+        act(job)
         return _json(job.to_api())
+
+
+@endpoint
+async def cancel_job(request: Request, world: World) -> Response:
+    refusal = "Job {id} has already {status}; it cannot be cancelled."
+    return _act(request, world, ACTIVE, refusal, lambda job: job.cancel())
 
 
 @endpoint
 async def pause_job(request: Request, world: World) -> Response:
-    with world.lock:
-        job = _job(world, request)
-        if job.status != "running":
-            raise APIError(400, f"Only running jobs can be paused; job {job.id} is {job.status}.")
-        job.pause()
-        return _json(job.to_api())
+    refusal = "Only running jobs can be paused; job {id} is {status}."
+    return _act(request, world, frozenset({"running"}), refusal, lambda job: job.pause())
 
 
 @endpoint
 async def resume_job(request: Request, world: World) -> Response:
-    with world.lock:
-        job = _job(world, request)
-        if job.status != "paused":
-            raise APIError(400, f"Only paused jobs can be resumed; job {job.id} is {job.status}.")
-        job.resume()
-        return _json(job.to_api())
+    refusal = "Only paused jobs can be resumed; job {id} is {status}."
+    return _act(request, world, frozenset({"paused"}), refusal, lambda job: job.resume())
 
 
 @endpoint

@@ -13,7 +13,7 @@ From a shell: ``tunesdk emulator together`` (port 8765) then
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, ClassVar
+from typing import Any
 
 from tunesdk.emulation import DEFAULT_KEY, AdminRoute, ASGIApp, ProviderEmulator
 from tunesdk_together.emulator.app import ADMIN_PATH, build_app, training_admin
@@ -35,11 +35,7 @@ class TogetherEmulator(ProviderEmulator):
     title = "Together AI"
     settings_type = EmulatorConfig
     default_port = 8765
-    interactive_settings: ClassVar[dict[str, Any]] = {
-        "seconds_per_step": 0.5,
-        "pending_s": 1.0,
-        "queued_s": 1.0,
-    }
+    interactive_settings = {"pending_s": 1.0, "queued_s": 1.0}
     settings: EmulatorConfig
 
     def __init__(

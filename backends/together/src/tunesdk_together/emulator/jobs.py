@@ -21,9 +21,10 @@ from tunesdk_together.models import FineTunableModel
 TERMINAL = {"completed", "error", "cancelled"}
 
 
-@dataclass(frozen=True)
+@dataclass
 class Timing:
-    """How long each phase of an emulated job lasts, in seconds."""
+    """How long each phase of an emulated job lasts, in seconds (a job keeps the copy it was
+    created with; the emulator's settings hold the current values)."""
 
     seconds_per_step: float = 0.05
     pending_s: float = 0.05

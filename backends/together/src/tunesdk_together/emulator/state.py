@@ -39,17 +39,10 @@ PRICE_PER_MILLION_TOKENS = 3.0
 
 
 @dataclass
-class EmulatorConfig(EmulatorSettings):
+class EmulatorConfig(EmulatorSettings, Timing):
     """Knobs of an emulated Together account (``TogetherEmulator(**settings)``, ``configure()``,
-    ``POST /_emulator/settings``). Phase lengths are in seconds."""
+    ``POST /_emulator/settings``): the phase lengths of `Timing`, and the account's own."""
 
-    pending_s: float = 0.05
-    queued_s: float = 0.05
-    compress_s: float = 0.05
-    upload_s: float = 0.05
-    cancel_s: float = 0.05
-    #: how long Together takes to validate an uploaded file (``processing_status`` PENDING)
-    validation_s: float = 0.0
     account: str = "tunesdk-emulator"
     #: Credit in dollars; a job whose estimated price exceeds it is refused.
     balance: float = 1000.0
