@@ -57,6 +57,11 @@ class Capabilities(BaseModel):
     #: the core's JobError (a generic sentence when a name has none)
     unsupported: dict[str, str] = Field(default_factory=dict)
 
+    def __hash__(self) -> int:  # frozen, so hashable — the dict field hashed by its items
+        return hash(
+            tuple((k, tuple(sorted(v.items())) if isinstance(v, dict) else v) for k, v in self)
+        )
+
 
 class Check(BaseModel):
     """Whether a backend can run on this machine now and, if not, the exact fix."""

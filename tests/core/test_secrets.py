@@ -124,3 +124,10 @@ def test_plans_never_hold_a_credential_in_their_native_request(
     assert SECRET not in plan.model_dump_json() and SECRET not in plan.native_text()
     assert plan.native["config"] == {"hub_token": REDACTED, "pad_token": "<pad>", "max_tokens": 5}
     assert plan.native["wandb_key"] == "<from $WANDB_API_KEY>"  # a placeholder holds no secret
+
+
+def test_repr_summarises_long_in_memory_data() -> None:
+    rows = [{"messages": [{"role": "user", "content": "x" * 50}]}] * 1000
+    job = ts.Job(model="m", data=rows)
+    assert "data=<1000 records>" in repr(job)
+    assert len(repr(job)) < 2_000
