@@ -90,3 +90,19 @@ def test_the_halves_of_a_split_are_named(tmp_path: Path) -> None:
     with pytest.raises(DataError) as info:
         held.to("openai", tmp_path / "eval.jsonl")
     assert f"eval split 0.1 of {data}: 6 example(s); openai needs at least 10" in str(info.value)
+
+
+def test_many_warnings_about_single_examples_are_summed_up(tmp_path: Path) -> None:
+    long = " ".join(f"w{i}" for i in range(60))
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"{i} {long}"},
+                {"role": "assistant", "content": "a"},
+            ]
+        }
+        for i in range(10)
+    ]
+    checked = check_training_data(_write(tmp_path / "t.jsonl", rows), max_seq_length=16)
+    assert len(checked.warnings) == 4
+    assert checked.warnings[-1].startswith("... and 7 more warning(s)")

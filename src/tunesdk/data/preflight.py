@@ -19,6 +19,9 @@ from tunesdk.data.report import Problem, Report
 from tunesdk.data.tokens import counter_for
 from tunesdk.data.validation import make_checker
 
+#: warnings about single examples that ``DataCheck.warnings`` lists before summing up the rest
+LINE_WARNINGS = 3
+
 
 @dataclass
 class DataCheck:
@@ -32,10 +35,24 @@ class DataCheck:
 
     @property
     def warnings(self) -> list[str]:
-        """Each warning as one line (what submit logs)."""
-        return [
-            f"{p.where}: {p.message}" for report in self.reports.values() for p in report.warnings
-        ]
+        """The warnings as lines (what submit logs): every whole-file one, the first
+        ``LINE_WARNINGS`` about single lines, then how many more there are."""
+        lines: list[str] = []
+        per_line: list[str] = []
+        more = 0
+        for report in self.reports.values():
+            more += report.dropped.get("warning", 0)
+            for problem in report.warnings:
+                text = f"{problem.where}: {problem.message}"
+                (per_line if problem.line is not None else lines).append(text)
+        lines.extend(per_line[:LINE_WARNINGS])
+        more += max(0, len(per_line) - LINE_WARNINGS)
+        if more:
+            lines.append(
+                f"... and {more} more warning(s) about single examples: "
+                "`tunesdk validate JOB_FILE` lists them"
+            )
+        return lines
 
     def render(self) -> str:
         return "\n".join(report.render() for report in self.reports.values())
