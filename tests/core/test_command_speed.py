@@ -100,3 +100,19 @@ def test_the_gpu_probe_reads_torch_build_without_importing_torch() -> None:
         assert decided
     if build["cuda"] is None and build["hip"] is None and decided:
         assert gpu is None  # a CPU build of torch sees no GPU, whatever the machine has
+
+
+def test_estimate_of_a_local_model_counts_tokens_without_torch(tmp_path: Path) -> None:
+    """The tutorial's tiny model has a generic fast tokenizer: loaded as the class AutoTokenizer
+    would pick, without AutoTokenizer's import of torch (seconds)."""
+    pytest.importorskip("transformers")
+    from tunesdk.testing import tiny_chat_data, tiny_model
+
+    tiny_model(tmp_path / "tiny-llama")
+    rows = tiny_chat_data(16)
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "job.yaml").write_text("model: {name: tiny-llama}\ndata: train.jsonl\n")
+    code, modules, stderr = imported_modules(["estimate", "job.yaml", "--json"], tmp_path)
+    assert code == 0, stderr
+    assert "torch" not in modules
+    assert "tokenizers" in modules  # the model's own tokenizer counted

@@ -73,12 +73,31 @@ def choose_tokenizer(model: str, tokenizer: Any = "auto") -> tuple[Any, bool]:
         return tokenizer, not isinstance(tokenizer, str) and tokenizer is not None
     local = Path(model).expanduser()
     if local.is_dir() and any((local / name).is_file() for name in TOKENIZER_FILES):
+        if _generic_fast_tokenizer(local):
+            # the class AutoTokenizer would pick, without the seconds its import of torch costs
+            from transformers import PreTrainedTokenizerFast
+
+            return PreTrainedTokenizerFast.from_pretrained(str(local), local_files_only=True), True
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(str(local), local_files_only=True), True
     if tiktoken_cached():
         return TIKTOKEN_ENCODING, model.startswith(("gpt-", "ft:gpt-"))
     return None, False
+
+
+def _generic_fast_tokenizer(folder: Path) -> bool:
+    """Whether ``folder``'s tokenizer is the generic fast one (``tokenizer.json`` and a
+    ``tokenizer_class`` of PreTrainedTokenizerFast/TokenizersBackend, as Llama 3's), which
+    AutoTokenizer would load as that class too."""
+    import json
+
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    generic = config.get("tokenizer_class") in ("PreTrainedTokenizerFast", "TokenizersBackend")
+    return generic and (folder / "tokenizer.json").is_file()
 
 
 def _pair_sides(records: Iterator[Record]) -> Iterator[Record]:
