@@ -126,11 +126,12 @@ def resolve_chat_template(value: str, base: Path) -> str:
 
 
 def chat_template_text(value: str | None) -> str | None:
-    """The Jinja text of a job's ``chat_template``: the file's content when it names a file."""
+    """The Jinja text of a job's ``chat_template``: the file's content when it names a file
+    (an absolute path, as ``resolve_job_paths`` leaves it, or one ending in .jinja/.j2)."""
     if value is None or "\n" in value or "{" in value:
         return value
     path = Path(value).expanduser()
-    if path.is_file():
+    if (path.is_absolute() or value.lower().endswith(TEMPLATE_SUFFIXES)) and path.is_file():
         return path.read_text(encoding="utf-8")
     return value
 

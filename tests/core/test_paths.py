@@ -218,3 +218,22 @@ def test_axolotl_export_names_the_base_model_absolutely(
     entry = ts.get_backend("axolotl").export(job, tmp_path / "export")
     config = yaml.safe_load(Path(entry).read_text())
     assert config["base_model"] == str(folder / "tiny-llama")
+
+
+def test_a_chat_template_file_is_read_by_the_engines(tmp_path: Path) -> None:
+    from tunesdk.paths import chat_template_text
+
+    folder = _job_folder(tmp_path)
+    job = ts.Job.from_yaml(folder / "job.yaml")
+    assert chat_template_text(job.chat_template) == "{{ messages }}"
+    assert chat_template_text("chatml") == "chatml"
+    pytest.importorskip("tunesdk_axolotl")
+    from tunesdk_axolotl.config import chat_template_keys
+
+    assert chat_template_keys(job.chat_template)["chat_template_jinja"] == "{{ messages }}"
+
+
+def test_a_missing_chat_template_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "job.yaml").write_text("model: gpt2\ndata: t.jsonl\nchat_template: nope.jinja\n")
+    with pytest.raises(JobError, match=r"no chat template file at 'nope\.jinja'"):
+        ts.Job.from_yaml(tmp_path / "job.yaml")

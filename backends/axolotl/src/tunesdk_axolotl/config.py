@@ -113,6 +113,9 @@ def accumulation_steps(job: Job) -> int:
 
 def chat_template_keys(template: str | None) -> dict[str, Any]:
     """``chat_template`` (a named template) or ``chat_template: jinja`` + the template text."""
+    from tunesdk.paths import chat_template_text
+
+    template = chat_template_text(template)  # a template file: its text
     if template is None:
         return {}
     if template in CHAT_TEMPLATES:

@@ -372,7 +372,9 @@ def _map_hyperparameters(
     else:
         b.defaulted("weight_decay", "not sent: Fireworks' optimizer default")
     if job.chat_template is not None:
-        config["jinjaTemplate"] = job.chat_template
+        from tunesdk.paths import chat_template_text
+
+        config["jinjaTemplate"] = chat_template_text(job.chat_template)  # a file: its text
         b.mapped("chat_template", "jinjaTemplate", job.chat_template)
     else:
         b.defaulted("chat_template", "the base model's chat template")
