@@ -14,6 +14,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from unittest.mock import patch
 
 from rich.console import Console
 
@@ -121,25 +122,17 @@ def run_demo(home: Path | None = None) -> None:
     from tunesdk.emulation import emulator_for
 
     console.rule("2. the same job on Together AI (emulator on 127.0.0.1)")
-    with emulator_for("together")(seconds_per_step=0.02) as emulator:  # found via the registry
-        previous = {key: os.environ.get(key) for key in emulator.env()}
-        os.environ.update(emulator.env())
-        os.environ.setdefault("TUNESDK_POLL_INTERVAL", "0.1")
-        try:
-            remote = job.run(backend="together")
-            console.print(f"model: {remote.model.to_uri() if remote.model else '-'}", markup=False)
-            console.print(_summary(remote) + " (simulated training)")
-            if isinstance(remote.model, ProviderModel):
-                console.print(
-                    "deploying (Together serves fine-tunes of this base on an endpoint)..."
-                )
-                served = remote.model.deploy()
-                reply = served.chat([{"role": "user", "content": "What does the owl say?"}])
-                console.print(f"chat: {reply!r}", markup=False)
-        finally:
-            for key, value in previous.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    os.environ.setdefault("TUNESDK_POLL_INTERVAL", "0.1")
+    with (
+        emulator_for("together")(seconds_per_step=0.02) as emulator,  # found via the registry
+        patch.dict(os.environ, emulator.env()),  # TOGETHER_BASE_URL/_API_KEY, restored after
+    ):
+        remote = job.run(backend="together")
+        console.print(f"model: {remote.model.to_uri() if remote.model else '-'}", markup=False)
+        console.print(_summary(remote) + " (simulated training)")
+        if isinstance(remote.model, ProviderModel):
+            console.print("deploying (Together serves fine-tunes of this base on an endpoint)...")
+            served = remote.model.deploy()
+            reply = served.chat([{"role": "user", "content": "What does the owl say?"}])
+            console.print(f"chat: {reply!r}", markup=False)
     console.print(f"runs are in {work / 'runs'} (see `TUNESDK_HOME={work} tunesdk runs`)")
