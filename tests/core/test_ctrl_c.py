@@ -234,3 +234,37 @@ def test_ctrl_c_behaves_the_same_for_managed_runs(monkeypatch: pytest.MonkeyPatc
         "run together-1 cancelled before it saved a checkpoint",
         "  start it again: tunesdk run job.yaml -b together",
     ]
+
+
+def test_a_cancel_the_provider_refuses_leaves_the_next_commands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tunesdk.cli import follow
+    from tunesdk.errors import ProviderError
+
+    class Unreachable:
+        run_id = "openai-1"
+        backend = object()
+        status = "running"
+
+        def events(self, *, after: int = 0, timeout: float | None = None) -> Iterator[ts.Event]:
+            raise KeyboardInterrupt
+            yield  # pragma: no cover
+
+        def cancel(self, *, wait: bool = True) -> None:
+            raise ProviderError(
+                "could not reach openai at http://127.0.0.1:9/v1", provider="openai"
+            )
+
+    notes: list[str] = []
+    monkeypatch.setattr(follow.err, "print", lambda message, **_: notes.append(message))
+    code = follow.follow(Unreachable(), as_json=True, restart_hint="-")  # type: ignore[arg-type]
+    assert code == 130
+    assert notes[1] == (
+        "could not cancel run openai-1: could not reach openai at http://127.0.0.1:9/v1"
+    )
+    assert "was not cancelled and is still running" in notes[2]
+    assert notes[3:] == [
+        "  cancel it: tunesdk cancel openai-1",
+        "  follow it: tunesdk logs -f openai-1",
+    ]

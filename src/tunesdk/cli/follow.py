@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tunesdk.cli.common import err, out
+from tunesdk.errors import TuneError
 
 if TYPE_CHECKING:
     from tunesdk.events import Event
@@ -94,7 +95,12 @@ def follow(run: Run, *, as_json: bool, restart_hint: str) -> int:
                     f"Ctrl-C: cancelling run {run.run_id} — press Ctrl-C again to stop waiting "
                     "(the run then finishes cancelling by itself)"
                 )
-                run.cancel(wait=False)
+                try:
+                    run.cancel(wait=False)
+                except TuneError as exc:  # e.g. the provider refused or could not be reached
+                    reporter.note(f"could not cancel run {run.run_id}: {exc.message}")
+                    _say_still_going(run, False, reporter.note)
+                    return INTERRUPTED
                 cancel_sent = True
                 _each(run, after=seen, callback=show, overrun=_stop_overrun(run))
                 if run.status == "cancelled":
