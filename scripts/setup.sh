@@ -1,8 +1,39 @@
 #!/usr/bin/env bash
-# Set everything up in .venv (Python 3.11+), then run the demo job (skip it with --no-demo).
+# Set everything up in .venv (Python 3.11+), then the engine environments the real Unsloth and
+# Axolotl tests train in, then run the demo job.
+#   --no-demo      skip the demo
+#   --no-engines   skip the engine environments (their tests then skip, saying why)
+#   --engines      only the engine environments (what scripts/test.sh runs on every call)
+# The engines are built once per machine into $TUNESDK_ENGINES_DIR (default ~/.tunesdk/engines)
+# from the lock files in src/tunesdk/engine_locks (no resolver); an environment whose marker
+# matches its lock file is left as it is, so a rerun costs seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
+demo=1 engines=1 venv=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-demo) demo=0 ;;
+    --no-engines) engines=0 ;;
+    --engines) venv=0 demo=0 ;;
+    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+build_engines() {
+  # Axolotl 0.19 is the newest release for Python 3.11, so its environment needs a 3.11
+  local base started=$SECONDS
+  base="$(command -v python3.11 || command -v "$python")"
+  for engine in unsloth axolotl; do
+    .venv/bin/tunesdk engine install "$engine" --python "$base"
+  done
+  echo "engine environments ready in $((SECONDS - started)) s"
+}
+
+if [ "$venv" = 0 ]; then
+  [ "$engines" = 0 ] || build_engines
+  exit 0
+fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first, pinned: this CPU build is on local disk here; an unpinned torch would pull a CUDA build.
@@ -12,6 +43,7 @@ for dir in backends/*/; do
   [ -f "$dir/pyproject.toml" ] && backends+=(-e "$dir")
 done
 .venv/bin/pip install -q -e ".[dev,datasets,parquet,tokens,emulator,eval,docs]" "${backends[@]}"
-if [ "${1:-}" != "--no-demo" ]; then
+[ "$engines" = 0 ] || build_engines
+if [ "$demo" = 1 ]; then
   .venv/bin/tunesdk demo
 fi

@@ -2,7 +2,8 @@
 # Run every check: lint, format, types, then the whole test suite (offline, CPU only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x .venv/bin/tunesdk ] || bash scripts/setup.sh --no-demo
+# a fresh checkout sets everything up; otherwise only the engine environments (cached: seconds)
+if [ -x .venv/bin/tunesdk ]; then bash scripts/setup.sh --engines; else bash scripts/setup.sh --no-demo; fi
 .venv/bin/ruff check src backends tests benchmarks scripts $(ls -d examples 2>/dev/null)
 .venv/bin/ruff format --check src backends tests benchmarks scripts $(ls -d examples 2>/dev/null)
 .venv/bin/mypy src

@@ -217,15 +217,16 @@ _VERSIONS = (
     "    except m.PackageNotFoundError: pass\n"
     "print(json.dumps(out))\n"
 )
-_version_cache: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
+_version_cache: dict[tuple[str, str, tuple[str, ...]], dict[str, str]] = {}
 
 
 def interpreter_versions(python: Path, dists: tuple[str, ...]) -> dict[str, str]:
-    """The versions of ``dists`` installed for ``python`` (asked once per process)."""
-    key = (str(python), dists)
+    """The versions of ``dists`` that ``python`` sees with this environment (PYTHONPATH
+    included, as the worker will), asked once per process."""
+    key = (str(python), os.environ.get("PYTHONPATH", ""), dists)
     if key not in _version_cache:
         done = subprocess.run(
-            [str(python), "-I", "-c", _VERSIONS, *dists],
+            [str(python), "-c", _VERSIONS, *dists],
             capture_output=True,
             text=True,
             timeout=60,
@@ -428,6 +429,8 @@ class Health:
 def health(engine: Engine, *, deep: bool = False) -> Health:
     """Whether ``engine`` can train: its interpreter runs and has the engine's modules (``deep``:
     imports them for real, which takes seconds), and a managed one matches today's lock file."""
+    if engine.current is False:
+        return Health(False, f"built from an older lock file: {install_command(engine.name)}")
     spec_ = spec(engine.name)
     modules = list(spec_.modules)
     code = f"import importlib, importlib.util, sys\nmods = {modules!r}\n" + (
@@ -450,8 +453,6 @@ def health(engine: Engine, *, deep: bool = False) -> Health:
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
         return Health(False, lines[-1] if lines else f"exit code {done.returncode}")
-    if engine.current is False:
-        return Health(False, f"built from an older lock file: {install_command(engine.name)}")
     return Health(True, "imports " + ", ".join(modules) if deep else "ok")
 
 

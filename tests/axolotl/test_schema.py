@@ -3,18 +3,17 @@
 ``axolotl_schema_fields.json`` lists the field names of Axolotl 0.19.0's pydantic models
 (AxolotlInputConfig, SFTDataset, DPODataset, FSDPConfig), read from the installed wheel. Axolotl
 cannot be installed into tunesdk's environment (it pins transformers 5.16.1, trl 1.9.0, peft
-0.20.0, ...), but installs into a separate virtualenv beside torch 2.13.0 (CPU). When such an
-interpreter is given as ``TUNESDK_TEST_AXOLOTL_PYTHON`` (or axolotl is importable here), the
-configs are also validated by Axolotl's own ``validate_config``.
+0.20.0, ...), but installs into its own engine environment beside torch 2.13.0 (CPU), which
+scripts/setup.sh builds; there (or in ``$TUNESDK_TEST_AXOLOTL_PYTHON``) every generated config,
+the real runs' variants with the events plugin and the CPU kernel keys included, is also
+validated by Axolotl's own ``validate_config``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,8 @@ import pytest
 import tunesdk as ts
 from tunesdk.testing import tiny_chat_data, tiny_preference_data
 from tunesdk_axolotl import config as cfg
+from tunesdk_axolotl import plugin_events
+from tunesdk_axolotl.training import run_config
 
 HERE = Path(__file__).parent
 FIELDS = json.loads((HERE / "axolotl_schema_fields.json").read_text())
@@ -81,26 +82,23 @@ def test_every_generated_key_is_an_axolotl_field(tiny_model_path: Path) -> None:
             assert set(config["fsdp_config"]) <= set(FIELDS["FSDPConfig"])
 
 
-def _axolotl_python() -> str | None:
-    given = os.environ.get("TUNESDK_TEST_AXOLOTL_PYTHON")
-    if given:
-        return given
-    return sys.executable if importlib.util.find_spec("axolotl") is not None else None
-
-
 @pytest.mark.slow
-def test_axolotl_validates_every_generated_config(tiny_model_path: Path) -> None:
-    python = _axolotl_python()
-    if python is None:
-        pytest.skip("no interpreter with axolotl (set TUNESDK_TEST_AXOLOTL_PYTHON)")
-    configs = _configs(str(tiny_model_path))
+def test_axolotl_validates_every_generated_config(
+    tiny_model_path: Path, axolotl_python: str, tmp_path: Path
+) -> None:
+    plain = _configs(str(tiny_model_path))
+    # what a real run trains with: the events plugin named, the LoRA kernels off on a CPU
+    runs = [run_config(c, cuda=False) for c in plain]
+    configs = plain + runs
+    plugin_dir, _ = plugin_events.install(tmp_path)
     done = subprocess.run(
-        [python, str(HERE / "validate_with_axolotl.py")],
+        [axolotl_python, str(HERE / "validate_with_axolotl.py")],
         input=json.dumps(configs),
         capture_output=True,
         text=True,
         timeout=300,
         check=True,
+        env={**os.environ, "PYTHONPATH": str(plugin_dir), "AXOLOTL_DO_NOT_TRACK": "1"},
     )
     line = next(x for x in done.stdout.splitlines() if x.startswith("RESULTS "))
     results = json.loads(line.removeprefix("RESULTS "))
@@ -134,10 +132,10 @@ print("RESULTS " + json.dumps(out))
 
 
 @pytest.mark.slow
-def test_preflight_validation_runs_axolotls_own_checks(tiny_model_path: Path) -> None:
-    python = _axolotl_python()
-    if python is None:
-        pytest.skip("no interpreter with axolotl (set TUNESDK_TEST_AXOLOTL_PYTHON)")
+def test_preflight_validation_runs_axolotls_own_checks(
+    tiny_model_path: Path, axolotl_python: str
+) -> None:
+    python = axolotl_python
     root = HERE.parent.parent
     config = _configs(str(tiny_model_path))[2]  # SFT QLoRA
     done = subprocess.run(
@@ -150,6 +148,7 @@ def test_preflight_validation_runs_axolotls_own_checks(tiny_model_path: Path) ->
         env={
             **os.environ,
             "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root / 'backends/axolotl/src'}",
+            "AXOLOTL_DO_NOT_TRACK": "1",
         },
     )
     line = next(x for x in done.stdout.splitlines() if x.startswith("RESULTS "))

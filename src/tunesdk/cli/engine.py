@@ -31,8 +31,11 @@ def install(
     torch first); a no-op when it was built from the same lock file."""
     from tunesdk import engines
 
+    existing = engines.find_managed(name)
+    rebuilt = force or existing is None or not existing.current
     engine = engines.install(name, python=python, force=force, echo=out.print)
-    check = engines.health(engine, deep=True)
+    # a fresh environment imports its engine once; an unchanged one only checks it is complete
+    check = engines.health(engine, deep=rebuilt)
     if not check.ok:
         out.print(f"{name}: installed but unhealthy: {check.detail}")
         raise typer.Exit(1)

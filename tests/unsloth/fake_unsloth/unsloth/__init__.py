@@ -28,7 +28,12 @@ def _record(call: str, **fields: Any) -> None:
 
 
 # Real Unsloth must be imported before these to patch them; record what was already there.
-_record("import", already_imported=[m for m in ("transformers", "trl", "peft") if m in sys.modules])
+_record(
+    "import",
+    already_imported=[m for m in ("transformers", "trl", "peft") if m in sys.modules],
+    executable=sys.executable,
+    tunesdk=getattr(sys.modules.get("tunesdk"), "__file__", None),
+)
 
 
 def _save_pretrained_merged(
