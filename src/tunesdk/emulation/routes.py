@@ -56,9 +56,10 @@ class ApiRoutes:
     # ---- pieces -------------------------------------------------------------------------------
 
     def request_id(self) -> str:
-        return self.request_id_prefix + secrets.token_hex(self.request_id_hex // 2 + 1)[
-            : self.request_id_hex
-        ]
+        return (
+            self.request_id_prefix
+            + secrets.token_hex(self.request_id_hex // 2 + 1)[: self.request_id_hex]
+        )
 
     def response_headers(self) -> dict[str, str]:
         return {"x-request-id": self.request_id(), **self.headers}

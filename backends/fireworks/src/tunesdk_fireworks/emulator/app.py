@@ -419,6 +419,7 @@ class _Api:
             },
         }
 
+
 def canned_reply(model: str, messages: list[Any]) -> str:
     """The deterministic answer: names the model that served it and echoes the last user turn."""
     last = next(

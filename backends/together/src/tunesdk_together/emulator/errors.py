@@ -44,4 +44,3 @@ def error_body(
     """The JSON body Together sends with an error status."""
     kind = TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
-
