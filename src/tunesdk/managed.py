@@ -22,6 +22,10 @@ flow and its guarantees:
   stored is found, not repeated; a create already sent is found with ``find_job``, not repeated;
 - a cancel before any remote job exists ends the run ``cancelled`` at once (a create that may have
   been sent is looked up first, and that job cancelled).
+
+It also holds what every provider would otherwise write again: the HTTP status → error ladder
+(`classify`, worded per provider by `ErrorFixes`), `require_provider`, a polling `wait_for`, and
+`ClientCache` (SDK clients keyed by a fingerprint of the key, never the key).
 """
 
 from __future__ import annotations
@@ -29,21 +33,26 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import fcntl
+import hashlib
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from tunesdk.backend import Backend, Check, validate_job_data
 from tunesdk.errors import (
     CONNECTION_ERROR,
     TRANSIENT_STATUS,
     AuthError,
+    InvalidRequest,
+    ModelNotFound,
     ProviderError,
     QuotaExceeded,
+    RateLimited,
     TuneError,
 )
 from tunesdk.events import (
@@ -57,7 +66,7 @@ from tunesdk.events import (
     StatusChanged,
     summarize,
 )
-from tunesdk.models import ProviderModel
+from tunesdk.models import ModelHandle, ProviderModel
 
 if TYPE_CHECKING:
     from tunesdk.backend import Plan
@@ -144,6 +153,102 @@ def retry_after_of(exc: BaseException) -> float | None:
         return None
 
 
+#: error codes that mean the account is out of credit, whatever the HTTP status
+QUOTA_CODES = frozenset({"insufficient_quota", "insufficient_balance"})
+#: error codes that mean the model does not exist here or cannot be used, whatever the status
+MODEL_CODES = frozenset({"model_not_found", "model_not_supported", "model_not_available"})
+#: words in a 429's message that mean exhausted credit, for providers that answer both with 429
+#: and no code (OpenAI's rate-limit text mentions billing, so it is not one of them)
+QUOTA_WORDS = ("quota", "credit", "billing", "payment", "balance", "concurrent", "spending limit")
+
+
+@dataclass(frozen=True)
+class ErrorFixes:
+    """What each rung of the error ladder (`classify`) tells the user to do, in one provider's
+    words. ``auth`` and ``denied`` name the variable to set, never its value."""
+
+    auth: str
+    denied: str
+    quota: str
+    rate_limited: str = "wait and retry later, or lower the request rate"
+    model: str | None = None
+    invalid: str | None = None
+    server: str | None = "a server-side error: tunesdk retried with backoff; try again later"
+
+
+def classify(
+    provider: str,
+    fixes: ErrorFixes,
+    status: int | None,
+    code: str | None,
+    message: str,
+    *,
+    request_id: str | None = None,
+    fix: str | None = None,
+    credit_words: tuple[str, ...] = (),
+) -> ProviderError:
+    """The tunesdk error for a provider's error answer, the same ladder for every provider.
+
+    401 (or ``UNAUTHENTICATED``) and 403 (or ``PERMISSION_DENIED``) → `AuthError`; 402, a quota
+    code, or a 429 whose message has one of ``credit_words`` → `QuotaExceeded`; 429 → `RateLimited`; a model code or a 404 about a
+    model → `ModelNotFound`; any other 4xx → `InvalidRequest`; the rest → `ProviderError`. ``fix``
+    replaces the rung's fix from ``fixes`` (a provider that knows better for this one answer).
+    """
+    details: dict[str, Any] = {
+        "provider": provider,
+        "status": status,
+        "code": code,
+        "request_id": request_id,
+    }
+    lowered = message.lower()
+    if status == 401 or code == "UNAUTHENTICATED":
+        return AuthError(message, fix=fix or fixes.auth, **details)
+    if status == 403 or code == "PERMISSION_DENIED":
+        return AuthError(message, fix=fix or fixes.denied, **details)
+    about_credit = status == 429 and any(word in lowered for word in credit_words)
+    if status == 402 or code in QUOTA_CODES or about_credit:
+        return QuotaExceeded(message, fix=fix or fixes.quota, **details)
+    if status == 429:
+        return RateLimited(message, fix=fix or fixes.rate_limited, **details)
+    if code in MODEL_CODES or (status == 404 and "model" in lowered):
+        return ModelNotFound(message, fix=fix or fixes.model, **details)
+    if status is not None and 400 <= status < 500:
+        return InvalidRequest(message, fix=fix or fixes.invalid, **details)
+    return ProviderError(message, fix=fix or fixes.server, **details)
+
+
+def key_fingerprint(key: str) -> str:
+    """A stable stand-in for an API key in cache keys and comparisons (SHA-256, hex)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ClientCache:
+    """One SDK client per (key, settings), reused across calls: each holds a connection pool.
+
+    The key enters the cache only as its `key_fingerprint`, so the cache's keys hold no secret.
+    """
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, Any], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, settings: Any, build: Callable[[], T]) -> T:
+        """The client for ``key`` and ``settings`` (hashable), built by ``build`` the first time."""
+        cache_key = (key_fingerprint(key), settings)
+        with self._lock:
+            client = self._clients.get(cache_key)
+            if client is None:
+                client = build()
+                self._clients[cache_key] = client
+            return cast(T, client)
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def __repr__(self) -> str:
+        return f"<ClientCache {len(self._clients)} client(s)>"
+
+
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "tunesdk_managed_deadline", default=None
 )
@@ -221,6 +326,16 @@ class ManagedBackend(Backend):
     sdk_module: ClassVar[str]
     poll_interval = (1.0, 30.0)
     retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
+    #: words that make a 429 mean exhausted credit rather than a rate limit (see `classify`)
+    credit_words: ClassVar[tuple[str, ...]] = ()
+    #: the wording of the error ladder's fixes (see `classify`); providers give their own
+    error_fixes: ClassVar[ErrorFixes] = ErrorFixes(
+        auth="check the API key (the key itself is never shown)",
+        denied="check that this key's account or project may use fine-tuning",
+        quota="add credit or raise the account's quota, or wait for running jobs to finish",
+        model="check the model id, and that this key may use it",
+        invalid="change what the message names and submit again",
+    )
 
     # ---- availability -------------------------------------------------------------------------
 
@@ -484,6 +599,65 @@ class ManagedBackend(Backend):
             job_id=run.state.get("remote_job_id"),
         )
 
+    # ---- shared helpers -----------------------------------------------------------------------
+
+    def classify(
+        self,
+        status: int | None,
+        code: str | None,
+        message: str,
+        *,
+        request_id: str | None = None,
+        fix: str | None = None,
+    ) -> ProviderError:
+        """This provider's error for an error answer: `classify` with this class's fixes."""
+        return classify(
+            self.provider,
+            self.error_fixes,
+            status,
+            code,
+            message,
+            request_id=request_id,
+            fix=fix,
+            credit_words=self.credit_words,
+        )
+
+    def require_provider(self, model: ModelHandle, *, where: str = "chat") -> ProviderModel:
+        """``model`` as a ProviderModel of this backend; TuneError naming the mismatch otherwise."""
+        if isinstance(model, ProviderModel):
+            return model
+        raise TuneError(
+            f"the {self.name} backend serves {self.provider} models, not {type(model).__name__}",
+            where=where,
+            fix="call chat() on the model handle itself: it picks the backend that can serve it",
+        )
+
+    def wait_for(
+        self,
+        check: Callable[[], T | None],
+        *,
+        what: str,
+        timeout_s: float,
+        fix: str | None = None,
+        first_delay_s: float = 0.2,
+        max_delay_s: float = 10.0,
+    ) -> T:
+        """Call ``check`` (each call retried as `retrying` does) until it returns a value that is
+        not None, waiting longer between calls; ProviderError saying ``what`` is still pending
+        after ``timeout_s``. ``check`` raises to stop waiting with an error."""
+        limit = time.monotonic() + timeout_s
+        delay = first_delay_s
+        while True:
+            found = self.retrying(check)
+            if found is not None:
+                return found
+            if time.monotonic() + delay > limit:
+                raise ProviderError(
+                    f"{what} after {timeout_s:.0f} s", provider=self.provider, fix=fix
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, max_delay_s)
+
     # ---- retries and errors -------------------------------------------------------------------
 
     def retrying(self, call: Callable[[], T]) -> T:
@@ -567,12 +741,19 @@ class ManagedBackend(Backend):
 
 
 __all__ = [
+    "MODEL_CODES",
+    "QUOTA_CODES",
+    "QUOTA_WORDS",
     "TRANSIENT_STATUS",
+    "ClientCache",
+    "ErrorFixes",
     "ManagedBackend",
     "RemoteJob",
     "RetryPolicy",
+    "classify",
     "deadline",
     "is_connection_error",
+    "key_fingerprint",
     "launch_lease",
     "launch_step",
     "retry_after_of",

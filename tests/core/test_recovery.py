@@ -21,7 +21,7 @@ import tunesdk as ts
 from tunesdk.backend import validate_job_data
 from tunesdk.errors import AuthError, ProviderError
 from tunesdk.events import Cancelled, Completed, Event, Log, Progress
-from tunesdk.managed import ManagedBackend, RemoteJob, RetryPolicy, launch_lease
+from tunesdk.managed import QUOTA_WORDS, ManagedBackend, RemoteJob, RetryPolicy, launch_lease
 from tunesdk.store import RunRecord, RunStore
 
 NAME = "fakeprov"
@@ -85,6 +85,7 @@ class FakeProvider(ManagedBackend):
     )
     poll_interval = (0.02, 0.1)
     retry_policy = RetryPolicy(2, 0.001, 0.002)
+    credit_words = QUOTA_WORDS
     world: ClassVar[World] = World()
     steps = 3
 
@@ -419,3 +420,62 @@ async def test_async_twins_take_the_sync_arguments(world, job):
     events: list[Event] = []
     done = await job.arun(NAME, on_event=events.append, progress=False)
     assert done.status == "completed" and isinstance(events[-1], Completed)
+
+
+# ---- what the providers share ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "kind"),
+    [
+        (401, None, "bad key", ts.AuthError),
+        (None, "UNAUTHENTICATED", "bad key", ts.AuthError),
+        (403, None, "denied", ts.AuthError),
+        (402, None, "pay up", ts.QuotaExceeded),
+        (400, "insufficient_balance", "no credit", ts.QuotaExceeded),
+        (429, None, "monthly quota exceeded", ts.QuotaExceeded),  # a credit word (opted in)
+        (429, None, "slow down", ts.RateLimited),
+        (404, None, "model x not found", ts.ModelNotFound),
+        (400, "model_not_supported", "cannot tune x", ts.ModelNotFound),
+        (404, None, "job x not found", ts.InvalidRequest),
+        (422, None, "bad value", ts.InvalidRequest),
+        (500, None, "boom", ts.ProviderError),
+        (None, None, "odd", ts.ProviderError),
+    ],
+)
+def test_the_error_ladder(status, code, message, kind):
+    error = FakeProvider().classify(status, code, message, request_id="req-1")
+    assert type(error) is kind
+    assert (error.status, error.code, error.message, error.request_id) == (
+        status,
+        code,
+        message,
+        "req-1",
+    )
+    assert error.provider == NAME and error.fix
+
+
+def test_the_client_cache_never_holds_the_key():
+    from tunesdk.managed import ClientCache
+
+    cache = ClientCache()
+    built: list[str] = []
+    first = cache.get("sk-secret-1", ("url", 60.0), lambda: built.append("a") or object())
+    assert cache.get("sk-secret-1", ("url", 60.0), lambda: object()) is first
+    cache.get("sk-secret-2", ("url", 60.0), lambda: built.append("b") or object())
+    assert built == ["a", "b"] and len(cache) == 2
+    assert "sk-secret" not in repr(cache._clients)
+
+
+def test_wait_for_and_require_provider():
+    backend = FakeProvider()
+    answers = iter([None, None, "ready"])
+    assert backend.wait_for(lambda: next(answers), what="x", timeout_s=5, first_delay_s=0.001) == (
+        "ready"
+    )
+    with pytest.raises(ts.ProviderError, match="still pending after 0 s"):
+        backend.wait_for(lambda: None, what="still pending", timeout_s=0.05, first_delay_s=0.01)
+    handle = ts.ProviderModel(provider=NAME, model_id="m", base_model="b")
+    assert backend.require_provider(handle) is handle
+    with pytest.raises(ts.TuneError, match="serves fakeprov models, not LocalModel"):
+        backend.require_provider(ts.LocalModel(path="/x", base_model="b"))

@@ -96,3 +96,26 @@ def test_attaching_without_a_key_is_an_auth_error(provider, fireworks_env, sampl
     with pytest.raises(AuthError, match=r"(?i)no .*API key"):
         ts.Run.attach(run.run_id).wait(timeout=10)
     assert len(run.record.events()) == seen
+
+
+def _list(client):
+    return client.datasets.list(page_size=1)
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "kind"),
+    [
+        (404, "The model 'nope' does not exist", ts.ModelNotFound),
+        (400, "invalid parameter n_epochs", ts.InvalidRequest),
+        (401, "invalid key", ts.AuthError),
+        (402, "out of credit", ts.QuotaExceeded),
+        (503, "busy", ts.ProviderError),
+    ],
+)
+def test_one_error_hierarchy_for_every_provider(provider, fireworks_env, status, message, kind):
+    provider.emulator.faults.add(status=status, message=message, times=10)
+    backend = FireworksBackend()
+    with pytest.raises(ts.ProviderError) as caught:
+        backend.retrying(lambda: _list(backend.client(None)))
+    assert type(caught.value) is kind and caught.value.status == status
+    assert caught.value.provider == "fireworks"

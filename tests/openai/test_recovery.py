@@ -140,3 +140,26 @@ def test_attaching_without_a_key_is_an_auth_error(provider, openai_env, samples,
     with pytest.raises(AuthError, match="no API key"):
         ts.Run.attach(run.run_id).wait(timeout=10)
     assert len(run.record.events()) == lines
+
+
+def _list(client):
+    return client.files.list(purpose="fine-tune", limit=1)
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "kind"),
+    [
+        (404, "The model 'nope' does not exist", ts.ModelNotFound),
+        (400, "invalid parameter n_epochs", ts.InvalidRequest),
+        (401, "invalid key", ts.AuthError),
+        (402, "out of credit", ts.QuotaExceeded),
+        (503, "busy", ts.ProviderError),
+    ],
+)
+def test_one_error_hierarchy_for_every_provider(provider, openai_env, status, message, kind):
+    provider.emulator.faults.add(status=status, message=message, times=10)
+    backend = OpenAIBackend()
+    with pytest.raises(ts.ProviderError) as caught:
+        backend.retrying(lambda: _list(backend.client(None)))
+    assert type(caught.value) is kind and caught.value.status == status
+    assert caught.value.provider == "openai"

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from tunesdk.backend import Capabilities, Check, Plan
 from tunesdk.errors import AuthError, DataError, JobError, ProviderError
 from tunesdk.events import Event, Log
-from tunesdk.managed import ManagedBackend, RemoteJob
+from tunesdk.managed import QUOTA_WORDS, ManagedBackend, RemoteJob
 from tunesdk.models import ProviderModel
 from tunesdk_fireworks import progress, serving
 from tunesdk_fireworks.client import ACCOUNT_ENV, API_KEY_ENV, ClientCache, settings_from
-from tunesdk_fireworks.errors import map_error
+from tunesdk_fireworks.errors import FIXES, map_error
 from tunesdk_fireworks.mapping import (
     SINGLE_UPLOAD_LIMIT,
     FireworksRequest,
@@ -33,7 +33,7 @@ from tunesdk_fireworks.mapping import (
     held_out_size,
 )
 from tunesdk_fireworks.models import parse_model_name, resolve_base_model
-from tunesdk_fireworks.upload import upload_dataset
+from tunesdk_fireworks.upload import READY_TIMEOUT_S, dataset_ready, upload_dataset
 
 if TYPE_CHECKING:
     from fireworks import Fireworks
@@ -69,6 +69,9 @@ class FireworksBackend(ManagedBackend):
     )
     #: files above this go through the signed-URL path instead of ``:upload``
     single_request_upload_limit: ClassVar[int] = SINGLE_UPLOAD_LIMIT
+
+    error_fixes = FIXES
+    credit_words = QUOTA_WORDS
 
     def __init__(self) -> None:
         self._clients = ClientCache()
@@ -154,12 +157,21 @@ class FireworksBackend(ManagedBackend):
     def upload_file(self, run: RunRecord, path: Path, role: str) -> str:
         """Upload one file into the dataset named after the run: a repeat finishes that dataset."""
         names = self.names(run)
-        return upload_dataset(
-            self.client(run.job),
-            names.dataset_id(role),
+        client = self.client(run.job)
+        dataset_id = names.dataset_id(role)
+        upload_dataset(
+            client,
+            dataset_id,
             path,
             display_name=f"tunesdk {run.run_id} {role}",
             single_request_limit=self.single_request_upload_limit,
+        )
+        return self.wait_for(
+            lambda: dataset_ready(client, dataset_id),
+            what=f"dataset {dataset_id} is still not READY",
+            timeout_s=READY_TIMEOUT_S,
+            fix="check the dataset in the Fireworks console, then follow the run again "
+            "(`tunesdk logs RUN -f`): the launch resumes with it",
         )
 
     def request(self, run: RunRecord) -> FireworksRequest:
@@ -261,13 +273,13 @@ class FireworksBackend(ManagedBackend):
     # ---- the fine-tuned model -----------------------------------------------------------------
 
     def chat(self, model: ModelHandle, messages: Messages, **generation: Any) -> str:
-        handle = _provider_model(model)
+        handle = self.require_provider(model)
         return self.retrying(
             lambda: serving.chat(self.client(None), handle, messages, **generation)
         )
 
     def generate(self, model: ModelHandle, prompt: str, **generation: Any) -> str:
-        handle = _provider_model(model)
+        handle = self.require_provider(model)
         return self.retrying(
             lambda: serving.generate(self.client(None), handle, prompt, **generation)
         )
@@ -275,16 +287,6 @@ class FireworksBackend(ManagedBackend):
     def deploy(self, model: ProviderModel, **options: Any) -> ProviderModel:
         """Deploy a fine-tuned model (live merge, or ``deployment=`` to load it as a LoRA)."""
         return serving.deploy(self.client(None), model, **options)
-
-
-def _provider_model(model: ModelHandle) -> ProviderModel:
-    if not isinstance(model, ProviderModel):
-        raise ProviderError(
-            f"the fireworks backend serves Fireworks models, not {type(model).__name__}",
-            provider="fireworks",
-            fix="chat with a local model through its own engine (model.chat() picks it)",
-        )
-    return model
 
 
 def _check_eval_split(job: Job, plan: Plan) -> None:

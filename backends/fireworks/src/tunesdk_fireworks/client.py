@@ -7,13 +7,13 @@ another endpoint (the emulator). SDK retries are off: tunesdk.managed retries, o
 
 from __future__ import annotations
 
-import hashlib
 import os
-import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tunesdk.errors import AuthError
+from tunesdk.managed import ClientCache as SharedCache
+from tunesdk.managed import key_fingerprint
 
 if TYPE_CHECKING:
     from fireworks import Fireworks
@@ -36,8 +36,8 @@ class Settings:
 
     @property
     def cache_key(self) -> tuple[str, str, str | None, float]:
-        fingerprint = hashlib.sha256(self.api_key.encode()).hexdigest()
-        return (fingerprint, self.account_id, self.base_url, self.timeout_s)
+        """The settings in a client cache: the key as its fingerprint, never itself."""
+        return (key_fingerprint(self.api_key), self.account_id, self.base_url, self.timeout_s)
 
 
 def settings_from(options: dict[str, Any]) -> Settings:
@@ -64,30 +64,29 @@ def settings_from(options: dict[str, Any]) -> Settings:
 
 
 class ClientCache:
-    """One SDK client per settings, reused across calls (each holds a connection pool)."""
+    """One SDK client per settings, reused across calls (each holds a connection pool); keyed by
+    the key's fingerprint (`tunesdk.managed.ClientCache`)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._clients: dict[tuple[str, str, str | None, float], Fireworks] = {}
+        self._clients = SharedCache()
 
     def get(self, settings: Settings) -> Fireworks:
-        with self._lock:
-            client = self._clients.get(settings.cache_key)
-            if client is None:
-                from fireworks import Fireworks
-
-                client = Fireworks(
-                    api_key=settings.api_key,
-                    account_id=settings.account_id,
-                    base_url=settings.base_url,
-                    timeout=settings.timeout_s,
-                    max_retries=0,
-                )
-                self._clients[settings.cache_key] = client
-            return client
+        return self._clients.get(settings.api_key, settings.cache_key[1:], lambda: _build(settings))
 
     def __repr__(self) -> str:
         return f"<ClientCache {len(self._clients)} client(s)>"
+
+
+def _build(settings: Settings) -> Fireworks:
+    from fireworks import Fireworks
+
+    return Fireworks(
+        api_key=settings.api_key,
+        account_id=settings.account_id,
+        base_url=settings.base_url,
+        timeout=settings.timeout_s,
+        max_retries=0,
+    )
 
 
 __all__ = ["ACCOUNT_ENV", "API_KEY_ENV", "BASE_URL_ENV", "ClientCache", "Settings", "settings_from"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunesdk.errors import AuthError, ProviderError, QuotaExceeded, RateLimited
+from tunesdk.errors import ProviderError
+from tunesdk.managed import QUOTA_WORDS, ErrorFixes, classify
 
 PROVIDER = "fireworks"
 GRPC_NAMES = {
@@ -29,7 +30,6 @@ GRPC_NAMES = {
     15: "DATA_LOSS",
     16: "UNAUTHENTICATED",
 }
-QUOTA_WORDS = ("quota", "credit", "billing", "payment", "balance", "concurrent", "spending limit")
 
 
 def error_details(body: Any) -> tuple[str | None, str | None]:
@@ -57,6 +57,18 @@ def _code(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
+FIXES = ErrorFixes(
+    auth="set FIREWORKS_API_KEY to a valid key "
+    "(create one at https://app.fireworks.ai/settings/users/api-keys)",
+    denied="check that FIREWORKS_ACCOUNT_ID names the account this API key belongs to",
+    quota="add credit or raise the account's quota at "
+    "https://app.fireworks.ai/account/billing, or wait for running jobs to finish",
+    rate_limited="wait and retry; tunesdk already backed off and retried",
+    model="check the model name (accounts/<account>/models/<id>); `firectl model list` lists yours",
+    server=None,
+)
+
+
 def map_error(exc: Exception) -> ProviderError | None:
     """The SDK's APIStatusError as the matching tunesdk error; None for anything else."""
     from fireworks import APIStatusError
@@ -66,52 +78,22 @@ def map_error(exc: Exception) -> ProviderError | None:
     status = exc.status_code
     message, code = error_details(exc.body)
     message = message or f"HTTP {status} from Fireworks"
-    request_id = exc.response.headers.get("x-request-id")
-    details: dict[str, Any] = {
-        "provider": PROVIDER,
-        "status": status,
-        "code": code,
-        "request_id": request_id,
-    }
-    if status == 401 or code == "UNAUTHENTICATED":
-        return AuthError(
-            message,
-            **details,
-            fix="set FIREWORKS_API_KEY to a valid key (create one at https://app.fireworks.ai/settings/users/api-keys)",
+    fix = None
+    if status == 404 and "not deployed" in message.lower():
+        fix = (
+            "a fine-tuned Fireworks model answers only from a dedicated deployment: "
+            "call model.deploy() first, then chat() on the model it returns"
         )
-    if status == 403 or code == "PERMISSION_DENIED":
-        return AuthError(
-            message,
-            **details,
-            fix="check that FIREWORKS_ACCOUNT_ID names the account this API key belongs to",
-        )
-    lowered = message.lower()
-    if status == 402 or (status == 429 and any(word in lowered for word in QUOTA_WORDS)):
-        return QuotaExceeded(
-            message,
-            **details,
-            fix="add credit or raise the account's quota at "
-            "https://app.fireworks.ai/account/billing, or wait for running jobs to finish",
-        )
-    if status == 429:
-        return RateLimited(
-            message, **details, fix="wait and retry; tunesdk already backed off and retried"
-        )
-    if status == 404 and "not deployed" in lowered:
-        return ProviderError(
-            message,
-            **details,
-            fix="a fine-tuned Fireworks model answers only from a dedicated deployment: "
-            "call model.deploy() first, then chat() on the model it returns",
-        )
-    if status == 404 and "model" in lowered:
-        return ProviderError(
-            message,
-            **details,
-            fix="check the model name (accounts/<account>/models/<id>); "
-            "`firectl model list` lists yours",
-        )
-    return ProviderError(message, **details)
+    return classify(
+        PROVIDER,
+        FIXES,
+        status,
+        code,
+        message,
+        request_id=exc.response.headers.get("x-request-id"),
+        fix=fix,
+        credit_words=QUOTA_WORDS,
+    )
 
 
 __all__ = ["error_details", "map_error"]

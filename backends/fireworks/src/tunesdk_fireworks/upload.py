@@ -14,7 +14,6 @@ Content-Length, and plain-http signed URLs are accepted for loopback hosts only 
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,11 +38,9 @@ def upload_dataset(
     *,
     display_name: str,
     single_request_limit: int,
-) -> str:
-    """Create (or reuse) dataset ``dataset_id``, upload ``path`` into it, wait for READY.
-
-    Returns the dataset's resource name.
-    """
+) -> None:
+    """Create (or reuse) dataset ``dataset_id`` and upload ``path`` into it, unless it is READY
+    already; the caller waits for READY (`dataset_ready`)."""
     from fireworks import ConflictError
 
     examples = _count_lines(path)
@@ -60,14 +57,13 @@ def upload_dataset(
         pass  # an earlier attempt of this run created it; finish that one
     dataset = client.datasets.get(dataset_id)
     if dataset.state == "READY":
-        return str(dataset.name)
+        return
     size = path.stat().st_size
     if size <= single_request_limit:
         with path.open("rb") as handle:
             client.datasets.upload(dataset_id, file=(path.name, handle, "application/jsonl"))
     else:
         _upload_signed(client, dataset_id, path, size)
-    return wait_until_ready(client, dataset_id)
 
 
 def _upload_signed(client: Fireworks, dataset_id: str, path: Path, size: int) -> None:
@@ -137,33 +133,22 @@ def _count_lines(path: Path) -> int:
     return count
 
 
-def wait_until_ready(
-    client: Fireworks, dataset_id: str, *, timeout_s: float = READY_TIMEOUT_S
-) -> str:
-    """Poll the dataset until READY; ProviderError if Fireworks rejected it or time ran out."""
-    deadline = time.monotonic() + timeout_s
-    delay = 0.2
-    while True:
-        dataset = client.datasets.get(dataset_id)
-        if dataset.state == "READY":
-            return str(dataset.name)
-        status = dataset.status
-        if status is not None and status.code not in (None, "OK"):
-            raise ProviderError(
-                f"Fireworks rejected dataset {dataset.name}: {status.message}",
-                provider=PROVIDER,
-                code=status.code,
-                fix="fix the data (tunesdk validated it locally; the message says what Fireworks "
-                "checks beyond that) and submit again",
-            )
-        if time.monotonic() > deadline:
-            raise ProviderError(
-                f"dataset {dataset.name} is still {dataset.state} after {timeout_s:.0f} s",
-                provider=PROVIDER,
-                fix="check the dataset in the Fireworks console, then resume the run",
-            )
-        time.sleep(delay)
-        delay = min(delay * 2, 10.0)
+def dataset_ready(client: Fireworks, dataset_id: str) -> str | None:
+    """The dataset's name once READY; None while Fireworks still processes it; ProviderError if
+    Fireworks rejected it."""
+    dataset = client.datasets.get(dataset_id)
+    if dataset.state == "READY":
+        return str(dataset.name)
+    status = dataset.status
+    if status is not None and status.code not in (None, "OK"):
+        raise ProviderError(
+            f"Fireworks rejected dataset {dataset.name}: {status.message}",
+            provider=PROVIDER,
+            code=status.code,
+            fix="fix the data (tunesdk validated it locally; the message says what Fireworks "
+            "checks beyond that) and submit again",
+        )
+    return None
 
 
-__all__ = ["upload_dataset", "wait_until_ready"]
+__all__ = ["READY_TIMEOUT_S", "dataset_ready", "upload_dataset"]

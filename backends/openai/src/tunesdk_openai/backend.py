@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tunesdk.backend import Capabilities, Check, Plan
-from tunesdk.errors import ProviderError, QuotaExceeded, TuneError
+from tunesdk.errors import ProviderError
 from tunesdk.events import Checkpoint, Event, RunStatus
 from tunesdk.managed import ManagedBackend, RemoteJob
 from tunesdk_openai import mapping
 from tunesdk_openai.client import AZURE_KEY_ENV, OPENAI_KEY_ENV, ClientCache, target
-from tunesdk_openai.errors import FineTuningUnavailable, InvalidRequest, map_error
+from tunesdk_openai.errors import FIXES, InvalidRequest, map_error
 from tunesdk_openai.normalize import checkpoint_event, job_event, merge_by_step
 from tunesdk_openai.uploads import find_uploaded, upload_jsonl
 
@@ -65,6 +65,8 @@ class OpenAIBackend(ManagedBackend):
         "failed": "failed",
         "cancelled": "cancelled",
     }
+
+    error_fixes = FIXES
 
     def __init__(self) -> None:
         self._clients = ClientCache()
@@ -218,23 +220,13 @@ class OpenAIBackend(ManagedBackend):
     def map_error(self, exc: Exception) -> ProviderError | None:
         return map_error(exc)
 
-    def is_transient(self, exc: BaseException, mapped: ProviderError) -> bool:
-        if isinstance(mapped, QuotaExceeded | FineTuningUnavailable):
-            return False  # a 429 for exhausted credit does not clear by waiting
-        return super().is_transient(exc, mapped)
-
     # ---- the resulting model ----------------------------------------------------------------
 
     def chat(self, model: ModelHandle, messages: Messages, **generation: Any) -> str:
         """Chat completions on the fine-tuned model. Client settings (``base_url``, ``api_key``,
         ``azure_endpoint``, ``api_version``, ...) may be passed next to generation arguments;
         otherwise the environment's are used."""
-        from tunesdk.models import ProviderModel
-
-        if not isinstance(model, ProviderModel):
-            raise TuneError(
-                f"the openai backend serves provider models, not {type(model).__name__}"
-            )
+        model = self.require_provider(model)
         overrides = {k: generation.pop(k) for k in CLIENT_OPTIONS if k in generation}
         client = self.client(None, **overrides)
         response = self.retrying(

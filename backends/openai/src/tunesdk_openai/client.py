@@ -8,13 +8,12 @@ off (``max_retries=0``): tunesdk.managed retries, and reconciles creates, itself
 
 from __future__ import annotations
 
-import hashlib
 import os
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 from tunesdk.errors import AuthError, JobError
+from tunesdk.managed import ClientCache as SharedCache
 
 OPENAI_KEY_ENV = "OPENAI_API_KEY"
 AZURE_KEY_ENV = "AZURE_OPENAI_API_KEY"
@@ -75,22 +74,16 @@ def api_key(where: Target, options: dict[str, Any]) -> str:
 
 
 class ClientCache:
-    """One SDK client per target and key, reused across polls (keeps connections alive)."""
+    """One SDK client per target and key, reused across polls (keeps connections alive); keyed
+    by the key's fingerprint (`tunesdk.managed.ClientCache`)."""
 
     def __init__(self) -> None:
-        self._clients: dict[tuple[Target, str], Any] = {}
-        self._lock = threading.Lock()
+        self._clients = SharedCache()
 
     def get(self, options: dict[str, Any]) -> Any:
         where = target(options)
         key = api_key(where, options)
-        cache_key = (where, hashlib.sha256(key.encode()).hexdigest())
-        with self._lock:
-            client = self._clients.get(cache_key)
-            if client is None:
-                client = _build(where, key)
-                self._clients[cache_key] = client
-            return client
+        return self._clients.get(key, where, lambda: _build(where, key))
 
 
 def _build(where: Target, key: str) -> Any:

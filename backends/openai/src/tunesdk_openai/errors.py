@@ -7,16 +7,11 @@ sk-ab***wxyz"), so authentication errors never pass the provider's text through.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
-from tunesdk.errors import (
-    AuthError,
-    InvalidRequest,
-    ModelNotFound,
-    ProviderError,
-    QuotaExceeded,
-    RateLimited,
-)
+from tunesdk.errors import InvalidRequest, ModelNotFound, ProviderError
+from tunesdk.managed import ErrorFixes, classify
 
 PROVIDER = "openai"
 _KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_*\-]{4,}|[A-Za-z0-9]{32,})")
@@ -35,6 +30,15 @@ def redact(text: str) -> str:
     return _KEY_LIKE.sub("***", text)
 
 
+FIXES = ErrorFixes(
+    auth="set OPENAI_API_KEY to a valid key for this organization and project "
+    "(the key itself is never shown)",
+    denied="check that the key in OPENAI_API_KEY belongs to a project allowed to use this",
+    quota="add credit or raise the usage limit in the OpenAI organization's billing settings",
+    model="check the id and that this key's project can use it",
+)
+
+
 def map_error(exc: Exception, *, key_env: str = "OPENAI_API_KEY") -> ProviderError | None:
     """The tunesdk error for an ``openai`` SDK exception; None for anything else."""
     import openai
@@ -45,16 +49,12 @@ def map_error(exc: Exception, *, key_env: str = "OPENAI_API_KEY") -> ProviderErr
     body: dict[str, Any] = exc.body if isinstance(exc.body, dict) else {}
     code = body.get("code") or None
     message = redact(str(body.get("message") or exc.message))
-    details = {"provider": PROVIDER, "status": status, "code": code, "request_id": exc.request_id}
     request = exc.response.request
+    fixes = FIXES if key_env == "OPENAI_API_KEY" else _fixes_for(key_env)
+    fix: str | None = None
     if status == 401:
-        return AuthError(
-            "OpenAI rejected the API key" + (f" ({code})" if code else ""),
-            fix=f"set {key_env} to a valid key for this organization and project "
-            "(the key itself is never shown)",
-            **details,
-        )
-    if status == 403 and _is_job_create(request.method, str(request.url.path)):
+        message = "OpenAI rejected the API key" + (f" ({code})" if code else "")
+    elif status == 403 and _is_job_create(request.method, str(request.url.path)):
         return FineTuningUnavailable(
             f"OpenAI refused to create the fine-tuning job: {message}",
             fix="OpenAI no longer offers fine-tuning to this organization (new jobs stop for "
@@ -62,32 +62,36 @@ def map_error(exc: Exception, *, key_env: str = "OPENAI_API_KEY") -> ProviderErr
             'server with backend_options={"openai": {"base_url": ...}} or Azure OpenAI '
             '({"azure_endpoint": ..., "api_version": ...}), or run the same Job on another '
             'backend, e.g. job.run(backend="together") or backend="trl"',
-            **details,
+            provider=PROVIDER,
+            status=status,
+            code=code,
+            request_id=exc.request_id,
         )
-    if status == 403:
-        return AuthError(
-            f"OpenAI denied access: {message}",
-            fix=f"check that the key in {key_env} belongs to a project allowed to use this",
-            **details,
-        )
-    if status == 429 and (code == "insufficient_quota" or body.get("type") == "insufficient_quota"):
-        return QuotaExceeded(
-            message,
-            fix="add credit or raise the usage limit in the OpenAI organization's billing settings",
-            **details,
-        )
-    if status == 429:
-        return RateLimited(
-            message, fix="wait and retry later, or lower the request rate", **details
-        )
-    if status == 404:
+    elif status == 403:
+        message = f"OpenAI denied access: {message}"
+    elif status == 429 and body.get("type") == "insufficient_quota":
+        code = code or "insufficient_quota"
+    elif status == 404:
+        # OpenAI answers 404 for models (and jobs) this key's project cannot see
         return ModelNotFound(
-            message, fix="check the id and that this key's project can use it", **details
+            message,
+            fix=fixes.model,
+            provider=PROVIDER,
+            status=status,
+            code=code,
+            request_id=exc.request_id,
         )
-    if 400 <= status < 500:
-        return InvalidRequest(message, fix=_fix_for(body.get("param")), **details)
-    return ProviderError(
-        message, fix="a server-side error: retried with backoff; try again later", **details
+    elif 400 <= status < 500:
+        fix = _fix_for(body.get("param"))
+    return classify(PROVIDER, fixes, status, code, message, request_id=exc.request_id, fix=fix)
+
+
+def _fixes_for(key_env: str) -> ErrorFixes:
+    return replace(
+        FIXES,
+        auth=f"set {key_env} to a valid key for this organization and project "
+        "(the key itself is never shown)",
+        denied=f"check that the key in {key_env} belongs to a project allowed to use this",
     )
 
 

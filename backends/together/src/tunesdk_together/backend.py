@@ -15,7 +15,6 @@ this class fills in the Together calls:
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,10 +23,10 @@ import httpx
 from tunesdk.backend import Capabilities, Plan
 from tunesdk.errors import DataError, ProviderError, TuneError
 from tunesdk.events import Progress
-from tunesdk.managed import ManagedBackend, RemoteJob
+from tunesdk.managed import ClientCache, ManagedBackend, RemoteJob
 from tunesdk.models import LocalModel, Messages, ModelHandle, ProviderModel
 from tunesdk_together import download, mapping, normalize
-from tunesdk_together.errors import map_error
+from tunesdk_together.errors import FIXES, map_error
 
 if TYPE_CHECKING:
     from together import Together
@@ -74,8 +73,10 @@ class TogetherBackend(ManagedBackend):
         "completed": "completed",
     }
 
+    error_fixes = FIXES
+
     def __init__(self) -> None:
-        self._clients: dict[tuple[str, str | None, float], Together] = {}
+        self._clients = ClientCache()
         self._remote: dict[str, Any] = {}
 
     # ---- planning -----------------------------------------------------------------------------
@@ -94,12 +95,11 @@ class TogetherBackend(ManagedBackend):
         key = self.api_key(job)
         base_url = options.get("base_url") or os.environ.get("TOGETHER_BASE_URL")
         timeout = float(options.get("timeout", 60.0))
-        cache_key = (key, base_url, timeout)
-        if cache_key not in self._clients:
-            self._clients[cache_key] = Together(
-                api_key=key, base_url=base_url, max_retries=0, timeout=timeout
-            )
-        return self._clients[cache_key]
+        return self._clients.get(
+            key,
+            (base_url, timeout),
+            lambda: Together(api_key=key, base_url=base_url, max_retries=0, timeout=timeout),
+        )
 
     # ---- the hooks ManagedBackend calls -------------------------------------------------------
 
@@ -126,19 +126,20 @@ class TogetherBackend(ManagedBackend):
     def _await_validation(
         self, client: Together, file_id: str, status: str | None, role: str
     ) -> str:
-        deadline = time.monotonic() + FILE_PROCESSING_TIMEOUT_S
-        delay = 0.2
-        while status in FILE_PENDING:
-            if time.monotonic() > deadline:
-                raise ProviderError(
-                    f"Together is still validating file {file_id} after "
-                    f"{FILE_PROCESSING_TIMEOUT_S:.0f} s",
-                    provider=self.provider,
-                    fix="resume the run later (`tunesdk resume RUN`); the upload is kept",
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
-            status = self.retrying(lambda: client.files.retrieve(file_id)).processing_status
+        if status in FILE_PENDING:
+
+            def settled() -> str | None:
+                found = client.files.retrieve(file_id).processing_status
+                return None if found in FILE_PENDING else str(found)
+
+            status = self.wait_for(
+                settled,
+                what=f"Together is still validating file {file_id}",
+                timeout_s=FILE_PROCESSING_TIMEOUT_S,
+                fix="follow the run again later (`tunesdk logs RUN -f`): the launch resumes "
+                "from the uploaded file",
+                max_delay_s=5.0,
+            )
         if status in {"INVALID_FORMAT", "FAILED"}:
             report = self.retrying(lambda: client.files.retrieve(file_id)).validation_report
             reason = getattr(report, "error", None) or status
@@ -237,7 +238,7 @@ class TogetherBackend(ManagedBackend):
 
     def chat(self, model: ModelHandle, messages: Messages, **generation: Any) -> str:
         """Chat completion on the fine-tuned model (serverless LoRA or a deployed endpoint)."""
-        provider_model = self._provider_model(model)
+        provider_model = self.require_provider(model)
         response = self.retrying(
             lambda: self.client().chat.completions.create(
                 model=provider_model.model_id, messages=messages, **generation
@@ -247,7 +248,7 @@ class TogetherBackend(ManagedBackend):
 
     def generate(self, model: ModelHandle, prompt: str, **generation: Any) -> str:
         """Raw completion (no chat template) on the fine-tuned model."""
-        provider_model = self._provider_model(model)
+        provider_model = self.require_provider(model)
         response = self.retrying(
             lambda: self.client().completions.create(
                 model=provider_model.model_id, prompt=prompt, **generation
@@ -320,30 +321,24 @@ class TogetherBackend(ManagedBackend):
     def _await_endpoint(
         self, client: Together, endpoint_id: str, timeout_s: float = 1800
     ) -> dict[str, Any]:
-        deadline, delay = time.monotonic() + timeout_s, 0.2
-        while True:
-            endpoint: dict[str, Any] = self.retrying(
-                lambda: client.get(f"/v1/endpoints/{endpoint_id}", cast_to=httpx.Response).json()
-            )
-            if endpoint.get("state") == "STARTED":
-                return endpoint
-            if endpoint.get("state") in {"ERROR", "STOPPED"} or time.monotonic() > deadline:
+        def started() -> dict[str, Any] | None:
+            endpoint: dict[str, Any] = client.get(
+                f"/v1/endpoints/{endpoint_id}", cast_to=httpx.Response
+            ).json()
+            if endpoint.get("state") in {"ERROR", "STOPPED"}:
                 raise ProviderError(
                     f"the dedicated endpoint {endpoint_id} is {endpoint.get('state')}",
                     provider=self.provider,
                     fix="check it on https://api.together.ai/endpoints",
                 )
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
+            return endpoint if endpoint.get("state") == "STARTED" else None
 
-    def _provider_model(self, model: ModelHandle) -> ProviderModel:
-        if not isinstance(model, ProviderModel):
-            raise TuneError(
-                "the together backend serves Together models only",
-                where="chat",
-                fix="call chat() on the model handle itself",
-            )
-        return model
+        return self.wait_for(
+            started,
+            what=f"the dedicated endpoint {endpoint_id} has not started",
+            timeout_s=timeout_s,
+            fix="check it on https://api.together.ai/endpoints",
+        )
 
     def _job_for_output(self, model_id: str) -> str:
         jobs = self.retrying(lambda: self.client().fine_tuning.list().data)

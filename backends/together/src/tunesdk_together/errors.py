@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from tunesdk.errors import AuthError, ProviderError, QuotaExceeded, RateLimited
+from tunesdk.errors import ProviderError
+from tunesdk.managed import ErrorFixes, classify
 
 PROVIDER = "together"
 KEY_ENV = "TOGETHER_API_KEY"
+
+
+FIXES = ErrorFixes(
+    auth=f"set {KEY_ENV} to a valid Together API key (https://api.together.ai/settings/api-keys)",
+    denied="this key's project may not use fine-tuning: check the project's permissions on "
+    "api.together.ai",
+    quota="add credit at https://api.together.ai/settings/billing",
+    rate_limited="wait and retry, or lower the request rate",
+)
 
 
 def map_error(exc: Exception) -> ProviderError | None:
@@ -18,33 +26,15 @@ def map_error(exc: Exception) -> ProviderError | None:
         return None
     status = exc.status_code
     message, code = _message_and_code(exc.body, fallback=exc.message)
-    fields: dict[str, Any] = {
-        "provider": PROVIDER,
-        "status": status,
-        "code": code,
-        "request_id": exc.response.headers.get("x-request-id"),
-    }
-    if status == 401:
-        return AuthError(
-            message,
-            fix=f"set {KEY_ENV} to a valid Together API key "
-            "(https://api.together.ai/settings/api-keys)",
-            **fields,
-        )
-    if status == 403:
-        return AuthError(
-            message,
-            fix="this key's project may not use fine-tuning: check the "
-            "project's permissions on api.together.ai",
-            **fields,
-        )
-    if status == 402 or code in {"insufficient_balance", "insufficient_quota"}:
-        return QuotaExceeded(
-            message, fix="add credit at https://api.together.ai/settings/billing", **fields
-        )
-    if status == 429:
-        return RateLimited(message, fix="wait and retry, or lower the request rate", **fields)
-    return ProviderError(message, fix=_fix_for(status, code, message), **fields)
+    return classify(
+        PROVIDER,
+        FIXES,
+        status,
+        code,
+        message,
+        request_id=exc.response.headers.get("x-request-id"),
+        fix=_fix_for(status, code, message),
+    )
 
 
 def _message_and_code(body: object, fallback: str) -> tuple[str, str | None]:
