@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tunesdk.backend import Backend, Capabilities, Check, Plan, PlanBuilder, PlanRow
 from tunesdk.data import Dataset, decontaminate, mix
 from tunesdk.errors import (
+    AmbiguousRunId,
     AuthError,
     BackendUnavailable,
     DataError,
@@ -20,8 +21,10 @@ from tunesdk.errors import (
     QuotaExceeded,
     RateLimited,
     RunCancelled,
+    RunDamaged,
     RunFailed,
     RunNotFound,
+    RunStillRunning,
     TuneError,
     UnknownBackend,
     UnsupportedOption,
@@ -89,6 +92,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Adapter",
+    "AmbiguousRunId",
     "AuthError",
     "Backend",
     "BackendInfo",
@@ -129,8 +133,10 @@ __all__ = [
     "Result",
     "Run",
     "RunCancelled",
+    "RunDamaged",
     "RunFailed",
     "RunNotFound",
+    "RunStillRunning",
     "StatusChanged",
     "TuneError",
     "UnknownBackend",
