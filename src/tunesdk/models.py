@@ -158,8 +158,17 @@ def load_model(uri: str, *, base_model: str | None = None) -> ModelHandle:
 
 
 def _local_from_path(path: Path, base_model: str | None) -> LocalModel:
-    if not path.exists():
-        raise JobError(f"no model at {path}", where="load_model", fix="check the path")
+    text = str(path)
+    shown = text if len(text) <= 200 else f"{text[:80]}... ({len(text)} characters)"
+    try:
+        found = path.exists()
+    except OSError as exc:  # e.g. a name too long for the file system
+        reason = exc.strerror or type(exc).__name__
+        raise JobError(
+            f"no model at {shown} ({reason})", where="load_model", fix="check the path"
+        ) from None
+    if not found:
+        raise JobError(f"no model at {shown}", where="load_model", fix="check the path")
     meta = path / HANDLE_FILE
     if meta.exists():
         handle = LocalModel.model_validate_json(meta.read_text(encoding="utf-8"))

@@ -153,7 +153,7 @@ ForceOpt = Annotated[
 @app.command("rm")
 def remove(
     run_ids: Annotated[
-        list[str], typer.Argument(metavar="RUN...", help="run ids (or unique prefixes)")
+        list[str], typer.Argument(metavar="RUN", help="run ids (or unique prefixes)")
     ],
     yes: YesOpt = False,
     force: ForceOpt = False,
