@@ -106,7 +106,7 @@ def alias_main(
     translated = translate_flags(args[1:], legacy or {})
     from tunesdk.cli import main
 
-    sys.argv = [prog, "emulator", backend, *translated]
+    sys.argv = ["tunesdk", "emulator", backend, *translated]  # help and errors name the command
     try:
         main()
     except SystemExit as exc:
