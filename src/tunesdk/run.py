@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from tunesdk.backend import plan_checked, warn_dropped
-from tunesdk.errors import BackendUnavailable, RunCancelled, RunFailed, TuneError
+from tunesdk.errors import BackendUnavailable, RunCancelled, RunDamaged, RunFailed, TuneError
 from tunesdk.events import Completed, Event, Failed, RunStatus, summarize
 from tunesdk.follow import Follower, poll_once
 from tunesdk.local import LocalBackend
@@ -204,6 +204,14 @@ class Run:
         """The Result of a finished run (RunFailed / RunCancelled when it did not complete)."""
         events = self.record.events()
         final = next((e for e in reversed(events) if e.terminal), None)
+        if final is None and self.record.terminal:
+            raise RunDamaged(
+                self.run_id,
+                f"its state says {self.status}, but its event log has no final event",
+                path=str(self.record.events_path),
+                fix=f"`tunesdk logs {self.run_id}` shows what was recorded; the outcome itself "
+                "is with the backend (for a provider run, its console)",
+            )
         if final is None:
             raise TuneError(f"run {self.run_id} is still {self.status}", fix="call run.wait()")
         if isinstance(final, Failed):
@@ -285,7 +293,14 @@ async def arun_job(
     resume: bool | str = False,
 ) -> Result:
     """Async twin of `run_job`: submit in a thread, follow without blocking the event loop."""
-    run = await asyncio.to_thread(Run.submit, job, backend, resume=resume)
+    submitting = asyncio.ensure_future(asyncio.to_thread(Run.submit, job, backend, resume=resume))
+    try:
+        run = await asyncio.shield(submitting)
+    except asyncio.CancelledError:
+        # the launch goes on in its thread: let it finish, then stop what it started
+        started = await submitting
+        await started.acancel(wait=False)
+        raise
     show = progress if progress is not None else _stderr_is_terminal()
     try:
         if show:
@@ -295,7 +310,8 @@ async def arun_job(
                 return await run.await_result(on_event=_both(display.update, on_event))
         return await run.await_result(on_event=on_event)
     except (KeyboardInterrupt, asyncio.CancelledError):
-        await asyncio.shield(run.acancel())
+        # ask the backend to stop, without holding a cancelled task for the cancel grace period
+        await asyncio.shield(run.acancel(wait=False))
         raise
 
 

@@ -371,6 +371,8 @@ def test_terminal_state_without_terminal_event_ends_the_follow_loops(world, job)
     assert not any(e.terminal for e in run.record.events())
 
     assert list(ts.Run.attach(run.run_id).events(timeout=5))
+    with pytest.raises(ts.TuneError, match="no final event"):
+        ts.Run.attach(run.run_id).wait(timeout=5)
 
     async def follow() -> list[Event]:
         return [e async for e in ts.Run.attach(run.run_id).aevents(timeout=5)]
@@ -479,3 +481,15 @@ def test_wait_for_and_require_provider():
     assert backend.require_provider(handle) is handle
     with pytest.raises(ts.TuneError, match="serves fakeprov models, not LocalModel"):
         backend.require_provider(ts.LocalModel(path="/x", base_model="b"))
+
+
+async def test_a_cancelled_arun_cancels_the_run_without_waiting(world, job):
+    FakeProvider.steps = 10**6
+    task = asyncio.create_task(job.arun(NAME, progress=False))
+    while not world.jobs:
+        await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=5)
+    (remote,) = world.jobs.values()
+    assert remote["status"] == "cancelled"
