@@ -69,7 +69,8 @@ class LookupBackend(LocalBackend):
         builder.defaulted("seed", "training is deterministic: nothing to seed")
         for option in ("resources.processes", "resources.nodes", "resources.strategy"):
             builder.defaulted(option, "always one process on the CPU")
-        for option in ("method", "learning_rate", "warmup_ratio", "lr_scheduler"):
+        builder.mapped("method")  # Capabilities admit only full: the whole table is learned
+        for option in ("learning_rate", "warmup_ratio", "lr_scheduler"):
             builder.dropped(option, "a lookup table has no weights, so nothing to optimise")
         builder.notes.append("answers are memorised verbatim; chat() returns the closest one")
         # build() adds a row for every option not mentioned above (dropped, or defaulted when
