@@ -15,7 +15,10 @@ from tunesdk.testing.contract import BackendContract, BackendFacts, ContractHarn
 
 
 def test_pytest_stays_optional_for_tunesdk_and_tunesdk_testing() -> None:
-    code = "import sys, tunesdk, tunesdk.testing; print(sorted(m for m in sys.modules if 'pytest' in m))"
+    code = (
+        "import sys, tunesdk, tunesdk.testing\n"
+        "print(sorted(m for m in sys.modules if 'pytest' in m))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -85,37 +85,37 @@ class BackendFacts:
     is written to a JSONL file first (as a user's file on disk).
     """
 
-    #: the registered backend name (``job.run(backend=...)``)
     backend: str
-    #: a small valid job that finishes in seconds here (against the emulator or the tiny model)
+    """The registered backend name (``job.run(backend=...)``)."""
     job: Mapping[str, Any]
-    #: exactly one option the backend cannot honour, as Job fields (``{"weight_decay": 0.05}``)
+    """A small valid job that finishes in seconds here (on the emulator or the tiny model)."""
     dropped: Mapping[str, Any]
-    #: Job fields overriding ``job`` for a run long enough to cancel mid-way
+    """Exactly one option the backend cannot honour, as Job fields (``{"weight_decay": 0.1}``)."""
     long_job: Mapping[str, Any] = field(default_factory=dict)
-    #: the provider's emulator, already started (managed backends); the suite sets its ``env()``
+    """Job fields overriding ``job`` for a run long enough to cancel mid-way."""
     emulator: ProviderEmulator | None = None
-    #: the key given to ``emulator.env()``; the secrets case looks for it in the run folder
+    """The provider's emulator, started (managed backends); the suite exports its ``env()``."""
     api_key: str | None = None
-    #: more environment for the class (a value of None removes the variable)
+    """The key given to ``emulator.env()``; the secrets case looks for it in the run folder."""
     env: Mapping[str, str | None] = field(default_factory=dict)
-    #: folders put first on ``sys.path`` and on the worker processes' ``PYTHONPATH``
-    #: (a fake engine, a plugin that is not installed)
+    """More environment for the class (a value of None removes the variable)."""
     python_path: Sequence[str | Path] = ()
-    #: a run of ``long_job`` can be cancelled while it trains
+    """Folders put first on ``sys.path`` and on the worker processes' ``PYTHONPATH`` (a fake
+    engine, a plugin that is not installed)."""
     cancel: bool = True
-    #: a run outlives its SIGKILLed submitter and can be attached from another process
+    """A run of ``long_job`` can be cancelled while it trains."""
     reattach: bool = True
-    #: the resulting model answers ``chat()``
+    """A run outlives its SIGKILLed submitter and can be attached from another process."""
     chat: bool = True
-    #: chat quotes the question back (emulated providers do; a tiny model says anything)
+    """The resulting model answers ``chat()``."""
     chat_echoes: bool = True
-    #: keyword arguments for ``chat()`` (local engines take ``generate()`` options)
+    """Chat quotes the question back (emulated providers do; a tiny model says anything)."""
     generation: Mapping[str, Any] = field(default_factory=dict)
-    #: turns a trained model into one that answers chat (e.g. deploy it); None: it already does
+    """Keyword arguments for ``chat()`` (local engines take ``generate()`` options)."""
     serve: Callable[[ts.ModelHandle], ts.ModelHandle] | None = None
-    #: seconds per emulated training step while a case needs a run that lasts (cancel, reattach)
+    """Turns a trained model into one that answers chat (e.g. deploy it); None: it already does."""
     slow_seconds_per_step: float = 0.2
+    """Seconds per emulated step while a case needs a run that lasts (cancel, reattach)."""
 
 
 class ContractHarness:
@@ -130,7 +130,7 @@ class ContractHarness:
         self.emulator = facts.emulator
         self.api_key = facts.api_key
 
-    # ---- environment ----------------------------------------------------------------------------
+    # ---- environment ---------------------------------------------------------------------------
 
     def environment(self) -> dict[str, str | None]:
         """The variables the class runs with (None: removed)."""
@@ -168,7 +168,7 @@ class ContractHarness:
         if isinstance(backend, ManagedBackend):
             monkeypatch.setattr(type(backend), "retry_policy", RetryPolicy(6, 0.01, 0.05))
 
-    # ---- what the cases use -----------------------------------------------------------------------
+    # ---- what the cases use ----------------------------------------------------------------------
 
     @property
     def managed(self) -> bool:
