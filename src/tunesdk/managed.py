@@ -249,6 +249,31 @@ class ClientCache:
         return f"<ClientCache {len(self._clients)} client(s)>"
 
 
+def wait_until(
+    check: Callable[[], T | None],
+    *,
+    provider: str,
+    what: str,
+    timeout_s: float,
+    fix: str | None = None,
+    first_delay_s: float = 0.2,
+    max_delay_s: float = 10.0,
+) -> T:
+    """Call ``check`` until it returns a value that is not None, waiting longer between calls
+    (doubling from ``first_delay_s`` to ``max_delay_s``); ProviderError saying ``what`` is still
+    pending after ``timeout_s``. ``check`` raises to stop waiting with an error."""
+    limit = time.monotonic() + timeout_s
+    delay = first_delay_s
+    while True:
+        found = check()
+        if found is not None:
+            return found
+        if time.monotonic() + delay > limit:
+            raise ProviderError(f"{what} after {timeout_s:.0f} s", provider=provider, fix=fix)
+        time.sleep(delay)
+        delay = min(delay * 2, max_delay_s)
+
+
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "tunesdk_managed_deadline", default=None
 )
@@ -642,21 +667,16 @@ class ManagedBackend(Backend):
         first_delay_s: float = 0.2,
         max_delay_s: float = 10.0,
     ) -> T:
-        """Call ``check`` (each call retried as `retrying` does) until it returns a value that is
-        not None, waiting longer between calls; ProviderError saying ``what`` is still pending
-        after ``timeout_s``. ``check`` raises to stop waiting with an error."""
-        limit = time.monotonic() + timeout_s
-        delay = first_delay_s
-        while True:
-            found = self.retrying(check)
-            if found is not None:
-                return found
-            if time.monotonic() + delay > limit:
-                raise ProviderError(
-                    f"{what} after {timeout_s:.0f} s", provider=self.provider, fix=fix
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, max_delay_s)
+        """`wait_until` for this provider, each call of ``check`` retried as `retrying` does."""
+        return wait_until(
+            lambda: self.retrying(check),
+            provider=self.provider,
+            what=what,
+            timeout_s=timeout_s,
+            fix=fix,
+            first_delay_s=first_delay_s,
+            max_delay_s=max_delay_s,
+        )
 
     # ---- retries and errors -------------------------------------------------------------------
 
@@ -757,4 +777,5 @@ __all__ = [
     "launch_lease",
     "launch_step",
     "retry_after_of",
+    "wait_until",
 ]

@@ -135,7 +135,7 @@ class FireworksBackend(ManagedBackend):
 
     # ---- the SDK client -----------------------------------------------------------------------
 
-    def client(self, job: Job | None) -> Fireworks:
+    def client(self, job: Job | None = None) -> Fireworks:
         """The official SDK client for this job's settings (SDK retries off)."""
         return self._clients.get(settings_from(self.options(job)))
 

@@ -15,10 +15,10 @@ ProviderModel with that id, and ``chat()`` on it calls the chat completions API.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any, cast
 
 from tunesdk.errors import ProviderError, TuneError
+from tunesdk.managed import wait_until
 from tunesdk.models import ProviderModel
 from tunesdk_fireworks.models import LIBRARY_ACCOUNT, parse_model_name
 from tunesdk_fireworks.resources import resource_id_of, to_resource_id
@@ -154,24 +154,22 @@ def deploy(
 
 
 def _wait(read_state: Any, ready: str, what: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    delay = 0.1
-    while True:
+    def reached() -> bool | None:
         state = read_state()
-        if state == ready:
-            return
         if state in ("FAILED", "DELETED", "DELETING", "UNDEPLOYING"):
             raise ProviderError(
                 f"{what} ended {state} instead of {ready}", provider=PROVIDER, code=str(state)
             )
-        if time.monotonic() > deadline:
-            raise ProviderError(
-                f"{what} is still {state} after {timeout_s:.0f} s",
-                provider=PROVIDER,
-                fix="check it in the Fireworks console; call deploy(wait=False) to return at once",
-            )
-        time.sleep(delay)
-        delay = min(delay * 2, 10.0)
+        return True if state == ready else None
+
+    wait_until(
+        reached,
+        provider=PROVIDER,
+        what=f"{what} is still not {ready}",
+        timeout_s=timeout_s,
+        fix="check it in the Fireworks console; call deploy(wait=False) to return at once",
+        first_delay_s=0.1,
+    )
 
 
 __all__ = ["chat", "deploy", "generate", "needs_deployment"]
