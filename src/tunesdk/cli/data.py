@@ -80,6 +80,7 @@ def validate(
             max_seq_length=max_seq_length or job.max_seq_length,
             objective=job.objective or job.infer_objective(),
             tokenizer=_tokenizer(tokenizer, job, backend),
+            ngram_limit=None,
         )
     else:
         checked = check_training_data(
@@ -88,6 +89,7 @@ def validate(
             backend=backend,
             max_seq_length=max_seq_length,
             tokenizer=_tokenizer(tokenizer, None, backend),
+            ngram_limit=None,
         )
     print(checked.render())
     if not checked.ok:

@@ -89,8 +89,8 @@ def decontaminate(
             continue
         sizes.add(size)
         where = (record.source.file, record.source.line) if record.source else ("<eval>", 0)
-        for start in range(len(words) - size + 1):
-            grams.setdefault(hash(tuple(words[start : start + size])), where)
+        for gram in _grams(words, size):
+            grams.setdefault(hash(gram), where)
     overlaps: list[Overlap] = []
     positions: set[int] = set()
     train_count = 0
@@ -124,11 +124,16 @@ def decontaminate(
     )
 
 
+def _grams(words: list[str], size: int) -> zip[tuple[str, ...]]:
+    """Every run of ``size`` consecutive words, as tuples (built in C by ``zip``)."""
+    return zip(*(words[offset:] for offset in range(size)), strict=False)
+
+
 def _first_hit(
     words: list[str], sizes: list[int], grams: dict[int, tuple[str, int]]
 ) -> tuple[int, int] | None:
     for size in sizes:
-        for start in range(len(words) - size + 1):
-            if hash(tuple(words[start : start + size])) in grams:
+        for start, gram in enumerate(_grams(words, size)):
+            if hash(gram) in grams:
                 return start, size
     return None

@@ -6,12 +6,13 @@ backend reads the file once and still refuses data the backend would reject.
 
 from __future__ import annotations
 
+import json
 from array import array
 from typing import Any
 
 from tunesdk.data import rules
 from tunesdk.data.objective import objective_problem
-from tunesdk.data.records import Conversation, Record
+from tunesdk.data.records import Conversation, Message, Record, Text
 from tunesdk.data.report import Problem, Report, RowTally
 from tunesdk.data.tokens import ApproximateCounter, HFCounter, TemplateFailure, TokenCounter
 from tunesdk.errors import DataError
@@ -221,10 +222,39 @@ class Checker:
 
 
 def content_digest(record: Record) -> int:
-    """A 64-bit digest of a record's content (what ``Dataset.dedupe`` compares), never 0."""
-    from tunesdk.data.dataset import example_digest
+    """A 64-bit hash of a record's content (roles, texts, weights, tool calls, tools; not its
+    source or unmodelled fields), never 0. Comparable within one process only."""
+    if isinstance(record, Text):
+        key: Any = ("text", record.text)
+    elif isinstance(record, Conversation):
+        key = ("sft", record.chat, _turns(record.messages), _tools(record.tools))
+    else:
+        key = (
+            "dpo",
+            record.chat,
+            _turns(record.prompt),
+            _turns(record.chosen),
+            _turns(record.rejected),
+            _tools(record.tools),
+        )
+    return hash(key) or 1
 
-    return int.from_bytes(example_digest(record)[:8], "little", signed=True) or 1
+
+def _turns(messages: list[Message]) -> tuple[Any, ...]:
+    return tuple(
+        (
+            m.role,
+            m.text,
+            m.weight,
+            m.tool_call_id,
+            tuple((c.name, c.arguments) for c in m.tool_calls) if m.tool_calls else None,
+        )
+        for m in messages
+    )
+
+
+def _tools(tools: list[Any] | None) -> str | None:
+    return json.dumps(tools, sort_keys=True) if tools else None
 
 
 def _place(where: tuple[str | None, int | None]) -> str:
