@@ -9,6 +9,7 @@ from tunesdk.data.convert import OUTPUT_FORMATS, axolotl_dataset_entry
 from tunesdk.data.dataset import Dataset
 from tunesdk.data.formats import FORMATS, KINDS
 from tunesdk.data.mixing import mix
+from tunesdk.data.preflight import DataCheck, check_training_data
 from tunesdk.data.records import Conversation, Message, Preference, Source, Text, ToolCall
 from tunesdk.data.report import Problem, Report
 from tunesdk.data.rules import BACKENDS
@@ -21,6 +22,7 @@ __all__ = [
     "OUTPUT_FORMATS",
     "ContaminationReport",
     "Conversation",
+    "DataCheck",
     "Dataset",
     "Message",
     "Overlap",
@@ -32,6 +34,7 @@ __all__ = [
     "Text",
     "ToolCall",
     "axolotl_dataset_entry",
+    "check_training_data",
     "decontaminate",
     "mix",
 ]
