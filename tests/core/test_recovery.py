@@ -248,11 +248,15 @@ def test_a_refused_recovery_fails_the_run(world, job):
 
 
 def test_cancel_with_no_remote_job_ends_cancelled_at_once(world, job):
+    from typer.testing import CliRunner
+
+    from tunesdk.cli import app
+
     record = dead_submitter(job, "kill", "upload")
-    run = ts.Run.attach(record.run_id)
     polls = len(world.calls)
-    run.cancel()  # no grace wait: nothing exists at the provider
-    assert run.status == "cancelled"
+    result = CliRunner().invoke(app, ["cancel", record.run_id])  # no grace wait
+    assert result.exit_code == 0, result.output
+    assert "cancelled" in result.output and record.status == "cancelled"
     assert isinstance(record.events()[-1], Cancelled)
     assert world.calls[polls:] == [] and not world.jobs
 
