@@ -106,3 +106,16 @@ def test_many_warnings_about_single_examples_are_summed_up(tmp_path: Path) -> No
     checked = check_training_data(_write(tmp_path / "t.jsonl", rows), max_seq_length=16)
     assert len(checked.warnings) == 4
     assert checked.warnings[-1].startswith("... and 7 more warning(s)")
+
+
+def test_openai_submit_names_the_split_before_any_upload(
+    tmp_path: Path, providers: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("tunesdk_openai")
+    data = _write(tmp_path / "train.jsonl", [_chat(i) for i in range(64)])
+    job = ts.Job(model="gpt-4o-mini-2024-07-18", data=str(data), eval_split=0.1)
+    with providers.openai() as provider:  # type: ignore[attr-defined]
+        provider.wire(monkeypatch, tmp_path / "home")
+        with pytest.raises(DataError, match=r"the eval split \(eval_split=0\.1\) holds 6"):
+            job.submit("openai")
+        assert provider.requests == []
