@@ -93,3 +93,18 @@ def test_a_problem_on_some_rows_stays_per_line(tmp_path: Path) -> None:
 def test_a_bad_mapping_spec_is_refused_clearly(odd_csv: Path) -> None:
     with pytest.raises(DataError, match="unknown key\\(s\\) colums"):
         Dataset.load({"path": str(odd_csv), "colums": {}})
+
+
+def test_a_job_with_a_column_map_runs(odd_csv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUNESDK_HOME", str(odd_csv.parent / "home"))
+    job = ts.Job(
+        model="tiny/model",
+        data={"path": "odd.csv", "columns": {"question": "prompt", "answer": "completion"}},
+        max_steps=2,
+    )
+    monkeypatch.chdir(odd_csv.parent)
+    result = job.run("simulated", progress=False)
+    assert result.status == "completed"
+    stored = ts.Run.attach(result.run_id).record.job  # the run reads the same 3 examples
+    assert Dataset.load(stored.data).format == "prompt_completion"
+    assert len(Dataset.load(stored.data)) == 3
