@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import fcntl
 import hashlib
 import os
 import random
@@ -301,26 +300,13 @@ def _sleep_before_retry(seconds: float) -> bool:
     return True
 
 
-@contextlib.contextmanager
-def launch_lease(run: RunRecord, *, wait: bool) -> Iterator[bool]:
+def launch_lease(run: RunRecord, *, wait: bool) -> contextlib.AbstractContextManager[bool]:
     """The run's launch lock: held by the process launching ``run`` for as long as it launches.
 
     The lock is an ``flock``, so a process that dies releases it: a poller that gets it (``wait``
     False never blocks) knows that no launch of this run is in progress anywhere.
     """
-    fd = os.open(run.dir / ".launch.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    return run.lease("launch", wait=wait)
 
 
 def launch_step(state: dict[str, Any]) -> str:

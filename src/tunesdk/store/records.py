@@ -371,13 +371,18 @@ class RunRecord:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    @contextlib.contextmanager
-    def poll_lease(self) -> Iterator[bool]:
+    def poll_lease(self) -> contextlib.AbstractContextManager[bool]:
         """Non-blocking: yields True in the one process allowed to poll the backend right now."""
-        fd = os.open(self.dir / ".poll.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        return self.lease("poll")
+
+    @contextlib.contextmanager
+    def lease(self, name: str, *, wait: bool = False) -> Iterator[bool]:
+        """The run's ``name`` lease (an ``flock`` on ``.<name>.lock``, released when its holder
+        exits or dies): yields True to its one holder; without ``wait``, False at once to others."""
+        fd = os.open(self.dir / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 yield False
                 return
