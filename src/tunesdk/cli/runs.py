@@ -158,8 +158,10 @@ def remove(
     yes: YesOpt = False,
     force: ForceOpt = False,
 ) -> None:
-    """Delete runs and their files (outputs included). Runs that have not ended are kept
-    unless --force."""
+    """Delete runs and their files, outputs included (asks first; --yes does not).
+
+    A run that has not ended is kept unless --force: cancel it first with `tunesdk cancel RUN`.
+    """
     from tunesdk.errors import RunStillRunning
     from tunesdk.store import RunStore
 
@@ -192,8 +194,10 @@ def prune(
     force: ForceOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would go")] = False,
 ) -> None:
-    """Delete runs created longer ago than --older-than (optionally only one --status).
-    Runs that have not ended are kept unless --force."""
+    """Delete the runs created longer ago than --older-than (asks first; --yes does not).
+
+    --status limits it to runs with that status; runs that have not ended are kept unless --force.
+    """
     from tunesdk.errors import RunNotFound, RunStillRunning
     from tunesdk.store import RunStore
 

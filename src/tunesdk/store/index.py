@@ -57,6 +57,8 @@ _COLUMNS = (
     f"run_id, backend, {_STATUS}, created_at, updated_at, COALESCE(problem, found_problem),"
     " state_sig, found_file, found_sig"
 )
+#: how long a run's writer waits for the index before leaving the row to the next reader
+WRITER_TIMEOUT_S = 2.0
 #: a query result this small (a screenful) is checked against its folders before it is returned
 VERIFIED_PAGE = 200
 
@@ -79,9 +81,11 @@ class RunIndex:
     # ---- connections ------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _connect(self, *, memory: bool = False) -> Iterator[sqlite3.Connection]:
+    def _connect(
+        self, *, memory: bool = False, timeout: float = 10.0
+    ) -> Iterator[sqlite3.Connection]:
         conn = sqlite3.connect(
-            ":memory:" if memory else str(self.path), timeout=10.0, isolation_level=None
+            ":memory:" if memory else str(self.path), timeout=timeout, isolation_level=None
         )
         try:
             if not memory:
@@ -150,7 +154,8 @@ class RunIndex:
         if not self.runs_dir.is_dir():
             return
         try:
-            with self._connect() as conn:
+            # a writer may hold a run's lock: never stall it long (the next sync repairs the row)
+            with self._connect(timeout=WRITER_TIMEOUT_S) as conn:
                 conn.execute("BEGIN IMMEDIATE")
                 action(conn)
                 conn.execute("COMMIT")
