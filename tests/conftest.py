@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+# the shipped contract suite's asserts explain their failures like the tests' own
+pytest.register_assert_rewrite("tunesdk.testing.contract")
+
 #: (first, longest) seconds between polls: the emulators answer in milliseconds
 FAST_POLL = (0.02, 0.1)
 #: variables a developer's shell may hold that would point a backend elsewhere

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# the shipped contract suite's asserts explain their failures like the tests' own
+pytest.register_assert_rewrite("tunesdk.testing.contract")
+
 PLUGIN = Path(__file__).resolve().parents[1]
 
 
