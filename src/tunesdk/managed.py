@@ -408,6 +408,7 @@ class ManagedBackend(Backend):
         validate_job_data(job, self.provider, rules=self.name)
 
     def launch(self, run: RunRecord) -> None:
+        """Convert, check credentials, upload and create, holding the run's launch lease."""
         with launch_lease(run, wait=True):
             self.resume_launch(run)
 
