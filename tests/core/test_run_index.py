@@ -157,6 +157,8 @@ for i in range(int(sys.argv[1])):
     record.emit(ts.StatusChanged(status="running"))
     record.emit(ts.Failed(error="x") if i % 2 else ts.Completed(model=ts.LocalModel(path="/m")))
     store.query(limit=5)
+    if i % 5 == 4:
+        store.delete(record.run_id)
 """
 
 
@@ -172,13 +174,15 @@ def test_concurrent_writers_and_readers_keep_the_index_whole(tunesdk_home: Path)
     store = RunStore()
     rows = _rows(store)  # the file as the writers left it, before any reader repairs it
     folders = {p.name for p in store.runs_dir.iterdir() if not p.name.startswith(".")}
-    assert set(rows) == folders and len(folders) == per_process * writers
+    assert set(rows) == folders and len(folders) == (per_process - per_process // 5) * writers
     for run_id, (status, _) in rows.items():
         assert status == RunRecord(store.runs_dir / run_id).status
     with sqlite3.connect(store.index.path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    kept = [i for i in range(per_process) if i % 5 != 4]
     statuses = sorted(_listed().values())
-    assert statuses.count("completed") == writers * ((per_process + 1) // 2)
+    assert statuses.count("completed") == writers * len([i for i in kept if i % 2 == 0])
+    assert statuses.count("failed") == writers * len([i for i in kept if i % 2])
 
 
 def test_get_by_exact_id_does_not_touch_the_index(
@@ -197,7 +201,7 @@ def test_get_by_exact_id_does_not_touch_the_index(
 def test_delete_and_prune(new_run: Callable[..., RunRecord]) -> None:
     from datetime import timedelta
 
-    from tunesdk.errors import RunStillRunning
+    from tunesdk.errors import RunNotFound, RunStillRunning
 
     old_failed, old_done, old_running, fresh_failed = (new_run() for _ in range(4))
     old_failed.emit(ts.Failed(error="x"))
@@ -226,6 +230,8 @@ def test_delete_and_prune(new_run: Callable[..., RunRecord]) -> None:
 
     store.delete(old_running.run_id, force=True)
     assert not old_running.dir.exists()
+    with pytest.raises(RunNotFound):  # a follower of a deleted run learns it is gone
+        _ = old_running.status
     assert set(_listed()) == {old_done.run_id, fresh_failed.run_id}
     assert not [p for p in store.runs_dir.iterdir() if p.name.startswith(".deleting")]
 

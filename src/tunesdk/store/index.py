@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from tunesdk.errors import RunNotFound
 from tunesdk.store.ids import is_run_id
 from tunesdk.store.state import DAMAGED, RunSummary, file_signature, summarize_folder
 
@@ -159,7 +160,7 @@ class RunIndex:
                 conn.execute("BEGIN IMMEDIATE")
                 action(conn)
                 conn.execute("COMMIT")
-        except (sqlite3.Error, OSError):
+        except (sqlite3.Error, OSError, RunNotFound):
             pass  # a stale row is found and fixed by the next reader's sync
 
     # ---- readers ------------------------------------------------------------------------------
@@ -271,7 +272,10 @@ class RunIndex:
                 and (row[1] is None or file_signature(f"{base}/{name}/{row[1]}") == row[2])
             ):
                 continue  # unchanged (and a damaged file, if one was noted, still the same)
-            changed.append((summarize_folder(self.runs_dir / name), sig))
+            try:
+                changed.append((summarize_folder(self.runs_dir / name), sig))
+            except RunNotFound:  # deleted while we looked
+                gone.add(name)
         return changed, gone
 
     def _store(

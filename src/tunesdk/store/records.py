@@ -113,14 +113,23 @@ class RunRecord:
 
     def _damaged(self, name: str, problem: str) -> RunDamaged:
         """RunDamaged for the file ``name``, also noted in the run list."""
-        RunIndex(self.dir.parent).mark_damaged(self.dir, name, problem)
+        self._note_damage(name, problem)
         return RunDamaged(self.run_id, problem, path=str(self.dir / name))
+
+    def _index(self) -> RunIndex | None:
+        """The index of the store this run is in (None for a folder outside a store's ``runs``)."""
+        return RunIndex(self.dir.parent) if self.dir.parent.name == "runs" else None
+
+    def _note_damage(self, name: str, problem: str) -> None:
+        index = self._index()
+        if index is not None:
+            index.mark_damaged(self.dir, name, problem)
 
     def _read_state(self) -> dict[str, Any]:
         try:
             return load_state(self.dir)
         except RunDamaged as exc:
-            RunIndex(self.dir.parent).mark_damaged(self.dir, "state.json", exc.problem)
+            self._note_damage("state.json", exc.problem)
             raise
 
     @property
@@ -210,7 +219,9 @@ class RunRecord:
         data["updated_at"] = now()
         write_atomic(self.dir / "state.json", json.dumps(data, indent=2), durable=False)
         if data["status"] != status_before:
-            RunIndex(self.dir.parent).record(self.dir)
+            index = self._index()
+            if index is not None:
+                index.record(self.dir)
 
     def _append(self, data: dict[str, Any], event: Event) -> Event:
         """Write ``event`` (stamped with the next seq) to the log and record it in ``data``.
@@ -336,7 +347,7 @@ class RunRecord:
 
     def _damaged_log(self, number: int, exc: Exception) -> RunDamaged:
         problem = f"events.jsonl line {number} is not an event ({short_reason(exc)})"
-        RunIndex(self.dir.parent).mark_damaged(self.dir, "events.jsonl", problem)
+        self._note_damage("events.jsonl", problem)
         return RunDamaged(
             self.run_id,
             problem,

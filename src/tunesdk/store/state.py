@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
 
-from tunesdk.errors import RunDamaged
+from tunesdk.errors import RunDamaged, RunNotFound
 from tunesdk.events import RunStatus
 from tunesdk.store.ids import RUN_ID
 
@@ -51,6 +51,8 @@ def load_state(folder: Path) -> dict[str, Any]:
     try:
         text = path.read_text("utf-8")
     except FileNotFoundError:
+        if not folder.is_dir():  # the run was deleted (tunesdk rm) under the reader
+            raise RunNotFound(run_id, str(folder.parent)) from None
         raise RunDamaged(run_id, "state.json is missing", path=str(path)) from None
     except (OSError, ValueError) as exc:  # ValueError: not UTF-8
         reason = getattr(exc, "strerror", None) or short_reason(exc)
@@ -135,7 +137,8 @@ class RunSummary:
 
 
 def summarize_folder(folder: Path) -> RunSummary:
-    """The summary of the run in ``folder``, damage included (never raises RunDamaged)."""
+    """The summary of the run in ``folder``, damage included (never raises RunDamaged; raises
+    RunNotFound when the folder is gone)."""
     try:
         data = load_state(folder)
     except RunDamaged as exc:
