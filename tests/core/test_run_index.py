@@ -37,7 +37,7 @@ def _rows(store: RunStore) -> dict[str, tuple[str, str]]:
 
 
 def _listed(**filters: str) -> dict[str, str]:
-    return {row.run_id: row.status for row in RunStore().query(**filters).runs}  # type: ignore[arg-type]
+    return {row.run_id: row.status for row in RunStore().query(**filters).runs}
 
 
 def test_the_index_is_sqlite_in_wal_mode_beside_the_run_folders(
@@ -133,10 +133,10 @@ def test_a_read_only_index_still_lists(
 
     real_connect = sqlite3.connect
 
-    def read_only(database: str, **kwargs: object) -> sqlite3.Connection:
-        if database == ":memory:":
-            return real_connect(database, **kwargs)  # type: ignore[arg-type]
-        return real_connect(f"file:{database}?mode=ro", uri=True, **kwargs)  # type: ignore[arg-type]
+    def read_only(database: str, timeout: float, isolation_level: None) -> sqlite3.Connection:
+        if database != ":memory:":
+            database = f"file:{database}?mode=ro"
+        return real_connect(database, timeout=timeout, isolation_level=isolation_level, uri=True)
 
     new_folder = record.dir.parent / (record.run_id[:-6] + "eeeeee")
     shutil.copytree(record.dir, new_folder)
