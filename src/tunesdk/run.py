@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from tunesdk.backend import plan_checked, warn_dropped
+from tunesdk.backend import check_capabilities, plan_checked, warn_dropped
 from tunesdk.errors import BackendUnavailable, RunCancelled, RunDamaged, RunFailed, TuneError
 from tunesdk.events import Completed, Event, Failed, RunStatus, summarize
 from tunesdk.follow import Follower, poll_once
@@ -80,10 +80,13 @@ class Run:
 
         job = resolve_job_paths(job)  # the run stores absolute paths: valid from any folder
         backend = get_backend(backend_name)
+        # a method or objective the backend lacks is one JobError, here as in plan(), before the
+        # machine checks (which would report it as "unavailable")
+        check_capabilities(backend, job)
         check = backend.check_job(job)
         if not check.usable:
             raise BackendUnavailable(backend_name, check.reason or "not usable here", fix=check.fix)
-        plan = plan_checked(backend, job)
+        plan = backend.plan(job)
         backend.preflight(job, plan)
         origin = backend_origin(backend_name)
         if origin is not None and origin.startswith("__main__:") and backend.kind == "local":

@@ -278,3 +278,22 @@ def test_a_bad_set_of_a_secret_does_not_echo_it(
     )
     assert code == 2 and "--set #1" in err
     assert "sk-canary" not in err + out
+
+
+class GPUOnlyLoRA(LoRAOnly):
+    """Unusable here, like a GPU backend on a CPU machine: the method error must still win."""
+
+    name = "gpu-only-lora"  # type: ignore[assignment]
+
+    def check_job(self, job: ts.Job) -> ts.Check:
+        return ts.Check(usable=False, reason="needs a CUDA GPU", fix="run it on a GPU machine")
+
+
+def test_submit_reports_an_unsupported_method_as_the_same_job_error(
+    make_job: Callable[..., ts.Job], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(registry._registered, "gpu-only-lora", GPUOnlyLoRA)
+    with pytest.raises(JobError, match="full fine-tuning is not offered"):
+        make_job(method=ts.Full()).submit("gpu-only-lora")
+    with pytest.raises(ts.BackendUnavailable, match="CUDA"):
+        make_job().submit("gpu-only-lora")
