@@ -147,3 +147,24 @@ def test_engine_list_shows_each_engine_with_versions_or_the_install_command() ->
     assert "unhealthy: missing: unsloth" in lines["unsloth"]
     assert "tunesdk engine install axolotl" in lines["axolotl"]
     assert "tunesdk engine install trl" in lines["trl"]
+
+
+def test_a_local_backends_worker_starts_in_its_engines_interpreter(tmp_path: Path) -> None:
+    import tunesdk as ts
+    from tunesdk.store import RunStore
+    from tunesdk.testing import tiny_chat_data
+    from tunesdk_trl import TRLBackend
+
+    job = ts.Job(model="m", data=tiny_chat_data(4))
+    backend = TRLBackend()
+    record = RunStore(tmp_path / "store").create(job, backend.plan(job), "trl")
+    assert backend.worker_command(record)[0] == sys.executable  # no engine: this interpreter
+    assert "PYTHONPATH" not in backend.worker_env(record) or not (record.dir / "engine").exists()
+
+    folder = _fake_managed("trl")
+    python = str(folder / "bin" / "python")
+    assert backend.worker_command(record)[:3] == [python, "-m", "tunesdk.worker"]
+    env = backend.worker_env(record)
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(record.dir / "engine")
+    assert (record.dir / "engine" / "tunesdk_trl").is_symlink()
+    assert any("trl engine (managed)" in note for note in backend.plan(job).notes)

@@ -86,7 +86,13 @@ class TRLBackend(LocalBackend):
 
     def plan(self, job: Job) -> Plan:
         """SFTConfig/DPOConfig kwargs and the PEFT config, one row per option. Pure."""
-        return build_plan(job, self.name)
+        from tunesdk import engines
+
+        plan = build_plan(job, self.name)
+        found = engines.find(self.name)  # the trl engine environment, when one is set up
+        if found is None:
+            return plan
+        return plan.model_copy(update={"notes": [*plan.notes, "trains in the " + found.describe()]})
 
     def preflight(self, job: Job, plan: Plan) -> None:
         """A local model path must exist, mixed precision must be supported here, and named LoRA
@@ -108,7 +114,7 @@ class TRLBackend(LocalBackend):
     def worker_command(self, run: RunRecord) -> list[str]:
         """``python -m tunesdk.worker RUN_DIR``, wrapped in ``accelerate launch`` for several
         ranks or FSDP/DeepSpeed."""
-        return launch.launch_command(run.job, run.dir)
+        return launch.launch_command(run.job, run.dir, python=self.worker_python())
 
     def worker_env(self, run: RunRecord) -> dict[str, str]:
         env = super().worker_env(run)

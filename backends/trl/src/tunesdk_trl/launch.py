@@ -137,13 +137,14 @@ def config_path(run_dir: Path | str) -> Path:
     return Path(run_dir) / CONFIG_FILE
 
 
-def launch_command(job: Job, run_dir: Path | str) -> list[str]:
-    """The exact command that starts training for a run in ``run_dir``."""
+def launch_command(job: Job, run_dir: Path | str, python: str | None = None) -> list[str]:
+    """The exact command that starts training for a run in ``run_dir`` (``python``: the
+    interpreter that trains, e.g. the trl engine environment's; default this one)."""
     worker = ["-m", "tunesdk.worker", str(run_dir)]
     if not is_distributed(job):
-        return [sys.executable, *worker]
+        return [python or sys.executable, *worker]
     return [
-        sys.executable,
+        python or sys.executable,
         "-m",
         "accelerate.commands.launch",
         "--config_file",
