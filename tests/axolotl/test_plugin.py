@@ -142,3 +142,10 @@ def test_without_the_plugin_the_console_parser_still_gives_every_event(
     losses = [e.train_loss for e in result.events() if isinstance(e, Progress)]
     assert len(losses) == 3 and all(loss == float(f"{loss:.4g}") for loss in losses)
     assert [e.step for e in result.events() if isinstance(e, Evaluation)] == [3]
+
+
+def test_hidden_gpus_count_as_no_cuda_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tunesdk_axolotl.training import has_cuda_device
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert has_cuda_device() is False
