@@ -309,16 +309,21 @@ def _run(command: list[str], echo: Echo, what: str) -> None:
         )
 
 
-def _check_python(name: str, python: str) -> None:
+def _check_python(name: str, python: str) -> str:
+    """``python``'s version (``3.11.7``); TuneError when the engine cannot use it."""
     wanted = spec(name).python
-    done = subprocess.run(
-        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
+    try:
+        done = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+            capture_output=True,
+            text=True,
+        )
+    except OSError:
+        done = None
+    if done is None or done.returncode != 0:
         raise TuneError(f"{python} does not run", fix="give a working Python 3.11+ with --python")
-    major, minor = (int(x) for x in done.stdout.strip().split("."))
+    full = done.stdout.strip()
+    major, minor = (int(x) for x in full.split(".")[:2])
     if (major, minor) < (3, 11) or (wanted is not None and (major, minor) != wanted):
         version = "{}.{}".format(*(wanted or (3, 11)))
         need = f"Python {version}" if wanted else "Python 3.11 or newer"
@@ -327,6 +332,7 @@ def _check_python(name: str, python: str) -> None:
             where="--python",
             fix=f"tunesdk engine install {name} --python python{version}",
         )
+    return full
 
 
 def install(
@@ -345,7 +351,7 @@ def install(
         echo(f"{name}: up to date ({existing.python})")
         return existing
     base = python or sys.executable
-    _check_python(name, base)
+    python_version = _check_python(name, base)
     requirements = read_lock(name)
     first = [r for r in requirements if _dist_of(r) == FIRST]
     rest = [r for r in requirements if _dist_of(r) != FIRST]
@@ -375,7 +381,7 @@ def install(
         "name": name,
         "lock_sha256": lock_digest(name),
         "versions": versions,
-        "python": sys.version.split()[0] if python is None else python,
+        "python": python_version,
         "installed_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (building / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
