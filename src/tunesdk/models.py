@@ -87,7 +87,7 @@ class LocalModel(_Handle):
                 "block) that the base model has no weights for",
                 where="model.merge",
                 fix="use the adapters as they are (model.chat(), model.load()), or train "
-                "ts.LoRA() for an adapter that merges away",
+                "LoRA (`method: lora`) for an adapter that merges away",
             )
 
     def export_gguf(

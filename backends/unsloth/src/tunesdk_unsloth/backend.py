@@ -75,7 +75,7 @@ class UnslothBackend(LocalBackend):
                     usable=False,
                     reason="Unsloth's CPU mode trains SFT only (LoRA or full), not "
                     f"{job.infer_objective()}",
-                    fix="run DPO on a machine with a GPU, or use backend='trl' on this one",
+                    fix="run DPO on a machine with a GPU, or use the trl backend on this one",
                     versions=versions,
                 )
             return Check(usable=True, reason=environment.CPU_MODE, versions=versions)

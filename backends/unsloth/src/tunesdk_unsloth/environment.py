@@ -30,8 +30,10 @@ ALLOW_CPU_OPTION = "allow_cpu"
 
 NO_GPU = "needs an NVIDIA/AMD/Intel GPU; found none"
 NO_GPU_FIX = (
-    "run on a machine with a supported GPU, or use backend='trl' on this one, or opt in to "
-    'Unsloth\'s CPU mode: backend_options={"unsloth": {"allow_cpu": True}} or '
+    "run on a machine with a supported GPU, or use the trl backend on this one (--backend trl; "
+    "backend='trl' in Python), or opt in to Unsloth's CPU mode: "
+    "`backend_options: {unsloth: {allow_cpu: true}}` in the job file "
+    '(backend_options={"unsloth": {"allow_cpu": True}} in Python), or '
     f"{ALLOW_CPU_ENV}=1"
 )
 INSTALL_FIX = (

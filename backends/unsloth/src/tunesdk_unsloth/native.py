@@ -35,7 +35,7 @@ def unsupported_method(job: Job) -> JobError | None:
             f"{what} (method kind {method.kind!r}) cannot be trained by the unsloth backend: "
             "Unsloth trains LoRA, QLoRA and full fine-tuning only",
             where="job.method",
-            fix="use ts.LoRA(), ts.QLoRA() or ts.Full(), or backend='trl' for prefix tuning",
+            fix="use `method: lora`, `qlora` or `full`, or the trl backend for prefix tuning",
         )
     return None
 
