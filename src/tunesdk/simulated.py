@@ -21,22 +21,30 @@ from tunesdk.events import Checkpoint, Evaluation, Progress
 from tunesdk.job import Job
 from tunesdk.local import LocalBackend
 from tunesdk.models import LocalModel, Messages, ModelHandle
+from tunesdk.options import job_options
 from tunesdk.store import RunRecord
 
-_SUPPORTED = (
-    "epochs",
-    "max_steps",
-    "learning_rate",
-    "batch_size",
-    "micro_batch_size",
-    "warmup_ratio",
-    "lr_scheduler",
-    "seed",
-    "eval_data",
-    "eval_split",
-    "eval_steps",
-    "n_checkpoints",
-    "output_dir",
+#: what the simulated curve, evaluations and checkpoints use (with the method and its fields);
+#: the plan drops every other option of the catalogue
+_HONOURED = frozenset(
+    {
+        "objective",
+        "method",
+        "epochs",
+        "max_steps",
+        "learning_rate",
+        "batch_size",
+        "micro_batch_size",
+        "warmup_ratio",
+        "lr_scheduler",
+        "seed",
+        "beta",
+        "eval_data",
+        "eval_split",
+        "eval_steps",
+        "n_checkpoints",
+        "output_dir",
+    }
 )
 
 
@@ -56,15 +64,9 @@ class SimulatedBackend(LocalBackend):
         builder = PlanBuilder(job, self.name, self.kind)
         steps = total_steps(job)
         builder.native = {"engine": "simulated", "total_steps": steps, "seed": job.seed}
-        for option in _SUPPORTED:
-            builder.mapped(option)
-        if builder.objective == "dpo":
-            builder.mapped("beta")
-        builder.mapped("objective")
-        builder.mapped("method")
-        for field in type(job.method).model_fields:
-            if field != "kind":
-                builder.mapped(f"method.{field}")
+        for option in job_options(job, builder.objective):
+            if option in _HONOURED or option.startswith("method."):
+                builder.mapped(option)
         builder.notes.append("simulated backend: events are synthetic, no model is trained")
         return builder.build()
 

@@ -2,7 +2,7 @@
 objective, duplicates, and eval examples that also sit in the training data.
 
 ``check_training_data`` is what submit runs before anything is uploaded or started (through
-``tunesdk.backend.validate_job_data``) and what ``tunesdk validate JOB.yaml`` prints, so both say
+``tunesdk.job_data.validate_job_data``) and what ``tunesdk validate JOB.yaml`` prints, so both say
 the same. It takes plain values, not a Job: ``tunesdk.data`` knows nothing of jobs or runs.
 """
 

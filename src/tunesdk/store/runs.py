@@ -210,11 +210,11 @@ class RunStore:
 
 def redacted_job(job: Job) -> dict[str, Any]:
     """The job as a dict with secret-looking backend options replaced by ``***``."""
-    from tunesdk.backend import _redact
+    from tunesdk.secrets import redact
 
     data = job.to_dict()
     data["backend_options"] = {
-        backend: {key: _redact(key, value) for key, value in options.items()}
+        backend: {key: redact(key, value) for key, value in options.items()}
         for backend, options in data.get("backend_options", {}).items()
     }
     return data
