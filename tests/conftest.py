@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 # the shipped contract suite's asserts explain their failures like the tests' own
-pytest.register_assert_rewrite("tunesdk.testing.contract")
+pytest.register_assert_rewrite("tunesdk.testing.contract", "tunesdk.testing.recovery")
 
 #: (first, longest) seconds between polls: the emulators answer in milliseconds
 FAST_POLL = (0.02, 0.1)

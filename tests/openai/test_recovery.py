@@ -1,8 +1,8 @@
-"""OpenAI runs whose submitter died mid-launch recover; a wrong key sends no data; follow loops
-stay bounded while the API fails.
+"""The recovery suite (`tunesdk.testing.recovery`) against the OpenAI emulator, plus a submitter
+really killed (SIGKILL) mid-upload and follow loops through failing polls.
 
-A dead submitter is either a real process killed with SIGKILL mid-upload, or a launch whose one
-allowed attempt met an emulator fault (the state a process killed right there leaves behind).
+A lost upload answer is the one to ``POST /v1/files``: the repeat finds the file by its name
+(``<run id>.train.jsonl``) and size instead of sending it again.
 """
 
 from __future__ import annotations
@@ -13,20 +13,41 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import openai
 import pytest
 
 import tunesdk as ts
-from tunesdk.errors import AuthError
-from tunesdk.events import Completed
-from tunesdk.managed import RetryPolicy
 from tunesdk.store import RunStore
-from tunesdk_openai.backend import OpenAIBackend
+from tunesdk.testing import tiny_chat_data
+from tunesdk.testing.recovery import RecoveryContract, RecoveryFacts
+from tunesdk_openai.emulator import OpenAIEmulator
 
 MODEL = "gpt-4o-mini-2024-07-18"
 UPLOAD = ("POST", "/v1/files")
-CREATE = ("POST", "/v1/fine_tuning/jobs")
+
+
+def _files(emulator: Any, key: str) -> int:
+    client = openai.OpenAI(base_url=emulator.base_url, api_key=key)
+    return len(client.files.list(purpose="fine-tune").data)
+
+
+class TestOpenAIRecovery(RecoveryContract):
+    @pytest.fixture
+    def recovery_facts(self) -> RecoveryFacts:
+        return RecoveryFacts(
+            "openai",
+            job={"model": MODEL, "data": tiny_chat_data(12), "epochs": 1, "batch_size": 4},
+            emulator=OpenAIEmulator,
+            settings={"validate_s": 0.05, "queue_s": 0.05, "seconds_per_step": 0.02},
+            upload=UPLOAD,
+            create=("POST", "/v1/fine_tuning/jobs"),
+            stored_files=_files,
+            env=dict.fromkeys(
+                ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "OPENAI_API_VERSION")
+            ),
+        )
 
 
 def _count(provider, method: str, path: str) -> int:
@@ -40,31 +61,6 @@ def _job(samples) -> ts.Job:
 def _stored_files(provider, run_id: str) -> list[str]:
     client = openai.OpenAI(base_url=provider.emulator.base_url, api_key=provider.api_key)
     return [f.id for f in client.files.list(purpose="fine-tune") if f.filename.startswith(run_id)]
-
-
-def _cut_short(provider, monkeypatch, job: ts.Job, method: str, path: str) -> str:
-    """Launch with one attempt per call and the answer to ``method path`` lost: the state a
-    submitter killed right after sending it leaves."""
-    provider.emulator.faults.add(kind="commit_then_drop", method=method, path=path + "$")
-    monkeypatch.setattr(OpenAIBackend, "retry_policy", RetryPolicy(1, 0.01, 0.01))
-    backend = OpenAIBackend()
-    record = RunStore().create(job, backend.plan(job), "openai")
-    with pytest.raises(ts.ProviderError):
-        backend.launch(record)
-    monkeypatch.setattr(OpenAIBackend, "retry_policy", RetryPolicy(6, 0.01, 0.05))
-    return record.run_id
-
-
-@pytest.mark.parametrize("lost", [UPLOAD, CREATE], ids=["upload", "create"])
-def test_a_launch_cut_short_finishes_with_one_job(provider, openai_env, monkeypatch, samples, lost):
-    run_id = _cut_short(provider, monkeypatch, _job(samples), *lost)
-    assert ts.Run.attach(run_id).status == "uploading"
-
-    events = list(ts.Run.attach(run_id).events(timeout=20))
-
-    assert isinstance(events[-1], Completed)
-    assert provider.jobs() == 1 and _count(provider, *CREATE) == 1
-    assert len(_stored_files(provider, run_id)) == 1 and _count(provider, *UPLOAD) == 1
 
 
 def test_a_submitter_killed_while_uploading(provider, openai_env, samples, tmp_path):
@@ -98,24 +94,6 @@ def test_a_submitter_killed_while_uploading(provider, openai_env, samples, tmp_p
     assert provider.jobs() == 1 and len(_stored_files(provider, record.run_id)) == 1
 
 
-def test_cancel_before_any_job_is_immediate(provider, openai_env, monkeypatch, samples):
-    run_id = _cut_short(provider, monkeypatch, _job(samples), *UPLOAD)
-    run = ts.Run.attach(run_id)
-    started = time.monotonic()
-    run.cancel()
-    assert run.status == "cancelled" and provider.jobs() == 0
-    assert time.monotonic() - started < 5  # no 600 s grace
-
-
-def test_a_wrong_key_sends_no_data(providers, monkeypatch, tmp_path, samples):
-    with providers.openai(api_keys={"sk-right-0123456789abcdefghij"}) as provider:
-        provider.wire(monkeypatch, tmp_path / "home")
-        with pytest.raises(AuthError, match="rejected the API key"):
-            _job(samples).submit("openai")
-        assert _count(provider, *UPLOAD) == 0 and provider.jobs() == 0
-        assert [(r.method, r.status) for r in provider.requests] == [("GET", 401)]
-
-
 def test_polls_that_fail_log_one_warning_and_back_off(provider, openai_env, samples):
     run = _job(samples).submit("openai")
     seen = run.record.events()[-1].seq
@@ -131,35 +109,3 @@ def test_polls_that_fail_log_one_warning_and_back_off(provider, openai_env, samp
     assert len(warnings) == 1
     # one poll = 6 attempts; backoff between polls from 0.02 s, doubling to 0.1 s
     assert len(provider.requests) - before <= 6 * (2.0 / 0.02)
-
-
-def test_attaching_without_a_key_is_an_auth_error(provider, openai_env, samples, monkeypatch):
-    run = _job(samples).submit("openai")
-    monkeypatch.delenv("OPENAI_API_KEY")
-    lines = len(run.record.events())
-    with pytest.raises(AuthError, match="no API key"):
-        ts.Run.attach(run.run_id).wait(timeout=10)
-    assert len(run.record.events()) == lines
-
-
-def _list(client):
-    return client.files.list(purpose="fine-tune", limit=1)
-
-
-@pytest.mark.parametrize(
-    ("status", "message", "kind"),
-    [
-        (404, "The model 'nope' does not exist", ts.ModelNotFound),
-        (400, "invalid parameter n_epochs", ts.InvalidRequest),
-        (401, "invalid key", ts.AuthError),
-        (402, "out of credit", ts.QuotaExceeded),
-        (503, "busy", ts.ProviderError),
-    ],
-)
-def test_one_error_hierarchy_for_every_provider(provider, openai_env, status, message, kind):
-    provider.emulator.faults.add(status=status, message=message, times=10)
-    backend = OpenAIBackend()
-    with pytest.raises(ts.ProviderError) as caught:
-        backend.retrying(lambda: _list(backend.client(None)))
-    assert type(caught.value) is kind and caught.value.status == status
-    assert caught.value.provider == "openai"

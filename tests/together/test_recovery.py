@@ -1,119 +1,46 @@
-"""Together runs whose submitter died mid-launch recover with one job; a wrong key sends no data.
+"""The recovery suite (`tunesdk.testing.recovery`) against the Together emulator.
 
-A dead submitter here is a launch whose one allowed attempt met an emulator fault that commits
-the request and drops its answer: the state a process killed right after sending it leaves.
+A lost upload answer is the one to ``POST /v1/files/{id}/preprocess``, the SDK's last upload
+step; a repeat of the upload is deduplicated by checksum, so the account still holds one file.
 """
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
 import pytest
 
-import tunesdk as ts
-from tunesdk.errors import AuthError
-from tunesdk.events import Completed
-from tunesdk.managed import RetryPolicy
-from tunesdk.store import RunStore
-from tunesdk_together.backend import TogetherBackend
-
-MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
-#: the SDK's upload ends with POST /v1/files/{id}/preprocess; a repeat is deduplicated by checksum
-UPLOAD = ("POST", "/v1/files/")
-CREATE = ("POST", "/v1/fine-tunes")
-ONLY_KEY = {"api_keys": {"the-right-key"}}
+from tunesdk.testing import tiny_chat_data
+from tunesdk.testing.recovery import RecoveryContract, RecoveryFacts
+from tunesdk_together.emulator import TogetherEmulator
 
 
-def _job(samples) -> ts.Job:
-    return ts.Job(model=MODEL, data=samples.chat(16), epochs=1)
-
-
-def _stored_files(provider) -> int:
+def _files(emulator: Any, key: str) -> int:
     from together import Together
 
-    client = Together(base_url=provider.emulator.base_url, api_key=provider.api_key)
-    return len(client.files.list().data)
+    return len(Together(base_url=emulator.base_url, api_key=key).files.list().data)
 
 
-def _count(provider, method: str, path: str) -> int:
-    """Requests to exactly ``path`` (``path/`` prefixes count every path under it)."""
-    if path.endswith("/"):
-        return sum(1 for r in provider.requests if r.method == method and r.path.startswith(path))
-    return sum(1 for r in provider.requests if r.method == method and r.path == path)
-
-
-def _cut_short(provider, monkeypatch, job: ts.Job, method: str, path: str) -> str:
-    """Launch with one attempt per call while the answer to ``method path`` is lost."""
-    exact = path if path.endswith("/") else path + "$"
-    provider.emulator.faults.add(kind="commit_then_drop", method=method, path=exact)
-    monkeypatch.setattr(TogetherBackend, "retry_policy", RetryPolicy(1, 0.01, 0.01))
-    backend = TogetherBackend()
-    record = RunStore().create(job, backend.plan(job), "together")
-    with pytest.raises(ts.ProviderError):
-        backend.launch(record)
-    monkeypatch.setattr(TogetherBackend, "retry_policy", RetryPolicy(6, 0.01, 0.05))
-    return record.run_id
-
-
-@pytest.mark.parametrize("lost", [UPLOAD, CREATE], ids=["upload", "create"])
-def test_a_launch_cut_short_finishes_with_one_job(
-    provider, together_env, monkeypatch, samples, lost
-):
-    run_id = _cut_short(provider, monkeypatch, _job(samples), *lost)
-    assert ts.Run.attach(run_id).status == "uploading"
-
-    events = list(ts.Run.attach(run_id).events(timeout=20))
-
-    assert isinstance(events[-1], Completed)
-    assert provider.jobs() == 1 and _count(provider, *CREATE) == 1
-    assert _stored_files(provider) == 1
-
-
-def test_cancel_before_any_job_is_immediate(provider, together_env, monkeypatch, samples):
-    run_id = _cut_short(provider, monkeypatch, _job(samples), *UPLOAD)
-    run = ts.Run.attach(run_id)
-    started = time.monotonic()
-    run.cancel()
-    assert run.status == "cancelled" and provider.jobs() == 0
-    assert time.monotonic() - started < 5  # no grace wait: there is nothing to wait for
-
-
-def test_a_wrong_key_sends_no_data(providers, monkeypatch, tmp_path, samples):
-    with providers.start("together", **ONLY_KEY) as provider:
-        provider.wire(monkeypatch, tmp_path / "home")
-        with pytest.raises(AuthError):
-            _job(samples).submit("together")
-        assert _count(provider, *UPLOAD) == 0 and provider.jobs() == 0
-        assert [(r.method, r.status) for r in provider.requests] == [("GET", 401)]
-
-
-def test_attaching_without_a_key_is_an_auth_error(provider, together_env, samples, monkeypatch):
-    run = _job(samples).submit("together")
-    monkeypatch.delenv(TogetherBackend.api_key_env)
-    seen = len(run.record.events())
-    with pytest.raises(AuthError, match=r"(?i)no .*API key"):
-        ts.Run.attach(run.run_id).wait(timeout=10)
-    assert len(run.record.events()) == seen
-
-
-def _list(client):
-    return client.files.list()
-
-
-@pytest.mark.parametrize(
-    ("status", "message", "kind"),
-    [
-        (404, "The model 'nope' does not exist", ts.ModelNotFound),
-        (400, "invalid parameter n_epochs", ts.InvalidRequest),
-        (401, "invalid key", ts.AuthError),
-        (402, "out of credit", ts.QuotaExceeded),
-        (503, "busy", ts.ProviderError),
-    ],
-)
-def test_one_error_hierarchy_for_every_provider(provider, together_env, status, message, kind):
-    provider.emulator.faults.add(status=status, message=message, times=10)
-    backend = TogetherBackend()
-    with pytest.raises(ts.ProviderError) as caught:
-        backend.retrying(lambda: _list(backend.client(None)))
-    assert type(caught.value) is kind and caught.value.status == status
-    assert caught.value.provider == "together"
+class TestTogetherRecovery(RecoveryContract):
+    @pytest.fixture
+    def recovery_facts(self) -> RecoveryFacts:
+        return RecoveryFacts(
+            "together",
+            job={
+                "model": "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+                "data": tiny_chat_data(16),
+                "epochs": 1,
+            },
+            emulator=TogetherEmulator,
+            settings={
+                "seconds_per_step": 0.02,
+                "pending_s": 0.03,
+                "queued_s": 0.03,
+                "compress_s": 0.03,
+                "upload_s": 0.03,
+                "cancel_s": 0.03,
+            },
+            upload=("POST", "/v1/files/"),
+            create=("POST", "/v1/fine-tunes"),
+            stored_files=_files,
+        )
