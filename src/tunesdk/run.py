@@ -10,6 +10,7 @@ methods, which take the same arguments.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -272,16 +273,9 @@ def run_job(
     """Submit, follow and return the Result: a progress bar on a terminal, else progress lines
     through the ``tunesdk`` logger (INFO; warnings and failures at their own level)."""
     run = Run.submit(job, backend, resume=resume)
-    show = progress if progress is not None else _stderr_is_terminal()
     try:
-        if show:
-            from tunesdk.progress import ProgressDisplay
-
-            with ProgressDisplay(run.run_id) as display:
-                return run.wait(on_event=_both(display.update, on_event))
-        from tunesdk.progress import log_lines
-
-        return run.wait(on_event=_both(log_lines(run.run_id).update, on_event))
+        with _reporting(run, progress, on_event) as report:
+            return run.wait(on_event=report)
     except KeyboardInterrupt:
         run.cancel()
         raise
@@ -304,18 +298,31 @@ async def arun_job(
         started = await submitting
         await started.acancel(wait=False)
         raise
-    show = progress if progress is not None else _stderr_is_terminal()
     try:
-        if show:
-            from tunesdk.progress import ProgressDisplay
-
-            with ProgressDisplay(run.run_id) as display:
-                return await run.await_result(on_event=_both(display.update, on_event))
-        return await run.await_result(on_event=on_event)
+        with _reporting(run, progress, on_event) as report:
+            return await run.await_result(on_event=report)
     except (KeyboardInterrupt, asyncio.CancelledError):
         # ask the backend to stop, without holding a cancelled task for the cancel grace period
         await asyncio.shield(run.acancel(wait=False))
         raise
+
+
+@contextlib.contextmanager
+def _reporting(
+    run: Run, progress: bool | None, on_event: Callable[[Event], None] | None
+) -> Iterator[Callable[[Event], None]]:
+    """The callback `run_job`/`arun_job` follow with: a progress bar on a terminal (or with
+    ``progress=True``), else progress lines through the ``tunesdk`` logger; then ``on_event``."""
+    show = progress if progress is not None else _stderr_is_terminal()
+    if show:
+        from tunesdk.progress import ProgressDisplay
+
+        with ProgressDisplay(run.run_id) as display:
+            yield _both(display.update, on_event)
+        return
+    from tunesdk.progress import log_lines
+
+    yield _both(log_lines(run.run_id).update, on_event)
 
 
 def _both(
