@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from tunesdk.backend import Backend
-from tunesdk.errors import BackendUnavailable, UnknownBackend
+from tunesdk.errors import BackendUnavailable, TuneError, UnknownBackend
 
 GROUP = "tunesdk.backends"
 
@@ -26,6 +26,7 @@ KNOWN_BACKENDS: dict[str, tuple[str, Literal["local", "managed"]]] = {
 _registered: dict[str, type[Backend]] = {}
 _instances: dict[str, Backend] = {}
 _lock = threading.Lock()
+_entry_point_cache: dict[str, object] | None = None
 
 
 class BackendInfo(BaseModel):
@@ -41,11 +42,45 @@ class BackendInfo(BaseModel):
     version: str | None = None
 
 
-def register_backend(name: str, backend: type[Backend]) -> None:
-    """Register a backend class in this process (entry points are the packaged way)."""
+def register_backend(name: str, backend: type[Backend], *, clobber: bool = False) -> None:
+    """Register a backend class in this process (entry points are the packaged way).
+
+    ``name`` must be the class's own ``name``. Registering the class a name already has is a
+    no-op; a different class under a taken name (registered here or an installed entry point)
+    raises `TuneError` unless ``clobber=True`` replaces it."""
+    own = getattr(backend, "name", None)
+    if own != name:
+        raise TuneError(
+            f"cannot register {getattr(backend, '__qualname__', backend)!r} as {name!r}: "
+            + (f"its name is {own!r}" if own is not None else "it sets no name"),
+            where="register_backend",
+            fix=f"set `name = {name!r}` on the class, or register it as "
+            f"register_backend({own!r}, ...)"
+            if own is not None
+            else f"set `name = {name!r}` on the class",
+        )
     with _lock:
+        taken = _registered.get(name)
+        if not clobber and taken is not backend:
+            origin = getattr(_entry_points().get(name), "value", None)
+            if taken is None and origin == f"{backend.__module__}:{backend.__qualname__}":
+                taken_by = None  # the installed class itself
+            elif taken is None and name in _entry_points():
+                taken_by = f"the installed backend {origin or name}"
+            elif taken is not None:
+                taken_by = f"{taken.__module__}:{taken.__qualname__}"
+            else:
+                taken_by = None
+            if taken_by is not None:
+                raise TuneError(
+                    f"backend name {name!r} is taken by {taken_by}",
+                    where="register_backend",
+                    fix="give your backend another name, or pass clobber=True to replace it "
+                    "in this process",
+                )
         _registered[name] = backend
-        _instances.pop(name, None)
+        if taken is not backend:
+            _instances.pop(name, None)
 
 
 def backend_origin(name: str) -> str | None:
@@ -92,7 +127,18 @@ def restore_backend(name: str, origin: str | None, path: str | None = None) -> B
 
 
 def _entry_points() -> dict[str, object]:
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
+    """The ``tunesdk.backends`` entry points, read once per process (`refresh` reads them again)."""
+    global _entry_point_cache
+    if _entry_point_cache is None:
+        _entry_point_cache = {ep.name: ep for ep in entry_points(group=GROUP)}
+    return _entry_point_cache
+
+
+def refresh() -> None:
+    """Read the installed entry points again (after installing a backend in a running process);
+    backends already built keep their instances."""
+    global _entry_point_cache
+    _entry_point_cache = None
 
 
 def installed_names() -> list[str]:
@@ -219,4 +265,11 @@ def _version(distribution: str) -> str | None:
         return None
 
 
-__all__ = ["KNOWN_BACKENDS", "BackendInfo", "backends", "get_backend", "register_backend"]
+__all__ = [
+    "KNOWN_BACKENDS",
+    "BackendInfo",
+    "backends",
+    "get_backend",
+    "refresh",
+    "register_backend",
+]
