@@ -383,18 +383,25 @@ def _resume_checkpoint(job: Job, backend: str, resume: bool | str) -> str:
 
 
 def _fingerprint(job: Job) -> Any:
-    """The job as stored in a run folder (secrets redacted), minus its name."""
-    data = redacted_job(job)
-    data.pop("name", None)
-    return data
+    """The job as a run folder stores it (secrets redacted), minus its name."""
+    return _effective(redacted_job(job))
 
 
 def _stored_fingerprint(record: RunRecord) -> Any:
     try:
         data = json.loads((record.dir / "job.json").read_text("utf-8"))
-        data.pop("name", None)
-    except (OSError, ValueError, AttributeError):
+        return _effective(data)
+    except (OSError, ValueError, TypeError, TuneError):  # damaged: passed over
         return None
+
+
+def _effective(stored: dict[str, Any]) -> dict[str, Any]:
+    """Every value of a stored job, defaults included, minus its name: the same for a job.json
+    holding only the options given and one (written by earlier versions) holding every field."""
+    from tunesdk.job import Job
+
+    data = Job.parse(stored, where="job.json").to_dict()
+    data.pop("name", None)
     return data
 
 

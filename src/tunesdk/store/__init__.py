@@ -3,7 +3,7 @@
 ::
 
     <run_id>/
-      job.json        the Job (secrets in backend_options redacted)
+      job.json        the Job as given: fields set explicitly (backend_options secrets redacted)
       plan.json       the Plan
       state.json      status, worker pid, backend state (remote ids, cursors); never secrets
       events.jsonl    one event per line, seq 1, 2, 3, ... without gaps

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from tunesdk.errors import AmbiguousRunId, RunDamaged, RunNotFound, RunStillRunning, TuneError
 from tunesdk.events import TERMINAL_STATUSES
 from tunesdk.store.files import check_home, home, now, write_atomic
@@ -209,15 +211,31 @@ class RunStore:
 
 
 def redacted_job(job: Job) -> dict[str, Any]:
-    """The job as a dict with secret-looking backend options replaced by ``***``."""
+    """The job as given — only the fields set explicitly, so the job loaded back from it has
+    the same user-set options (``Job.options_set``) for plans, warnings and strict mode — with
+    secret-looking backend options replaced by ``***``. (The effective values of the rest are
+    in the run's plan.)"""
     from tunesdk.secrets import redact
 
-    data = job.to_dict()
-    data["backend_options"] = {
-        backend: {key: redact(key, value) for key, value in options.items()}
-        for backend, options in data.get("backend_options", {}).items()
-    }
+    data = _as_given(job, job.to_dict())
+    if "backend_options" in data:
+        data["backend_options"] = {
+            backend: {key: redact(key, value) for key, value in options.items()}
+            for backend, options in data["backend_options"].items()
+        }
     return data
+
+
+def _as_given(spec: BaseModel, dumped: dict[str, Any]) -> dict[str, Any]:
+    """``dumped`` (``spec``'s JSON dump) cut to the fields set explicitly, nested specs alike;
+    a tagged spec (a method) keeps its ``kind``."""
+    given: dict[str, Any] = {}
+    for name in type(spec).model_fields:
+        if name in spec.model_fields_set or name == "kind":
+            value = getattr(spec, name)
+            nested = isinstance(value, BaseModel) and isinstance(dumped[name], dict)
+            given[name] = _as_given(value, dumped[name]) if nested else dumped[name]
+    return given
 
 
 def _materialize_data(job: Job, inputs: Path) -> Job:
