@@ -85,3 +85,9 @@ def unsloth_engine(monkeypatch: pytest.MonkeyPatch) -> Path:
     if not found.current:
         pytest.skip(f"the unsloth engine in {ENGINES_DIR} predates its lock file: rerun setup")
     return found.python
+
+
+@pytest.fixture(scope="session")
+def engines_dir() -> Path:
+    """Where scripts/setup.sh builds the engine environments (for class-scoped fixtures)."""
+    return ENGINES_DIR
