@@ -192,7 +192,7 @@ def test_full_fine_tuning_keeps_fp32_master_weights_of_a_bf16_checkpoint(
     from transformers import AutoModelForCausalLM
 
     from tunesdk_trl.modeling import ModelLoader
-    from tunesdk_trl.native import native_for
+    from tunesdk_trl.plan import native_for
 
     bf16_path = tmp_path / "bf16"
     AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.bfloat16).save_pretrained(

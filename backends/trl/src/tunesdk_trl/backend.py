@@ -15,7 +15,7 @@ from tunesdk.methods import LoRA, QLoRA
 from tunesdk.models import LocalModel, Messages, ModelHandle
 from tunesdk.store import RunRecord
 from tunesdk_trl import launch
-from tunesdk_trl.native import build_plan
+from tunesdk_trl.plan import build_plan
 
 REQUIRED = ("torch", "transformers", "trl", "peft", "datasets", "accelerate")
 #: report_to name → (modules transformers can use for it, any one will do; pip requirement)
@@ -41,7 +41,20 @@ class TRLBackend(LocalBackend):
     )
 
     def check(self) -> Check:
-        """Usable when torch, transformers, trl, peft, datasets and accelerate are installed."""
+        """Usable when torch, transformers, trl, peft, datasets and accelerate are installed (in
+        the trl engine environment when one is set up, else here)."""
+        from tunesdk import engines
+
+        found = engines.find(self.name)
+        if found is not None:  # the worker trains there: this process needs no torch
+            if "trl" in found.versions and "torch" in found.versions:
+                return Check(usable=True, versions=found.versions)
+            return Check(
+                usable=False,
+                reason=f"{found.python} lacks trl or torch",
+                fix=engines.install_command(self.name),
+                versions=found.versions,
+            )
         versions: dict[str, str] = {}
         missing = []
         for name in REQUIRED:

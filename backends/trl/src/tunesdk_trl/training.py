@@ -18,7 +18,7 @@ from tunesdk.worker import is_main_process
 from tunesdk_trl import data as data_mod
 from tunesdk_trl.callback import EventsCallback
 from tunesdk_trl.modeling import ModelLoader
-from tunesdk_trl.native import native_for
+from tunesdk_trl.plan import native_for
 
 
 def train(

@@ -13,7 +13,7 @@ from typing import Any
 from tunesdk.errors import JobError
 from tunesdk.job import Job
 from tunesdk.methods import Adapter, Full, LoRA, PrefixTuning, QLoRA
-from tunesdk_trl.native import TRAINERS, output_root, trainer_kwargs
+from tunesdk_trl.plan import TRAINERS, output_root, trainer_kwargs
 
 #: what "all-linear" becomes: Unsloth wants explicit names, and its fast kernels know these
 LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]

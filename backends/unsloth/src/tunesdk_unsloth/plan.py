@@ -13,7 +13,7 @@ from tunesdk.backend import OptionStatus, Plan, PlanRow, option_value
 from tunesdk.errors import UnsupportedOption
 from tunesdk.job import Job
 from tunesdk.methods import LoRA, QLoRA
-from tunesdk_trl.native import build_plan as trl_plan
+from tunesdk_trl.plan import build_plan as trl_plan
 from tunesdk_unsloth import environment
 from tunesdk_unsloth.native import (
     CALL_OPTIONS,
