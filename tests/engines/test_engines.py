@@ -168,3 +168,11 @@ def test_a_local_backends_worker_starts_in_its_engines_interpreter(tmp_path: Pat
     assert env["PYTHONPATH"].split(os.pathsep)[0] == str(record.dir / "engine")
     assert (record.dir / "engine" / "tunesdk_trl").is_symlink()
     assert any("trl engine (managed)" in note for note in backend.plan(job).notes)
+
+
+def test_with_an_engine_the_callers_check_reads_the_engines_versions() -> None:
+    from tunesdk_trl import TRLBackend
+
+    _fake_managed("trl")
+    check = TRLBackend().check()
+    assert check.usable and check.versions == {"torch": "2.13.0", "trl": "1.0"}
