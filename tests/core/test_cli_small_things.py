@@ -40,7 +40,9 @@ def job_file(tmp_path: Path, data_file: Path) -> Path:
 # ---- help -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["run", "resume", "logs", "plan"])
+@pytest.mark.parametrize(
+    "command", ["run", "resume", "logs", "plan", "validate", "stats", "convert"]
+)
 def test_help_shows_flags_as_flags(command: str) -> None:
     proc = cli(command, "--help")
     assert proc.returncode == 0

@@ -30,6 +30,7 @@ ColumnsOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--columns",
+        metavar="FROM=TO",
         help="map columns to fields, e.g. Question=prompt,Answer=completion "
         "(either direction; names match case-insensitively)",
     ),
