@@ -221,3 +221,15 @@ def test_prune_by_age_and_status(
 
     code, _, err = invoke(["prune", "--older-than", "a month"], capsys, monkeypatch)
     assert code == 2 and "30d" in err
+
+
+def test_status_rounds_the_last_loss(
+    new_run: Callable[..., RunRecord],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    record = new_run()
+    record.emit(ts.Progress(step=16, total_steps=16, train_loss=5.111066818237305))
+    code, out, _ = invoke(["status", record.run_id], capsys, monkeypatch)
+    assert code == 0
+    assert "step 16/16 (100%) loss 5.1111" in out and "5.11106" not in out

@@ -109,7 +109,11 @@ def status(run_id: str) -> None:
     out.print(f"run {the_run.run_id}: {the_run.status} ({the_run.record.backend})")
     last = next((e for e in reversed(events) if isinstance(e, Progress)), None)
     if last is not None:
-        out.print(f"step {last.step}/{last.total_steps} loss {last.train_loss}")
+        from tunesdk.progress import progress_text
+
+        if the_run.done:  # a finished run's last eta is stale
+            last = last.model_copy(update={"eta_s": None})
+        out.print(progress_text(last), soft_wrap=True)
     final = events[-1] if events else None
     if isinstance(final, Completed):
         out.print(f"model {final.model.to_uri()}")
