@@ -102,7 +102,7 @@ def test_event_lines_round_and_say_where_checkpoints_are() -> None:
 
 
 def test_fireworks_percent_progress_reads_as_a_percent() -> None:
-    from tunesdk_fireworks.progress import job_events
+    from tunesdk_fireworks.normalize import job_events
 
     events = job_events({"state": "JOB_STATE_RUNNING", "jobProgress": {"percent": 37}}, "acct")
     (event,) = events

@@ -11,7 +11,7 @@ from tunesdk.errors import JobError, UnsupportedOption
 from tunesdk.job import Job, ModelRef
 from tunesdk.methods import Full, LoRA, PrefixTuning, QLoRA
 from tunesdk_fireworks.backend import FireworksBackend
-from tunesdk_fireworks.mapping import RunNames, build_request
+from tunesdk_fireworks.plan import RunNames, build_request
 
 QWEN = "accounts/fireworks/models/qwen2p5-7b-instruct"
 

@@ -11,14 +11,14 @@ from tunesdk.backend import Plan
 from tunesdk.errors import JobError, UnsupportedOption
 from tunesdk.job import Job, ModelRef
 from tunesdk.methods import Full, LoRA, PrefixTuning, QLoRA
-from tunesdk_together.mapping import compose_suffix, create_arguments, plan_job, run_tag
+from tunesdk_together.plan import build_plan, compose_suffix, create_arguments, run_tag
 
 
 def plan(**fields: Any) -> Plan:
     fields.setdefault("model", "Qwen/Qwen2.5-7B-Instruct")
     fields.setdefault("data", "train.jsonl")
     fields.setdefault("objective", "sft")
-    return plan_job(Job(**fields), "together")
+    return build_plan(Job(**fields), "together")
 
 
 def test_lora_sft_maps_every_hyperparameter() -> None:

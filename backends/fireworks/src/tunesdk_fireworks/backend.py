@@ -21,10 +21,11 @@ from tunesdk.errors import AuthError, DataError, JobError, ProviderError
 from tunesdk.events import Event, Log
 from tunesdk.managed import QUOTA_WORDS, ManagedBackend, RemoteJob
 from tunesdk.models import ProviderModel
-from tunesdk_fireworks import progress, serving
+from tunesdk_fireworks import normalize, serving
 from tunesdk_fireworks.client import ACCOUNT_ENV, API_KEY_ENV, ClientCache, settings_from
 from tunesdk_fireworks.errors import FIXES, map_error
-from tunesdk_fireworks.mapping import (
+from tunesdk_fireworks.models import parse_model_name, resolve_base_model
+from tunesdk_fireworks.plan import (
     SINGLE_UPLOAD_LIMIT,
     FireworksRequest,
     RunNames,
@@ -32,7 +33,6 @@ from tunesdk_fireworks.mapping import (
     build_request,
     held_out_size,
 )
-from tunesdk_fireworks.models import parse_model_name, resolve_base_model
 from tunesdk_fireworks.upload import READY_TIMEOUT_S, dataset_ready, upload_dataset
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class FireworksBackend(ManagedBackend):
     api_key_env = API_KEY_ENV
     data_format = "fireworks"
     sdk_module = "fireworks"
-    status_map = progress.STATUS_MAP
+    status_map = normalize.STATUS_MAP
     capabilities = Capabilities(
         objectives=frozenset({"sft", "dpo"}),
         methods=frozenset({"lora", "qlora"}),
@@ -207,17 +207,17 @@ class FireworksBackend(ManagedBackend):
     def fetch_job(self, run: RunRecord) -> RemoteJob:
         raw = self._get_job(run).to_dict(mode="json")
         self._last_job[run.run_id] = raw
-        return progress.remote_job(raw, self.names(run).account)
+        return normalize.remote_job(raw, self.names(run).account)
 
     def fetch_events(self, run: RunRecord, cursor: Any) -> tuple[list[Event], Any]:
         state = dict(cursor) if isinstance(cursor, dict) else {}
         raw = self._last_job.pop(run.run_id, None) or self._get_job(run).to_dict(mode="json")
-        events = progress.status_events(raw, state)
+        events = normalize.status_events(raw, state)
         if run.plan.objective == "dpo":
             metrics, state = self._dpo_metrics(run, state)
             events.extend(metrics)
         events.extend(
-            progress.job_events(raw, self.names(run).account, final_step=state.get("last_step"))
+            normalize.job_events(raw, self.names(run).account, final_step=state.get("last_step"))
         )
         return events, state
 
@@ -237,7 +237,7 @@ class FireworksBackend(ManagedBackend):
             return [], state
         response.raise_for_status()
         text = response.content if response.status_code == 206 else response.content[offset:]
-        events, consumed = progress.metrics_events(text)
+        events, consumed = normalize.metrics_events(text)
         steps = [e.step for e in events if hasattr(e, "step")]
         state["metrics_offset"] = offset + consumed
         if steps:

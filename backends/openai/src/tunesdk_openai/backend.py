@@ -15,7 +15,7 @@ from tunesdk.backend import Capabilities, Check, Plan
 from tunesdk.errors import ProviderError
 from tunesdk.events import Checkpoint, Event, RunStatus
 from tunesdk.managed import ManagedBackend, RemoteJob
-from tunesdk_openai import mapping
+from tunesdk_openai import plan as request_plan
 from tunesdk_openai.client import AZURE_KEY_ENV, OPENAI_KEY_ENV, ClientCache, target
 from tunesdk_openai.errors import FIXES, InvalidRequest, map_error
 from tunesdk_openai.normalize import checkpoint_event, job_event, merge_by_step
@@ -91,12 +91,12 @@ class OpenAIBackend(ManagedBackend):
         return Check(usable=True, versions={"openai": version("openai")})
 
     def plan(self, job: Job) -> Plan:
-        target(mapping.options_of(job))  # an incomplete Azure setup is a plan-time error
-        return mapping.plan(job)
+        target(request_plan.options_of(job))  # an incomplete Azure setup is a plan-time error
+        return request_plan.build_plan(job)
 
     def client(self, job: Job | None = None, **overrides: Any) -> Any:
         """The official SDK client for this job's target (cached)."""
-        options = mapping.options_of(job) if job is not None else {}
+        options = request_plan.options_of(job) if job is not None else {}
         options.update({k: v for k, v in overrides.items() if v is not None})
         return self._clients.get(options)
 
@@ -111,24 +111,24 @@ class OpenAIBackend(ManagedBackend):
 
     def upload_file(self, run: RunRecord, path: Path, role: str) -> str:
         client = self.client(run.job)
-        options = mapping.options_of(run.job)
+        options = request_plan.options_of(run.job)
         return upload_jsonl(
             client,
             path,
             _filename(run, role),
-            threshold=int(options.get("upload_threshold_bytes", mapping.DEFAULT_UPLOAD_THRESHOLD)),
-            part_bytes=int(options.get("upload_part_bytes", mapping.DEFAULT_PART_BYTES)),
+            threshold=int(options.get("upload_threshold_bytes", request_plan.DEFAULT_UPLOAD_THRESHOLD)),
+            part_bytes=int(options.get("upload_part_bytes", request_plan.DEFAULT_PART_BYTES)),
             retrying=self.retrying,
         )
 
     def create_job(self, run: RunRecord, file_ids: dict[str, str]) -> str:
         objective = run.plan.objective
-        names = mapping.Placeholders(
+        names = request_plan.Placeholders(
             training_file=file_ids["train"],
             validation_file=file_ids.get("eval", ""),
             run_id=run.run_id,
         )
-        body = mapping.job_request(run.job, objective, names, with_eval="eval" in file_ids)
+        body = request_plan.job_request(run.job, objective, names, with_eval="eval" in file_ids)
         known = (
             "model",
             "training_file",
@@ -148,10 +148,10 @@ class OpenAIBackend(ManagedBackend):
     def find_job(self, run: RunRecord) -> str | None:
         client = self.client(run.job)
         since = datetime.fromisoformat(run.created_at).timestamp() - _FIND_SLACK_S
-        jobs = client.fine_tuning.jobs.list(metadata={mapping.RUN_ID_KEY: run.run_id}, limit=100)
+        jobs = client.fine_tuning.jobs.list(metadata={request_plan.RUN_ID_KEY: run.run_id}, limit=100)
         # newest first; check the tag ourselves, since a compatible server may ignore the filter
         for remote in jobs:
-            if (remote.metadata or {}).get(mapping.RUN_ID_KEY) == run.run_id:
+            if (remote.metadata or {}).get(request_plan.RUN_ID_KEY) == run.run_id:
                 return str(remote.id)
             if remote.created_at < since:
                 break

@@ -25,7 +25,8 @@ from tunesdk.errors import DataError, ProviderError, TuneError
 from tunesdk.events import Progress
 from tunesdk.managed import ClientCache, ManagedBackend, RemoteJob
 from tunesdk.models import LocalModel, Messages, ModelHandle, ProviderModel
-from tunesdk_together import download, mapping, normalize
+from tunesdk_together import download, normalize
+from tunesdk_together import plan as request_plan
 from tunesdk_together.errors import FIXES, map_error
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ class TogetherBackend(ManagedBackend):
     # ---- planning -----------------------------------------------------------------------------
 
     def plan(self, job: Job) -> Plan:
-        return mapping.plan_job(job, self.name)
+        return request_plan.build_plan(job, self.name)
 
     # ---- client -------------------------------------------------------------------------------
 
@@ -152,8 +153,8 @@ class TogetherBackend(ManagedBackend):
         return file_id
 
     def create_job(self, run: RunRecord, file_ids: dict[str, str]) -> str:
-        tag = mapping.run_tag(run.run_id, self.name)
-        kwargs = mapping.create_arguments(run.plan.native, tag=tag, file_ids=file_ids)
+        tag = request_plan.run_tag(run.run_id, self.name)
+        kwargs = request_plan.create_arguments(run.plan.native, tag=tag, file_ids=file_ids)
         client = self.client(run.job)
         try:
             created = client.fine_tuning.create(**kwargs)
@@ -167,7 +168,7 @@ class TogetherBackend(ManagedBackend):
         return str(created.id)
 
     def find_job(self, run: RunRecord) -> str | None:
-        tag = mapping.run_tag(run.run_id, self.name)
+        tag = request_plan.run_tag(run.run_id, self.name)
         jobs = self.client(run.job).fine_tuning.list().data
         matches = [
             job

@@ -54,7 +54,7 @@ SCHEDULERS = {
 }
 
 
-def plan_job(job: Job, backend: str) -> Plan:
+def build_plan(job: Job, backend: str) -> Plan:
     """The Together plan for ``job``: native request, upload, and one row per option."""
     b = PlanBuilder(job, backend, "managed")
     options = job.backend_options.get(backend, {})
@@ -559,9 +559,9 @@ def create_arguments(
 
 
 __all__ = [
+    "build_plan",
     "compose_suffix",
     "create_arguments",
-    "plan_job",
     "request_body",
     "resolve_model",
     "run_tag",

@@ -198,7 +198,7 @@ def job_request(
     return {**body, **extra}
 
 
-def plan(job: Job) -> Plan:
+def build_plan(job: Job) -> Plan:
     """The OpenAI plan: uploads, the job request, and one row per Job option."""
     b = PlanBuilder(job, BACKEND, "managed")
     body = job_request(job, b.objective)
@@ -312,4 +312,4 @@ def _tracking_rows(b: PlanBuilder, job: Job) -> None:
         b.dropped("wandb_project", 'only used with report_to=["wandb"]')
 
 
-__all__ = ["OPTIONS", "Placeholders", "job_request", "options_of", "plan"]
+__all__ = ["OPTIONS", "Placeholders", "build_plan", "job_request", "options_of"]
