@@ -116,7 +116,9 @@ class OpenAIBackend(ManagedBackend):
             client,
             path,
             _filename(run, role),
-            threshold=int(options.get("upload_threshold_bytes", request_plan.DEFAULT_UPLOAD_THRESHOLD)),
+            threshold=int(
+                options.get("upload_threshold_bytes", request_plan.DEFAULT_UPLOAD_THRESHOLD)
+            ),
             part_bytes=int(options.get("upload_part_bytes", request_plan.DEFAULT_PART_BYTES)),
             retrying=self.retrying,
         )
@@ -148,7 +150,9 @@ class OpenAIBackend(ManagedBackend):
     def find_job(self, run: RunRecord) -> str | None:
         client = self.client(run.job)
         since = datetime.fromisoformat(run.created_at).timestamp() - _FIND_SLACK_S
-        jobs = client.fine_tuning.jobs.list(metadata={request_plan.RUN_ID_KEY: run.run_id}, limit=100)
+        jobs = client.fine_tuning.jobs.list(
+            metadata={request_plan.RUN_ID_KEY: run.run_id}, limit=100
+        )
         # newest first; check the tag ourselves, since a compatible server may ignore the filter
         for remote in jobs:
             if (remote.metadata or {}).get(request_plan.RUN_ID_KEY) == run.run_id:
