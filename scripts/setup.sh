@@ -21,12 +21,15 @@ for arg in "$@"; do
 done
 
 build_engines() {
+  local py311 started=$SECONDS
+  py311="$(command -v python3.11 || true)"
+  .venv/bin/tunesdk engine install unsloth --python "${py311:-$(command -v "$python")}"
   # Axolotl 0.19 is the newest release for Python 3.11, so its environment needs a 3.11
-  local base started=$SECONDS
-  base="$(command -v python3.11 || command -v "$python")"
-  for engine in unsloth axolotl; do
-    .venv/bin/tunesdk engine install "$engine" --python "$base"
-  done
+  if [ -n "$py311" ]; then
+    .venv/bin/tunesdk engine install axolotl --python "$py311"
+  else
+    echo "no python3.11 here: the axolotl engine is not built (its real tests skip)" >&2
+  fi
   echo "engine environments ready in $((SECONDS - started)) s"
 }
 
