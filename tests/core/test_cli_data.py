@@ -38,3 +38,12 @@ def test_validate_ok_stats_and_convert(tmp_path: Path) -> None:
     assert converted.returncode == 0, converted.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 12 and rows[0]["messages"][1]["content"] == "hello"
+
+
+def test_a_file_wide_format_error_prints_its_fix_once(tmp_path: Path) -> None:
+    path = tmp_path / "qa.csv"
+    path.write_text("Question,Answer\n" + "".join(f"q{i},a{i}\n" for i in range(12)))
+    done = _tunesdk("validate", str(path))
+    assert done.returncode == 2
+    assert done.stderr.count("--columns Question=prompt,Answer=completion") == 1
+    assert done.stderr.count("match no known format") == 1 and "Traceback" not in done.stderr

@@ -52,8 +52,9 @@ def main() -> None:
         code = 3 if unavailable and not isinstance(exc, UnknownBackend) else 2
         report = getattr(exc, "report", None)
         text = report.render() if report is not None and hasattr(report, "render") else str(exc)
-        if report is not None and getattr(exc, "fix", None):
-            text += f"\n  fix: {exc.fix}"
+        fix = getattr(exc, "fix", None)
+        if report is not None and fix and fix not in text:  # a report shows its issues' fixes
+            text += f"\n  fix: {fix}"
         print(f"error: {text}", file=sys.stderr)
         sys.exit(code)
     except typer.Exit as exc:
