@@ -73,8 +73,15 @@ def test_eval_data_must_suit_the_inferred_objective(tmp_path: Path) -> None:
         data=_write(tmp_path / "p.jsonl", DPO_ROWS),
         eval_data=_write(tmp_path / "c.jsonl", SFT_ROWS),
     )
-    with pytest.raises(DataError, match="eval_data: objective is dpo"):
+    with pytest.raises(DataError, match=r"^job\.eval_data \(.*c\.jsonl\): objective is dpo"):
         job.plan("simulated")
+
+
+def test_the_mismatch_names_its_field_once(tmp_path: Path) -> None:
+    job = ts.Job(model="tiny/model", data=_write(tmp_path / "p.jsonl", DPO_ROWS), objective="sft")
+    with pytest.raises(DataError) as info:
+        job.plan("simulated")
+    assert str(info.value).startswith("job.data (") and "data: objective" not in str(info.value)
 
 
 def test_validate_reports_the_mismatch_once(tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ def check_objective(objective: str | None, **sources: Any) -> None:
         problem = objective_problem(objective, dataset.kind, dataset.format, dataset.name)
         if problem is not None:
             raise DataError(
-                f"{role}: {problem.message}",
+                problem.message,
                 where=f"job.{role} ({dataset.name})",
                 fix=f"{problem.fix} (nothing was started or uploaded)",
             )
