@@ -88,13 +88,28 @@ def progress_text(event: ProgressEvent, eta_s: float | None = None) -> str:
     return " ".join(parts)
 
 
+#: the eval loop's own speed (Transformers' eval_runtime & co.): in the event, not in the line
+_EVAL_LOOP_TIMINGS = frozenset({"runtime", "samples_per_second", "steps_per_second"})
+
+
+def _metric_text(name: str, value: float) -> str:
+    """A count (num_tokens 2008) as an integer, anything else as `format_number` rounds it."""
+    if name.startswith("num_") and float(value).is_integer():
+        return str(int(value))
+    return format_number(value)
+
+
 def event_line(event: Event) -> str:
     """One readable line for any event."""
     if isinstance(event, ProgressEvent):
         return progress_text(event)
     if isinstance(event, Evaluation):
         loss = f" eval_loss {format_number(event.eval_loss)}" if event.eval_loss is not None else ""
-        extra = "".join(f" {k} {format_number(v)}" for k, v in sorted(event.metrics.items()))
+        extra = "".join(
+            f" {k} {_metric_text(k, v)}"
+            for k, v in sorted(event.metrics.items())
+            if k not in _EVAL_LOOP_TIMINGS
+        )
         return f"eval at step {event.step}:{loss}{extra}"
     if isinstance(event, Checkpoint):
         where = event.path or event.provider_id or "(no path reported)"

@@ -101,6 +101,19 @@ def test_event_lines_round_and_say_where_checkpoints_are() -> None:
     assert line == "step 37/100 (37%) loss 0.1235 lr 2.00e-04"
 
 
+def test_eval_lines_show_metrics_not_the_eval_loops_speed() -> None:
+    metrics = {
+        "mean_token_accuracy": 0.375,
+        "num_tokens": 2008.0,
+        "runtime": 0.0272,
+        "samples_per_second": 220.65,
+        "steps_per_second": 36.775,
+    }
+    assert event_line(ts.Evaluation(step=8, eval_loss=5.28731, metrics=metrics)) == (
+        "eval at step 8: eval_loss 5.2873 mean_token_accuracy 0.3750 num_tokens 2008"
+    )
+
+
 def test_fireworks_percent_progress_reads_as_a_percent() -> None:
     from tunesdk_fireworks.normalize import job_events
 
