@@ -362,7 +362,7 @@ class ManagedBackend(Backend):
                 f"no API key for {self.provider}",
                 provider=self.provider,
                 fix=f"set the {self.api_key_env} environment variable "
-                f"(or backend_options={{'{self.name}': {{'api_key': ...}}}})",
+                f"(or the job's backend_options.{self.name}.api_key)",
             )
         return str(key)
 

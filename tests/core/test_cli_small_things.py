@@ -195,3 +195,20 @@ def test_a_backend_whose_check_crashes_is_listed_not_usable(
     assert rows["broken"].reason == "its check failed: RuntimeError: no such device"
     assert rows["simulated"].usable
     registry._instances.pop("broken", None)
+
+
+# ---- fixes in the CLI's words ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["together", "fireworks"])
+def test_a_missing_key_names_the_variable_and_no_python(
+    backend: str, job_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip(f"tunesdk_{backend}")
+    for name in list(os.environ):
+        if name.startswith(backend.upper()):
+            monkeypatch.delenv(name)
+    proc = cli("run", str(job_file), "--backend", backend)
+    assert proc.returncode == 3, proc.stderr
+    assert f"{backend.upper()}_API_KEY" in proc.stderr
+    assert "={" not in proc.stderr and f"backend_options.{backend}.api_key" in proc.stderr

@@ -48,7 +48,7 @@ def settings_from(options: dict[str, Any]) -> Settings:
             "no Fireworks API key",
             provider=PROVIDER,
             fix=f"set the {API_KEY_ENV} environment variable "
-            "(or backend_options={'fireworks': {'api_key': ...}})",
+            "(or the job's backend_options.fireworks.api_key)",
         )
     account = options.get("account_id") or os.environ.get(ACCOUNT_ENV)
     if not account:
@@ -56,7 +56,7 @@ def settings_from(options: dict[str, Any]) -> Settings:
             "no Fireworks account id",
             provider=PROVIDER,
             fix=f"set the {ACCOUNT_ENV} environment variable to your account id (`firectl whoami` "
-            "prints it), or backend_options={'fireworks': {'account_id': ...}}",
+            "prints it), or the job's backend_options.fireworks.account_id",
         )
     base_url = options.get("base_url") or os.environ.get(BASE_URL_ENV) or None
     timeout = float(options.get("timeout_s") or DEFAULT_TIMEOUT_S)
