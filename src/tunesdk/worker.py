@@ -70,9 +70,7 @@ def peer_failure(record: RunRecord, wait_s: float = 2.0) -> tuple[Path, str] | N
 
 def last_checkpoint(record: RunRecord) -> str | None:
     # strict=False: a damaged line in the log must not cost the run its checkpoint or its ending
-    paths = [
-        e.path for e in record.events(strict=False) if isinstance(e, Checkpoint) and e.path
-    ]
+    paths = [e.path for e in record.events(strict=False) if isinstance(e, Checkpoint) and e.path]
     return paths[-1] if paths else None
 
 

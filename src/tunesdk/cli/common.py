@@ -28,9 +28,7 @@ show_flags_as_flags()  # `--json`, not `--json <bool>`, in every command's help
 
 BackendOpt = Annotated[
     str,
-    typer.Option(
-        "--backend", "-b", metavar="NAME", help="backend name (see `tunesdk backends`)"
-    ),
+    typer.Option("--backend", "-b", metavar="NAME", help="backend name (see `tunesdk backends`)"),
 ]
 SetOpt = Annotated[
     list[str] | None,
