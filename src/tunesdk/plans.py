@@ -203,8 +203,6 @@ class PlanBuilder:
         )
 
     def _is_user_set(self, option: str) -> bool:
-        if option == "learning_rate":
-            return "learning_rate" in self._user_set
         return option in self._user_set
 
     def mapped(
