@@ -109,12 +109,14 @@ def run_demo(home: Path | None = None) -> None:
     )
     console.rule(f"1. local fine-tune on {backend!r}")
     local = job.run(backend=backend)
-    console.print(f"model: {local.model.to_uri() if local.model else '-'}", markup=False)
+    console.print(
+        f"model: {local.model.to_uri() if local.model else '-'}", markup=False, soft_wrap=True
+    )
     console.print(_summary(local))
     if local.model is not None:
         question = [{"role": "user", "content": "What does the owl say?"}]
         reply = local.model.chat(question, max_new_tokens=12)
-        console.print(f"chat: {reply!r}", markup=False)
+        console.print(f"chat: {reply!r}", markup=False, soft_wrap=True)
 
     if "together" not in installed_names():
         console.print("tunesdk-together is not installed: skipping the provider half")
@@ -128,11 +130,15 @@ def run_demo(home: Path | None = None) -> None:
         patch.dict(os.environ, emulator.env()),  # TOGETHER_BASE_URL/_API_KEY, restored after
     ):
         remote = job.run(backend="together")
-        console.print(f"model: {remote.model.to_uri() if remote.model else '-'}", markup=False)
+        console.print(
+            f"model: {remote.model.to_uri() if remote.model else '-'}", markup=False, soft_wrap=True
+        )
         console.print(_summary(remote) + " (simulated training)")
         if isinstance(remote.model, ProviderModel):
             console.print("deploying (Together serves fine-tunes of this base on an endpoint)...")
             served = remote.model.deploy()
             reply = served.chat([{"role": "user", "content": "What does the owl say?"}])
-            console.print(f"chat: {reply!r}", markup=False)
-    console.print(f"runs are in {work / 'runs'} (see `TUNESDK_HOME={work} tunesdk runs`)")
+            console.print(f"chat: {reply!r}", markup=False, soft_wrap=True)
+    console.print(
+        f"runs are in {work / 'runs'} (see `TUNESDK_HOME={work} tunesdk runs`)", soft_wrap=True
+    )
