@@ -97,6 +97,7 @@ def test_the_warning_arrives_during_a_managed_run_before_it_completes() -> None:
     job = Job(model="tiny/model", data=[{"prompt": "a", "completion": "b"}], max_steps=60)
     seen: list[Event] = []
     result = job.run(backend=OverfittingProvider.name, progress=False, on_event=seen.append)
-    [warning] = warnings_in(seen)
+    # the plan drops max_steps, so submit also warns about that: count the overfitting warning only
+    [warning] = [w for w in warnings_in(seen) if "overfitting" in w.message]
     assert seen.index(warning) < len(seen) - 1 and isinstance(seen[-1], Completed)
     assert ts.detect_overfitting(result.events()) is not None
