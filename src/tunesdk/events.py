@@ -62,6 +62,15 @@ class Progress(_EventBase):
     #: percent done, from providers that report only that (Fireworks SFT); ``step`` is then the
     #: same percent and ``total_steps`` 100, so step-based readers keep working
     percent: float | None = None
+    #: reinforcement learning (GRPO): mean and std of the summed reward over the step's
+    #: completions, the mean per reward function (by name), the KL to the reference model, the
+    #: mean completion length in tokens and the fraction of clipped ratios
+    reward_mean: float | None = None
+    reward_std: float | None = None
+    rewards: dict[str, float] | None = None
+    kl: float | None = None
+    completion_length: float | None = None
+    clip_ratio: float | None = None
 
 
 class Evaluation(_EventBase):
@@ -154,7 +163,9 @@ def status_of(event: Event) -> RunStatus | None:
 
 
 def summarize(events: list[Event]) -> dict[str, float]:
-    """Final metrics of a run from its events: last train/eval loss, steps, epochs, best eval loss."""
+    """Final metrics of a run from its events: last train/eval loss, steps, epochs, best eval
+    loss; for RL runs the last (``reward``) and first (``first_reward``) mean reward, the last
+    per reward function (``reward_<name>``) and the last KL."""
     metrics: dict[str, float] = {}
     eval_losses: list[float] = []
     for event in events:
@@ -164,6 +175,13 @@ def summarize(events: list[Event]) -> dict[str, float]:
                 metrics["train_loss"] = event.train_loss
             if event.epoch is not None:
                 metrics["epoch"] = event.epoch
+            if event.reward_mean is not None:
+                metrics["reward"] = event.reward_mean
+                metrics.setdefault("first_reward", event.reward_mean)
+            for name, value in (event.rewards or {}).items():
+                metrics[f"reward_{name}"] = value
+            if event.kl is not None:
+                metrics["kl"] = event.kl
         elif isinstance(event, Evaluation):
             if event.eval_loss is not None:
                 metrics["eval_loss"] = event.eval_loss

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import yaml
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_serializer, field_validator, model_validator
 
 from tunesdk._spec import Spec, shown, suggest
 from tunesdk.errors import JobError
@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from tunesdk.events import Event
     from tunesdk.run import Result, Run
 
-Objective = Literal["sft", "dpo"]
+Objective = Literal["sft", "dpo", "grpo", "kto", "orpo"]
+#: GRPO loss variants (TRL's ``loss_type``; "dapo" is TRL 1.16's default)
+LossType = Literal["grpo", "dapo", "dr_grpo", "bnpo", "cispo", "sapo", "luspo", "vespo"]
 Scheduler = Literal[
     "linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"
 ]
@@ -77,7 +79,9 @@ class Job(Spec):
     eval_data: Any = None
     eval_split: float | None = Field(None, gt=0.0, lt=1.0)
     objective: Objective | None = Field(
-        None, description="sft or dpo; None = inferred from the data"
+        None,
+        description="sft, dpo, grpo, kto or orpo; None = inferred from the data (prompt-only "
+        "data with rewards: grpo; prompt/completion/label: kto; pairs: dpo; orpo never inferred)",
     )
     method: Method = Field(default_factory=LoRA)
 
@@ -96,7 +100,33 @@ class Job(Spec):
     max_grad_norm: float = Field(1.0, gt=0.0)
     max_seq_length: int = Field(2048, ge=8)
     seed: int = 42
-    beta: float = Field(0.1, gt=0.0, description="DPO temperature")
+    beta: float = Field(
+        0.1,
+        ge=0.0,
+        description="DPO/KTO temperature, ORPO's odds-ratio weight, GRPO's KL coefficient "
+        "(GRPO uses 0, no reference model, unless beta is set)",
+    )
+
+    rewards: list[Any] = Field(
+        default_factory=list,
+        description="GRPO rewards: callables (prompts, completions, **columns) -> list[float], "
+        "'module:function' strings, or graders from tunesdk.graders",
+    )
+    reward_weights: list[float] | None = Field(
+        None, description="one weight per reward; None = all 1.0"
+    )
+    num_generations: int | None = Field(
+        None, ge=2, description="completions sampled per prompt (GRPO); None = backend default"
+    )
+    max_completion_length: int | None = Field(
+        None, ge=1, description="most tokens generated per completion (GRPO); None = backend default"
+    )
+    temperature: float | None = Field(
+        None, gt=0.0, description="sampling temperature for GRPO generations; None = 1.0"
+    )
+    loss_type: LossType | None = Field(
+        None, description="GRPO loss variant (grpo, dapo, dr_grpo, bnpo, ...); None = dapo"
+    )
 
     eval_steps: int | None = Field(
         None, ge=1, description="evaluate every N steps; None = per epoch"
@@ -128,7 +158,11 @@ class Job(Spec):
         "(gradient accumulation = batch_size / micro_batch_size)",
         "warmup_ratio": "use a fraction in [0, 1), e.g. 0.05 for 5% of steps",
         "eval_split": "use a fraction in (0, 1), e.g. 0.1",
-        "objective": 'use "sft" or "dpo" (or leave it unset to infer it from the data)',
+        "objective": 'use "sft", "dpo", "grpo", "kto" or "orpo" (or leave it unset to infer it '
+        "from the data)",
+        "loss_type": 'use "grpo", "dapo", "dr_grpo", "bnpo", "cispo", "sapo", "luspo" or "vespo"',
+        "num_generations": "use at least 2 completions per prompt (GRPO compares them), e.g. 4",
+        "rewards": 'give callables, "module:function" strings or graders from tunesdk.graders',
         "method": "set method to full, lora, qlora, prefix or adapter — e.g. `method: lora`, or "
         "`method: {kind: lora, r: 16}` for its options",
         "max_seq_length": "use a length ≥ 8 tokens, at most the base model's context",
@@ -150,6 +184,10 @@ class Job(Spec):
         "val_data": "eval_data",
         "warmup": "warmup_ratio",
         "scheduler": "lr_scheduler",
+        "reward_funcs": "rewards",
+        "reward_functions": "rewards",
+        "graders": "rewards",
+        "max_new_tokens": "max_completion_length",
     }
 
     # ---- validation -----------------------------------------------------------------------------
@@ -197,6 +235,28 @@ class Job(Spec):
                 )
         return value
 
+    @field_validator("rewards", mode="before")
+    @classmethod
+    def _rewards_list(cls, value: Any) -> Any:
+        from tunesdk.rewards import check_reward
+
+        if value is None:
+            return []
+        if isinstance(value, str | Mapping) or callable(value):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            raise ValueError(
+                f"rewards is {type(value).__name__}: give a list of callables, "
+                '"module:function" strings or graders'
+            )
+        return [check_reward(reward, i) for i, reward in enumerate(value)]
+
+    @field_serializer("rewards")
+    def _rewards_out(self, rewards: list[Any]) -> list[Any]:
+        from tunesdk.rewards import reward_spec
+
+        return [reward_spec(reward) for reward in rewards]
+
     @field_validator("data", "eval_data")
     @classmethod
     def _data_source(cls, value: Any) -> Any:
@@ -234,6 +294,21 @@ class Job(Spec):
             )
         if self.eval_data is not None and self.eval_split is not None:
             raise ValueError("eval_data and eval_split are both set: give one")
+        if self.reward_weights is not None and len(self.reward_weights) != len(self.rewards):
+            raise ValueError(
+                f"reward_weights has {len(self.reward_weights)} weights for "
+                f"{len(self.rewards)} rewards: give one weight per reward (or leave it unset)"
+            )
+        if self.rewards and self.objective not in (None, "grpo"):
+            raise ValueError(
+                f"rewards are given but objective is {self.objective}: rewards train only with "
+                "`objective: grpo` (or leave objective unset)"
+            )
+        if self.objective == "grpo" and not self.rewards:
+            raise ValueError(
+                'objective is grpo but no rewards are given: add `rewards: ["module:function"]` '
+                "(a function (prompts, completions, **columns) -> list[float]) or a grader"
+            )
         return self
 
     def __repr_args__(self) -> Any:
@@ -325,18 +400,27 @@ class Job(Spec):
         return reports
 
     def infer_objective(self) -> Objective:
-        """``objective`` if given, else ``"dpo"`` for preference data and ``"sft"`` otherwise.
+        """``objective`` if given, else inferred from the data: ``"grpo"`` when rewards are given
+        (prompt-only data), ``"dpo"`` for preference pairs, ``"kto"`` for prompt/completion/label
+        rows and ``"sft"`` otherwise (``"orpo"`` is never inferred).
 
         DataError when the data (or eval_data) does not suit the objective: every plan and
         submit fails here, before any worker starts or upload."""
         from tunesdk.data import Dataset
         from tunesdk.data.objective import check_objective
 
-        objective: Objective = self.objective or (
-            "dpo" if Dataset.load(self.data).kind == "dpo" else "sft"
-        )
+        objective: Objective
+        if self.objective:
+            objective = self.objective
+        elif self.rewards:
+            objective = "grpo"
+        else:
+            kind = Dataset.load(self.data).kind
+            objective = "dpo" if kind == "dpo" else "kto" if kind == "kto" else "sft"
         check_objective(
-            objective, **({"data": self.data} if self.objective else {}), eval_data=self.eval_data
+            objective,
+            **({"data": self.data} if self.objective or self.rewards else {}),
+            eval_data=self.eval_data,
         )
         return objective
 
@@ -352,6 +436,10 @@ class Job(Spec):
                     where=f"job.{name}",
                     fix=f"save it as JSONL (e.g. ds.to('jsonl', 'train.jsonl')) and pass the path as {name}",
                 )
+        from tunesdk.rewards import reward_spec
+
+        for reward in self.rewards:  # a JobError with the fix, not pydantic's serializer error
+            reward_spec(reward)
         return self.model_dump(mode="json", exclude_defaults=False)
 
     def to_json(self, path: str | Path | None = None) -> str:

@@ -10,7 +10,7 @@ derivation, over the Job's pydantic fields in their declared order:
   the section (``resources.gpus``);
 - a tagged union of specs (``method``, discriminated by ``kind``) is the option itself (its
   tag) followed by the fields of the job's own variant (``method.r`` for LoRA);
-- a field in `OBJECTIVE_ONLY` counts only for that objective (``beta`` for DPO);
+- a field in `OBJECTIVE_ONLY` counts only for those objectives (``num_generations`` for GRPO);
 - every other field is one option.
 """
 
@@ -28,8 +28,18 @@ if TYPE_CHECKING:
 #: pass-through (``backend_options``, shown in plans as ``backend_options.KEY`` rows)
 NOT_OPTIONS = frozenset({"model", "data", "name", "strict", "backend_options"})
 
-#: options that only the named objective uses
-OBJECTIVE_ONLY: dict[str, str] = {"beta": "dpo"}
+_RL = frozenset({"grpo"})
+
+#: options that only the named objectives use
+OBJECTIVE_ONLY: dict[str, frozenset[str]] = {
+    "beta": frozenset({"dpo", "grpo", "kto", "orpo"}),
+    "rewards": _RL,
+    "reward_weights": _RL,
+    "num_generations": _RL,
+    "max_completion_length": _RL,
+    "temperature": _RL,
+    "loss_type": _RL,
+}
 
 
 def _is_section(annotation: Any) -> bool:
@@ -41,7 +51,7 @@ def job_options(job: Job, objective: str) -> list[str]:
     Job's field order."""
     names: list[str] = []
     for name, info in type(job).model_fields.items():
-        if name in NOT_OPTIONS or OBJECTIVE_ONLY.get(name, objective) != objective:
+        if name in NOT_OPTIONS or objective not in OBJECTIVE_ONLY.get(name, (objective,)):
             continue
         if _is_section(info.annotation):
             section: Any = info.annotation

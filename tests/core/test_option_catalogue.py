@@ -26,9 +26,12 @@ HAND_KEPT = {
 }  # fmt: skip
 
 
+OBJECTIVES = ("sft", "dpo", "grpo", "kto", "orpo")
+
+
 def test_every_job_field_is_an_option_or_named_as_none() -> None:
     job = ts.Job(model="gpt2", data=ROWS)
-    options = job_options(job, "dpo")
+    options = {o for objective in OBJECTIVES for o in job_options(job, objective)}
     for field in ts.Job.model_fields:
         covered = field in options or any(o.startswith(f"{field}.") for o in options)
         assert covered != (field in NOT_OPTIONS), field
