@@ -53,6 +53,7 @@ from tunesdk.run import Result, Run
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from tunesdk import graders
     from tunesdk.estimation import Estimate
     from tunesdk.evaluation import (
         ComparisonReport,
@@ -89,6 +90,10 @@ def __getattr__(name: str) -> Any:
         from tunesdk.estimation import Estimate
 
         return Estimate
+    if name == "graders":
+        import tunesdk.graders
+
+        return tunesdk.graders
     raise AttributeError(f"module 'tunesdk' has no attribute {name!r}")
 
 
@@ -152,6 +157,7 @@ __all__ = [
     "detect_overfitting",
     "evaluate",
     "get_backend",
+    "graders",
     "load_model",
     "mix",
     "parse_event",
