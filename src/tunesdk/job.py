@@ -422,6 +422,10 @@ class Job(Spec):
             **({"data": self.data} if self.objective or self.rewards else {}),
             eval_data=self.eval_data,
         )
+        if objective == "grpo":
+            from tunesdk.rewards import check_reward_columns
+
+            check_reward_columns(self)
         return objective
 
     # ---- serialization ------------------------------------------------------------------------

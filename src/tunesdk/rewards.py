@@ -262,3 +262,39 @@ __all__ = [
     "reward_name",
     "reward_spec",
 ]
+
+
+def check_reward_columns(job: Job) -> None:
+    """DataError naming file:line when a row lacks a column a reward needs (a grader's
+    ``required_columns()``, a callable's keyword-only parameters): before anything runs."""
+    from tunesdk.data import Dataset
+    from tunesdk.errors import DataError
+
+    needs = {reward_name(r, i): required_columns(r) for i, r in enumerate(job.rewards)}
+    needs = {name: cols for name, cols in needs.items() if cols}
+    if not needs:
+        return
+    for role in ("data", "eval_data"):
+        source = getattr(job, role)
+        if source is None:
+            continue
+        missing: list[str] = []
+        first_fix = ""
+        for record in Dataset.load(source):
+            meta = getattr(record, "meta", {}) or {}
+            for name, columns in needs.items():
+                absent = sorted(c for c in columns if c not in meta)
+                if absent:
+                    where = str(record.source) if record.source else role
+                    missing.append(f"{where}: no {', '.join(map(repr, absent))} (for {name!r})")
+                    first_fix = first_fix or absent[0]
+        if missing:
+            more = f" (and {len(missing) - 3} more rows)" if len(missing) > 3 else ""
+            raise DataError(
+                f"{len(missing)} row(s) lack a column a reward reads: "
+                + "; ".join(missing[:3])
+                + more,
+                where=f"job.{role}",
+                fix=f"add {first_fix!r} to every row (the reward receives it as a keyword "
+                "argument), or drop the rows (nothing was started or uploaded)",
+            )

@@ -135,7 +135,11 @@ class Dataset:
             if columns:
                 row = formats.rename_columns(row, columns)
             try:
-                if not explicit and (found := detect(row)) != fmt:
+                if (
+                    not explicit
+                    and (found := detect(row)) != fmt
+                    and (found, fmt) not in formats.SAME_FAMILY
+                ):
                     if found is None:
                         raise formats.undetectable(row)
                     yield position, None, self._mixed(source, found)
@@ -388,6 +392,10 @@ def _canonical_format(record: Record) -> str:
         return "text"
     if kind == "dpo":
         return "openai_dpo" if getattr(record, "chat", True) else "preference"
+    if kind == "prompt":
+        return "openai_rft" if getattr(record, "chat", True) else "prompt_only"
+    if kind == "kto":
+        return "kto"
     return "openai_chat" if getattr(record, "chat", True) else "prompt_completion"
 
 
@@ -466,6 +474,8 @@ def _detect(
         if found is None and (folded := formats.case_folded(renamed)) is not None:
             columns = {**folded, **(columns or {})}
             found = formats.detect(formats.rename_columns(row, columns))
+        if found == "openai_rft" and _answered_row_follows(rows, columns, source):
+            found = "openai_chat"  # SFT chat whose first row lacks its answer: validation says so
         if found is not None:
             return found, source, columns
         error = formats.undetectable(renamed)
@@ -500,6 +510,24 @@ def _detect(
         report=report,
         fix=first.fix,
     )
+
+
+def _answered_row_follows(
+    rows: Callable[[], Iterator[RawRow]], columns: dict[str, str] | None, start: Source
+) -> bool:
+    """Whether one of the next rows (a bounded look) is chat with its answer: then the file is
+    SFT chat, not prompt-only data, even though its first row has no final assistant turn."""
+    seen = 0
+    for source, row, problem in rows():
+        if seen > 64:
+            break
+        if problem is not None or source == start and not seen:
+            continue
+        seen += 1
+        renamed = formats.rename_columns(row, columns) if columns else row
+        if formats.detect(renamed) == "openai_chat":
+            return True
+    return False
 
 
 def _missing_columns(columns: dict[str, str] | None, keys: list[str] | None) -> list[str]:

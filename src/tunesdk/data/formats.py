@@ -22,8 +22,16 @@ KINDS: dict[str, str] = {
     "text": "text",
     "preference": "dpo",
     "openai_dpo": "dpo",
+    "openai_rft": "prompt",
+    "prompt_only": "prompt",
+    "kto": "kto",
 }
 FORMATS = tuple(KINDS)
+
+#: formats a row may be detected as inside a file of the other: a chat row without its answer
+#: in an SFT file (validation reports the missing turn) or an answered row in an RFT file (its
+#: parser explains)
+SAME_FAMILY = frozenset({("openai_chat", "openai_rft"), ("openai_rft", "openai_chat")})
 
 #: ShareGPT speaker names -> canonical roles (Axolotl's and FastChat's aliases)
 SHAREGPT_ROLES = {
@@ -54,6 +62,15 @@ def detect(row: Any) -> str | None:
     if not isinstance(row, dict):
         return None
     if "messages" in row:
+        messages = row["messages"]
+        # prompt-only (OpenAI RFT): no assistant turn at all (a chat that ends on a user turn
+        # after answers stays SFT chat; multi-turn RFT prompts: format="openai_rft")
+        if (
+            isinstance(messages, list)
+            and messages
+            and all(isinstance(m, dict) and m.get("role") not in ("assistant", None) for m in messages)
+        ):
+            return "openai_rft"
         return "openai_chat"
     if "conversations" in row:
         return "sharegpt"
@@ -64,9 +81,11 @@ def detect(row: Any) -> str | None:
     if "instruction" in row and "output" in row:
         return "alpaca"
     if "prompt" in row and "completion" in row:
-        return "prompt_completion"
+        return "kto" if isinstance(row.get("label"), bool) else "prompt_completion"
     if "text" in row:
         return "text"
+    if "prompt" in row:
+        return "prompt_only"
     return None
 
 
@@ -83,7 +102,8 @@ def undetectable(row: Any) -> RowError:
         None,
         f"keys ({keys}) match no known format",
         "use messages / conversations / instruction+output / prompt+completion / text / "
-        "prompt+chosen+rejected / input+preferred_output+non_preferred_output, or map your "
+        "prompt+chosen+rejected / input+preferred_output+non_preferred_output / prompt "
+        "(prompt-only, for GRPO) / prompt+completion+label (KTO), or map your "
         f"columns, e.g. columns={{{_example_map(row)}}} (CLI: --columns "
         f"{_example_flag(row)}; YAML: data: {{path: FILE, columns: {{...}}}})",
     )
@@ -126,6 +146,7 @@ FIELDS = frozenset(
         "preferred_output",
         "non_preferred_output",
         "tools",
+        "label",
     }
 )
 
@@ -560,6 +581,59 @@ def _openai_dpo(row: dict[str, Any], source: Source | None) -> Preference:
     )
 
 
+def _openai_rft(row: dict[str, Any], source: Source | None) -> Conversation:
+    record = _openai_chat(row, source)
+    if record.messages and record.messages[-1].role == "assistant":
+        raise RowError(
+            "messages",
+            "the last message is an assistant answer, but this is prompt-only data (for GRPO the "
+            "model writes the answer and rewards score it)",
+            "drop the final assistant turn (keep a reference answer in a column such as "
+            '"answer"), or move the row to an SFT file',
+        )
+    record.prompt_only = True
+    return record
+
+
+_PROMPT_KEYS = frozenset({"prompt", "tools"})
+
+
+def _prompt_only(row: dict[str, Any], source: Source | None) -> Conversation:
+    prompt = _maybe_messages(_require(row, "prompt", "prompt_only"))
+    meta = _meta(row, _PROMPT_KEYS)
+    if isinstance(prompt, str):
+        return Conversation(
+            messages=[Message(role="user", content=prompt)],
+            chat=False,
+            meta=meta,
+            source=source,
+            prompt_only=True,
+        )
+    return Conversation(
+        messages=_messages(prompt, "prompt"),
+        tools=_tools(row.get("tools"), "tools"),
+        meta=meta,
+        source=source,
+        prompt_only=True,
+    )
+
+
+_KTO_KEYS = frozenset({"prompt", "completion", "label", "tools"})
+
+
+def _kto(row: dict[str, Any], source: Source | None) -> Conversation:
+    label = _require(row, "label", "kto")
+    if not isinstance(label, bool):
+        raise RowError(
+            "label",
+            f"label is a JSON {_json_type(label)}, not true/false",
+            "write label: true for a desirable completion, false for an undesirable one",
+        )
+    pair = _prompt_completion({k: v for k, v in row.items() if k != "label"}, source)
+    pair.label = label
+    return pair
+
+
 _PARSERS: dict[str, Callable[[dict[str, Any], Source | None], Record]] = {
     "openai_chat": _openai_chat,
     "sharegpt": _sharegpt,
@@ -568,4 +642,7 @@ _PARSERS: dict[str, Callable[[dict[str, Any], Source | None], Record]] = {
     "text": _text,
     "preference": _preference,
     "openai_dpo": _openai_dpo,
+    "openai_rft": _openai_rft,
+    "prompt_only": _prompt_only,
+    "kto": _kto,
 }

@@ -12,6 +12,23 @@ from tunesdk.errors import DataError
 OBJECTIVE_KINDS: dict[str, frozenset[str]] = {
     "sft": frozenset({"sft", "text"}),
     "dpo": frozenset({"dpo"}),
+    "orpo": frozenset({"dpo"}),
+    "kto": frozenset({"kto"}),
+    "grpo": frozenset({"prompt"}),
+}
+
+_NEEDS = {
+    "dpo": "preference pairs (a chosen and a rejected answer per prompt)",
+    "orpo": "preference pairs (a chosen and a rejected answer per prompt)",
+    "kto": "prompt/completion/label rows (label true or false)",
+    "grpo": "prompt-only rows (messages without the final assistant turn, or a prompt column, "
+    "plus reference columns such as answer)",
+}
+_ROWS = {
+    "dpo": "give prompt/chosen/rejected (or input/preferred_output/non_preferred_output) rows",
+    "orpo": "give prompt/chosen/rejected (or input/preferred_output/non_preferred_output) rows",
+    "kto": 'give {"prompt": ..., "completion": ..., "label": true|false} rows',
+    "grpo": 'give {"prompt": ..., "answer": ...} or {"messages": [system/user turns], ...} rows',
 }
 
 
@@ -21,7 +38,7 @@ def objective_problem(objective: str, kind: str, format: str, name: str) -> Prob
     kinds = OBJECTIVE_KINDS.get(objective)
     if kinds is None or kind in kinds:
         return None
-    if objective == "sft":
+    if objective == "sft" and kind == "dpo":
         message = (
             f"objective is sft, but the data is preference pairs ({format}: a chosen and a "
             "rejected answer per prompt), which SFT cannot train on"
@@ -30,14 +47,28 @@ def objective_problem(objective: str, kind: str, format: str, name: str) -> Prob
             "set `objective: dpo` (or leave objective unset to infer it from the data), or give "
             "SFT data: conversations (messages), prompt/completion or text"
         )
-    else:
+    elif objective == "sft" and kind in ("prompt", "kto"):
         message = (
-            f"objective is dpo, but the data is {format} ({kind}); DPO trains on preference "
-            "pairs (a chosen and a rejected answer per prompt)"
+            f"objective is sft, but the data is {format} ({kind}): "
+            + (
+                "prompts without answers, which SFT cannot learn from"
+                if kind == "prompt"
+                else "labelled completions for KTO"
+            )
         )
         fix = (
-            "give prompt/chosen/rejected (or input/preferred_output/non_preferred_output) rows, "
-            "or set `objective: sft` (or leave objective unset to infer it from the data)"
+            "set `objective: grpo` with rewards"
+            if kind == "prompt"
+            else "set `objective: kto` (or leave objective unset to infer it from the data)"
+        ) + ", or give SFT data: conversations with answers, prompt/completion or text"
+    else:
+        message = (
+            f"objective is {objective}, but the data is {format} ({kind}); "
+            f"{objective.upper()} trains on {_NEEDS.get(objective, objective)}"
+        )
+        fix = (
+            f"{_ROWS.get(objective, 'give data that suits the objective')}, or set "
+            "`objective: sft` (or leave objective unset to infer it from the data)"
         )
     return Problem(file=name, field="objective", message=message, fix=fix)
 

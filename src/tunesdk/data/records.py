@@ -93,6 +93,11 @@ class Conversation:
     #: top-level keys of the row tunesdk does not model (ids, metadata), kept by ``to("jsonl")``
     meta: dict[str, Any] = field(default_factory=dict)
     source: Source | None = field(default=None, compare=False)
+    #: a prompt for reinforcement learning (GRPO): no final assistant turn; the model generates
+    #: it and rewards score it, reading reference columns (``answer``, ...) from ``meta``
+    prompt_only: bool = False
+    #: KTO's unpaired preference: whether the final assistant turn is desirable (None: not KTO)
+    label: bool | None = None
 
 
 @dataclass(slots=True)

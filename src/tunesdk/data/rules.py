@@ -28,7 +28,7 @@ class BackendRules:
     name: str | None
     min_examples: int = 1
     roles: frozenset[str] = frozenset(ROLES)
-    kinds: frozenset[str] = frozenset({"sft", "dpo", "text"})
+    kinds: frozenset[str] = frozenset({"sft", "dpo", "text", "prompt", "kto"})
     #: user/assistant must alternate (no two adjacent turns with one role)
     alternate: bool = False
     #: a system message may only be the first message
@@ -55,7 +55,8 @@ RULES: dict[str | None, BackendRules] = {
         "openai",
         min_examples=10,
         roles=_PROVIDER_ROLES,
-        kinds=frozenset({"sft", "dpo"}),
+        # prompt: reinforcement fine-tuning (objective grpo with graders)
+        kinds=frozenset({"sft", "dpo", "prompt"}),
         weight_assistant_only=True,
         single_turn_preference=True,
         chat_only=True,
@@ -76,7 +77,8 @@ RULES: dict[str | None, BackendRules] = {
         "fireworks",
         min_examples=3,
         roles=_PROVIDER_ROLES,
-        kinds=frozenset({"sft", "dpo"}),
+        # prompt: reinforcement fine-tuning jobs (objective grpo with graders)
+        kinds=frozenset({"sft", "dpo", "prompt"}),
         system_first=True,
         single_turn_preference=True,
         chat_only=True,
@@ -105,6 +107,8 @@ def rules_for(backend: str | None) -> BackendRules:
 def check_record(record: Record, rules: BackendRules) -> list[Finding]:
     """Every problem with one record under ``rules`` (empty list when it is fine)."""
     if isinstance(record, Conversation):
+        if record.prompt_only:
+            return _check_prompt(record)
         if _plainly_fine(record, rules):
             return []
         return list(_check_conversation(record, rules))
@@ -112,6 +116,13 @@ def check_record(record: Record, rules: BackendRules) -> list[Finding]:
         return list(_check_preference(record, rules))
     if not record.text.strip():
         return [("text", "text is empty", "remove the example or give it text", "error")]
+    return []
+
+
+def _check_prompt(conv: Conversation) -> list[Finding]:
+    """A prompt-only example (GRPO): some prompt text, no answer at its end."""
+    if not any(m.text.strip() for m in conv.messages):
+        return [("prompt", "prompt is empty", "give every row the prompt to answer", "error")]
     return []
 
 
@@ -399,9 +410,13 @@ def _check_preference(pair: Preference, rules: BackendRules) -> Iterator[Finding
 
 
 def kind_of(record: Record) -> str:
-    """The objective a record suits: sft, dpo or text."""
+    """The kind of data a record is: sft, dpo, text, prompt (prompt-only, GRPO) or kto."""
     if isinstance(record, Preference):
         return "dpo"
     if isinstance(record, Text):
         return "text"
+    if record.prompt_only:
+        return "prompt"
+    if record.label is not None:
+        return "kto"
     return "sft"
