@@ -93,18 +93,38 @@ def _nltk_metric(metric: str, text: str, reference: str) -> float:
             f"the {metric} metric needs NLTK", fix="pip install nltk  (rouge-score installs it too)"
         ) from None
     hypothesis, references = text.split(), [reference.split()]
+    if not hypothesis or not references[0]:
+        return float(hypothesis == references[0])
     if metric == "bleu":
-        # smoothed (Chen & Cherry method 1): short answers without 4-gram matches do not score 0
-        smoothing = bleu_score.SmoothingFunction().method1
-        return float(bleu_score.sentence_bleu(references, hypothesis, smoothing_function=smoothing))
+        # n-grams up to 4, or up to the shorter text's length (so identical short answers score
+        # 1.0), smoothed by Chen & Cherry's method 1 so a missing n-gram order does not give 0
+        order = min(4, len(hypothesis), len(references[0]))
+        return float(
+            bleu_score.sentence_bleu(
+                references,
+                hypothesis,
+                weights=(1.0 / order,) * order,
+                smoothing_function=bleu_score.SmoothingFunction().method1,
+            )
+        )
     if metric == "gleu":
         return float(gleu_score.sentence_gleu(references, hypothesis))
+    _require_wordnet()
     from nltk.translate import meteor_score
 
+    return float(meteor_score.meteor_score(references, hypothesis))
+
+
+def _require_wordnet() -> None:
+    import nltk
+
     try:
-        return float(meteor_score.meteor_score(references, hypothesis))
+        nltk.data.find("corpora/wordnet")
     except LookupError:
-        raise MetricUnavailable(
-            "the meteor metric needs NLTK's WordNet data, which is not installed",
-            fix="python -m nltk.downloader wordnet omw-1.4",
-        ) from None
+        try:
+            nltk.data.find("corpora/wordnet.zip")
+        except LookupError:
+            raise MetricUnavailable(
+                "the meteor metric needs NLTK's WordNet data, which is not installed",
+                fix="python -m nltk.downloader wordnet omw-1.4",
+            ) from None

@@ -75,7 +75,7 @@ def lookup(path: Path, sample: dict[str, Any], item: dict[str, Any], *, grader: 
         except (KeyError, IndexError, TypeError):
             shown = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys)
             if namespace == "item" and walked == "item":
-                fix = f"give every row a {key!r} column, or change the template"
+                fix = f"give every row the {key!r} column, or change the template"
                 where = f"the dataset row has no {key!r} column (columns: {_names(item)})"
             else:
                 fix = "check the template against the data"
