@@ -521,7 +521,7 @@ def _answered_row_follows(
     for source, row, problem in rows():
         if seen > 64:
             break
-        if problem is not None or source == start and not seen:
+        if problem is not None or (source == start and not seen):
             continue
         seen += 1
         renamed = formats.rename_columns(row, columns) if columns else row
