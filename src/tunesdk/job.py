@@ -119,7 +119,9 @@ class Job(Spec):
         None, ge=2, description="completions sampled per prompt (GRPO); None = backend default"
     )
     max_completion_length: int | None = Field(
-        None, ge=1, description="most tokens generated per completion (GRPO); None = backend default"
+        None,
+        ge=1,
+        description="most tokens generated per completion (GRPO); None = backend default",
     )
     temperature: float | None = Field(
         None, gt=0.0, description="sampling temperature for GRPO generations; None = 1.0"

@@ -68,7 +68,9 @@ def detect(row: Any) -> str | None:
         if (
             isinstance(messages, list)
             and messages
-            and all(isinstance(m, dict) and m.get("role") not in ("assistant", None) for m in messages)
+            and all(
+                isinstance(m, dict) and m.get("role") not in ("assistant", None) for m in messages
+            )
         ):
             return "openai_rft"
         return "openai_chat"

@@ -48,13 +48,10 @@ def objective_problem(objective: str, kind: str, format: str, name: str) -> Prob
             "SFT data: conversations (messages), prompt/completion or text"
         )
     elif objective == "sft" and kind in ("prompt", "kto"):
-        message = (
-            f"objective is sft, but the data is {format} ({kind}): "
-            + (
-                "prompts without answers, which SFT cannot learn from"
-                if kind == "prompt"
-                else "labelled completions for KTO"
-            )
+        message = f"objective is sft, but the data is {format} ({kind}): " + (
+            "prompts without answers, which SFT cannot learn from"
+            if kind == "prompt"
+            else "labelled completions for KTO"
         )
         fix = (
             "set `objective: grpo` with rewards"
