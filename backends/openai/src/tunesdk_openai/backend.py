@@ -7,6 +7,7 @@ The flow (validate → convert → upload → create once → poll) belongs to
 from __future__ import annotations
 
 import os
+import random
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -16,6 +17,7 @@ from tunesdk.errors import ProviderError
 from tunesdk.events import Checkpoint, Event, RunStatus
 from tunesdk.managed import ManagedBackend, RemoteJob
 from tunesdk_openai import plan as request_plan
+from tunesdk_openai import rft
 from tunesdk_openai.client import AZURE_KEY_ENV, OPENAI_KEY_ENV, ClientCache, target
 from tunesdk_openai.errors import FIXES, InvalidRequest, map_error
 from tunesdk_openai.normalize import checkpoint_event, job_event, merge_by_step
@@ -41,18 +43,28 @@ class OpenAIBackend(ManagedBackend):
     data_format = "openai"
     sdk_module = "openai"
     capabilities = Capabilities(
-        objectives=frozenset({"sft", "dpo"}),
+        objectives=frozenset({"sft", "dpo", "grpo"}),
         methods=frozenset({"full", "lora"}),
         eval=True,
         notes="OpenAI picks the training method; new jobs stop on 2027-01-06 (use base_url or "
         "Azure OpenAI after that)",
         unsupported={
-            kind: f"OpenAI chooses how it trains and offers no {what}"
-            for kind, what in (
-                ("qlora", "quantized (QLoRA) training"),
-                ("prefix", "prefix tuning"),
-                ("adapter", "bottleneck adapters"),
-            )
+            **{
+                kind: f"OpenAI chooses how it trains and offers no {what}"
+                for kind, what in (
+                    ("qlora", "quantized (QLoRA) training"),
+                    ("prefix", "prefix tuning"),
+                    ("adapter", "bottleneck adapters"),
+                )
+            },
+            **{
+                objective: f"OpenAI has no {what}: its methods are supervised, dpo and "
+                "reinforcement (objective grpo with graders)"
+                for objective, what in (
+                    ("kto", "KTO (unpaired preference) fine-tuning"),
+                    ("orpo", "ORPO fine-tuning"),
+                )
+            },
         },
     )
     status_map: ClassVar[dict[str, RunStatus]] = {
@@ -108,6 +120,27 @@ class OpenAIBackend(ManagedBackend):
 
     def find_upload(self, run: RunRecord, path: Path, role: str) -> str | None:
         return find_uploaded(self.client(run.job), _filename(run, role), path.stat().st_size)
+
+    def write_files(self, run: RunRecord) -> dict[str, Path]:
+        """The provider files; reinforcement jobs in OpenAI's RFT shape (`tunesdk_openai.rft`)."""
+        if run.plan.objective != "grpo":
+            return super().write_files(run)
+        job = run.job
+        rows = [row for _, row in rft.rows_of(job.data)]
+        held_out: list[Any] | None = None
+        if job.eval_data is None and job.eval_split:
+            order = list(range(len(rows)))
+            random.Random(job.seed).shuffle(order)
+            cut = max(1, round(len(rows) * job.eval_split))
+            held = set(order[:cut])
+            held_out = [row for i, row in enumerate(rows) if i in held]
+            rows = [row for i, row in enumerate(rows) if i not in held]
+        files = {"train": rft.write_rft(None, run.inputs_dir / "train.jsonl", rows=rows)}
+        if job.eval_data is not None:
+            files["eval"] = rft.write_rft(job.eval_data, run.inputs_dir / "eval.jsonl")
+        elif held_out is not None:
+            files["eval"] = rft.write_rft(None, run.inputs_dir / "eval.jsonl", rows=held_out)
+        return files
 
     def upload_file(self, run: RunRecord, path: Path, role: str) -> str:
         client = self.client(run.job)
@@ -175,7 +208,9 @@ class OpenAIBackend(ManagedBackend):
             model_id=remote.fine_tuned_model,
             error=error,
             trained_tokens=remote.trained_tokens,
-            raw=remote.model_dump(mode="json"),
+            # the SDK types a multi grader's ``graders`` as one grader while the service keys
+            # several by name: dump what was received without pydantic's serializer warnings
+            raw=remote.model_dump(mode="json", warnings=False),
         )
 
     def fetch_events(self, run: RunRecord, cursor: Any) -> tuple[list[Event], Any]:

@@ -26,6 +26,8 @@ class BaseModel:
 
 _BOTH = frozenset({"sft", "dpo"})
 _SFT = frozenset({"sft"})
+#: reinforcement fine-tuning (``method.type = "reinforcement"``) runs on reasoning models only
+_RFT = frozenset({"grpo"})
 
 CATALOG: tuple[BaseModel, ...] = (
     BaseModel("gpt-4.1-2025-04-14", _BOTH, 65_536, ("gpt-4.1",)),
@@ -33,6 +35,7 @@ CATALOG: tuple[BaseModel, ...] = (
     BaseModel("gpt-4.1-nano-2025-04-14", _BOTH, 65_536, ("gpt-4.1-nano",)),
     BaseModel("gpt-4o-2024-08-06", _BOTH, 65_536, ("gpt-4o",)),
     BaseModel("gpt-4o-mini-2024-07-18", _BOTH, 65_536, ("gpt-4o-mini",)),
+    BaseModel("o4-mini-2025-04-16", _RFT, 65_536, ("o4-mini",)),
     # Azure OpenAI spells GPT-3.5 "gpt-35-turbo"
     BaseModel("gpt-3.5-turbo-0125", _SFT, 16_385, ("gpt-3.5-turbo", "gpt-35-turbo-0125")),
     BaseModel("gpt-3.5-turbo-1106", _SFT, 16_385, ("gpt-35-turbo-1106",)),
@@ -41,6 +44,9 @@ CATALOG: tuple[BaseModel, ...] = (
 _BY_NAME: dict[str, BaseModel] = {
     name: model for model in CATALOG for name in (model.id, *model.aliases)
 }
+
+
+_NAMES = {"grpo": "reinforcement (grpo)"}
 
 
 def lookup(name: str) -> BaseModel | None:
@@ -71,9 +77,9 @@ def resolve(name: str, objective: str, *, check: bool = True) -> BaseModel | Non
         )
     if objective not in model.objectives:
         supported = ", ".join(m.id for m in CATALOG if objective in m.objectives)
+        named = "/".join(_NAMES.get(o, o) for o in sorted(model.objectives))
         raise JobError(
-            f"OpenAI fine-tunes {model.id} with {'/'.join(sorted(model.objectives))} only, "
-            f"not {objective}",
+            f"OpenAI fine-tunes {model.id} with {named} only, not {_NAMES.get(objective, objective)}",
             where="job.model",
             fix=f"for {objective} use one of {supported}",
         )

@@ -1,6 +1,7 @@
 """OpenAI fine-tuning events and checkpoints as tunesdk events.
 
-A ``metrics`` event becomes a Progress (and an Evaluation when it carries validation loss); a
+A ``metrics`` event becomes a Progress (and an Evaluation when it carries validation loss or, for
+reinforcement jobs, validation reward); a
 ``message`` event becomes a Log at the same level; a checkpoint becomes a Checkpoint whose
 ``provider_id`` is the checkpoint model you can chat with. Every event's ``source_id`` is the OpenAI
 object id, so the run store drops any event a re-poll fetches twice.
@@ -14,6 +15,8 @@ from tunesdk.events import Checkpoint, Evaluation, Event, Log, Progress
 
 _LEVELS = {"info": "info", "warn": "warning", "warning": "warning", "error": "error"}
 _VALID_KEYS = ("valid_loss", "full_valid_loss")
+#: reinforcement jobs report rewards instead of losses (train_reward_mean, valid_reward_mean, ...)
+_VALID_REWARD_KEYS = ("valid_reward_mean", "full_valid_reward_mean")
 
 
 def job_event(event: Any, n_epochs: int | None) -> list[Event]:
@@ -31,13 +34,17 @@ def job_event(event: Any, n_epochs: int | None) -> list[Event]:
             total_steps=total,
             epoch=_epoch(step, total, n_epochs),
             train_loss=_float(data.get("train_loss")),
+            reward_mean=_float(data.get("train_reward_mean")),
+            reward_std=_float(data.get("train_reward_std")),
+            completion_length=_float(data.get("train_completion_tokens_mean")),
             source_id=source,
         )
     ]
-    valid = [key for key in _VALID_KEYS if data.get(key) is not None]
+    valid = [key for key in (*_VALID_KEYS, *_VALID_REWARD_KEYS) if data.get(key) is not None]
     if valid:
         # the full validation pass (end of epoch) is the better number when both are present
-        loss_key = "full_valid_loss" if "full_valid_loss" in valid else "valid_loss"
+        losses = [key for key in valid if key in _VALID_KEYS]
+        loss_key = "full_valid_loss" if "full_valid_loss" in losses else "valid_loss"
         metrics = {
             key: float(value)
             for key, value in data.items()
@@ -47,7 +54,7 @@ def job_event(event: Any, n_epochs: int | None) -> list[Event]:
         events.append(
             Evaluation(
                 step=step,
-                eval_loss=float(data[loss_key]),
+                eval_loss=float(data[loss_key]) if losses else None,
                 metrics=metrics,
                 source_id=f"{source}:eval",
             )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunesdk.backend import NativeRequest, Plan, PlanBuilder, option_value
 from tunesdk.errors import JobError
+from tunesdk_openai import rft
 from tunesdk_openai.models import resolve
 
 if TYPE_CHECKING:
@@ -38,6 +39,10 @@ OPTIONS: dict[str, str] = {
     "batch_size": "override batch_size ('auto' lets OpenAI choose)",
     "learning_rate_multiplier": "OpenAI's learning-rate factor ('auto' or a number > 0)",
     "beta": "override DPO beta ('auto' or 0 < beta <= 2)",
+    "reasoning_effort": "reinforcement: the model's reasoning effort (default, low, medium, high)",
+    "compute_multiplier": "reinforcement: compute spent exploring ('auto' or 0.00001–10)",
+    "eval_interval": "reinforcement: training steps between evaluations ('auto' or >= 1)",
+    "eval_samples": "reinforcement: samples generated per evaluation step ('auto' or >= 1)",
     "wandb_entity": "W&B entity for the wandb integration",
     "wandb_tags": "W&B tags for the wandb integration",
     "extra_body": "extra JSON fields for the job request (OpenAI-compatible servers)",
@@ -83,8 +88,13 @@ def options_of(job: Job) -> dict[str, Any]:
     return options
 
 
+#: backend_options that only a reinforcement job takes
+RFT_OPTIONS = ("reasoning_effort", "compute_multiplier", "eval_interval", "eval_samples")
+REASONING_EFFORTS = ("default", "low", "medium", "high")
+
+
 def method_type(objective: str) -> str:
-    return "dpo" if objective == "dpo" else "supervised"
+    return {"dpo": "dpo", "grpo": "reinforcement"}.get(objective, "supervised")
 
 
 def hyperparameters(job: Job, objective: str) -> dict[str, Any]:
@@ -98,6 +108,27 @@ def hyperparameters(job: Job, objective: str) -> dict[str, Any]:
         hyper["learning_rate_multiplier"] = options["learning_rate_multiplier"]
     if objective == "dpo":
         hyper["beta"] = options.get("beta", job.beta)
+    if objective == "grpo":
+        hyper.update({key: options[key] for key in RFT_OPTIONS if key in options})
+    else:
+        for key in RFT_OPTIONS:
+            if key in options:
+                raise JobError(
+                    f"backend option {key!r} applies to reinforcement fine-tuning only",
+                    where=f"job.backend_options.openai.{key}",
+                    fix='remove it, or set objective="grpo" with graders as rewards',
+                )
+    effort = hyper.get("reasoning_effort")
+    if effort is not None and effort not in REASONING_EFFORTS:
+        raise JobError(
+            f"OpenAI's reasoning_effort must be one of {', '.join(REASONING_EFFORTS)}, got "
+            f"{effort!r}",
+            where="job.backend_options.openai.reasoning_effort",
+            fix='e.g. {"reasoning_effort": "medium"}',
+        )
+    _check_range(hyper, "compute_multiplier", 0.00001, 10, integer=False, source=None, low_ok=True)
+    _check_range(hyper, "eval_interval", 1, None, integer=True, source=None)
+    _check_range(hyper, "eval_samples", 1, None, integer=True, source=None)
     _check_range(hyper, "n_epochs", 1, 50, integer=True, source="epochs")
     _check_range(hyper, "batch_size", 1, 256, integer=True, source="batch_size")
     _check_range(hyper, "learning_rate_multiplier", 0, None, integer=False, source=None)
@@ -113,13 +144,15 @@ def _check_range(
     *,
     integer: bool,
     source: str | None,
+    low_ok: bool = False,
 ) -> None:
     if key not in hyper or hyper[key] == "auto":
         return
     value = hyper[key]
     numeric = isinstance(value, int | float) and not isinstance(value, bool)
     ok = numeric and (not integer or isinstance(value, int))
-    ok = ok and (value >= low if integer else value > low) and (high is None or value <= high)
+    above = value >= low if integer or low_ok else value > low
+    ok = ok and above and (high is None or value <= high)
     if not ok:
         bounds = f"{low}–{high}" if high is not None else f"> {low}"
         where = f"job.{source}" if source else f"job.backend_options.openai.{key}"
@@ -171,10 +204,19 @@ def job_request(
             fix=f"use a seed in 0–{MAX_SEED}",
         )
     kind = method_type(objective)
+    settings: dict[str, Any] = {"hyperparameters": hyperparameters(job, objective)}
+    if kind == "reinforcement":
+        settings = {"grader": rft.grader(job), **settings}
+        if not (has_eval(job) if with_eval is None else with_eval):
+            raise JobError(
+                "OpenAI's reinforcement fine-tuning needs a validation file, and the job has none",
+                where="job.eval_data",
+                fix="set eval_data (prompts with their reference columns) or eval_split=0.1",
+            )
     body: dict[str, Any] = {
         "model": model,
         "training_file": names.training_file,
-        "method": {"type": kind, kind: {"hyperparameters": hyperparameters(job, objective)}},
+        "method": {"type": kind, kind: settings},
         "seed": job.seed,
         "metadata": {
             RUN_ID_KEY: names.run_id,
@@ -207,6 +249,11 @@ def build_plan(job: Job) -> Plan:
     hp = f"method.{kind}.hyperparameters"
     _rows(b, job, kind, hp, options)
     files = [{"purpose": "fine-tune", "file": "train.jsonl"}]
+    if b.objective == "grpo":
+        b.notes.append(
+            "reinforcement data is uploaded in OpenAI's RFT shape: messages ending on the user "
+            "turn, every other column kept for the grader ({{item.<column>}})"
+        )
     if has_eval(job):
         files.append({"purpose": "fine-tune", "file": "eval.jsonl"})
     threshold = options.get("upload_threshold_bytes", DEFAULT_UPLOAD_THRESHOLD)
@@ -249,6 +296,8 @@ def _rows(b: PlanBuilder, job: Job, kind: str, hp: str, options: dict[str, Any])
     )
     if kind == "dpo":
         _override_or_map(b, "beta", f"{hp}.beta", options.get("beta"))
+    if kind == "reinforcement":
+        _rft_rows(b, job)
     b.mapped("seed", "seed")
     if job.suffix:
         b.mapped("suffix", "suffix")
@@ -283,6 +332,30 @@ def _rows(b: PlanBuilder, job: Job, kind: str, hp: str, options: dict[str, Any])
         _drop(b, job, option, reason)
     for field in type(job.resources).model_fields:
         _drop(b, job, f"resources.{field}", "OpenAI chooses the hardware")
+
+
+def _rft_rows(b: PlanBuilder, job: Job) -> None:
+    graders = len(job.rewards)
+    b.mapped(
+        "rewards",
+        "method.reinforcement.grader",
+        reason="one grader" if graders == 1 else f"{graders} graders in one multi grader",
+    )
+    if job.reward_weights is not None:
+        b.mapped("reward_weights", "method.reinforcement.grader.calculate_output")
+    why = {
+        "beta": "OpenAI does not expose the KL coefficient of reinforcement fine-tuning",
+        "num_generations": "OpenAI chooses how many completions it samples per prompt",
+        "max_completion_length": "OpenAI does not expose the completion length; "
+        "backend_options.openai.reasoning_effort sets how long the model thinks",
+        "temperature": "OpenAI chooses the sampling temperature",
+        "loss_type": "OpenAI does not say which policy-gradient loss it uses",
+    }
+    for option, reason in why.items():
+        if option == "beta" and "beta" not in job.options_set():
+            b.defaulted("beta", "OpenAI's own KL coefficient")
+        else:
+            _drop(b, job, option, reason)
 
 
 def _drop(b: PlanBuilder, job: Job, option: str, reason: str) -> None:

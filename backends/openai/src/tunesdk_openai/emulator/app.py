@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from tunesdk.emulation import ApiRoutes, ProviderError
+from tunesdk_openai.emulator.graders import grader_problems, run_grader
 from tunesdk_openai.emulator.state import ACTIVE, PendingUpload, World
 from tunesdk_openai.emulator.validation import estimate_tokens, validate_file
 from tunesdk_openai.models import lookup
@@ -36,7 +37,21 @@ JSONL_MIME_TYPES = frozenset({"text/jsonl", "application/jsonl", "application/x-
 HYPERPARAMETERS = {
     "supervised": frozenset({"n_epochs", "batch_size", "learning_rate_multiplier"}),
     "dpo": frozenset({"n_epochs", "batch_size", "learning_rate_multiplier", "beta"}),
+    "reinforcement": frozenset(
+        {
+            "n_epochs",
+            "batch_size",
+            "learning_rate_multiplier",
+            "reasoning_effort",
+            "compute_multiplier",
+            "eval_interval",
+            "eval_samples",
+        }
+    ),
 }
+#: the objective (tunesdk's word, as the model catalog lists it) of each method type
+OBJECTIVES = {"supervised": "sft", "dpo": "dpo", "reinforcement": "grpo"}
+REASONING_EFFORTS = ("default", "low", "medium", "high")
 MAX_SEED = 2_147_483_647
 
 Handler = Callable[[Request, World], Awaitable[Response]]
@@ -381,8 +396,14 @@ async def create_job(request: Request, world: World) -> Response:
             param="model",
             code="model_not_available",
         )
-    method, requested = _method(body)
-    objective = "dpo" if method == "dpo" else "sft"
+    method, requested, grader = _method(body)
+    objective = OBJECTIVES[method]
+    if method == "reinforcement" and not body.get("validation_file"):
+        raise APIError(
+            400,
+            "Reinforcement fine-tuning requires a validation_file.",
+            param="validation_file",
+        )
     if objective not in model.objectives:
         raise APIError(
             400,
@@ -428,23 +449,29 @@ async def create_job(request: Request, world: World) -> Response:
             metadata=metadata,
             integrations=integrations,
             request=body,
+            grader=grader,
         )
         return _json(job.to_api())
 
 
-def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
     method = body.get("method")
+    grader: dict[str, Any] | None = None
     if method is not None:
         if not isinstance(method, dict) or method.get("type") not in HYPERPARAMETERS:
             raise APIError(
                 400,
-                "method.type must be 'supervised' or 'dpo' (the emulator does not run "
-                "reinforcement fine-tuning).",
+                "method.type must be one of 'supervised', 'dpo' or 'reinforcement'.",
                 param="method.type",
             )
         kind = str(method["type"])
-        hyper = (method.get(kind) or {}).get("hyperparameters") or {}
+        settings = method.get(kind) or {}
+        if not isinstance(settings, dict):
+            raise APIError(400, f"method.{kind} must be an object.", param=f"method.{kind}")
+        hyper = settings.get("hyperparameters") or {}
         where = f"method.{kind}.hyperparameters"
+        if kind == "reinforcement":
+            grader = _grader(settings.get("grader"), "method.reinforcement.grader")
     else:
         kind, hyper, where = "supervised", body.get("hyperparameters") or {}, "hyperparameters"
     unknown = set(hyper) - HYPERPARAMETERS[kind]
@@ -454,8 +481,31 @@ def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     _check_range(hyper, "batch_size", where, int, 1, 256)
     _check_range(hyper, "learning_rate_multiplier", where, float, 0, None)
     _check_range(hyper, "beta", where, float, 0, 2)
-    requested = {key: hyper.get(key, "auto") for key in sorted(HYPERPARAMETERS[kind])}
-    return kind, requested
+    _check_range(hyper, "compute_multiplier", where, float, 0, 10)
+    _check_range(hyper, "eval_interval", where, int, 1, None)
+    _check_range(hyper, "eval_samples", where, int, 1, None)
+    effort = hyper.get("reasoning_effort", "default")
+    if effort not in REASONING_EFFORTS:
+        raise APIError(
+            400,
+            f"Invalid reasoning_effort {effort!r}: use one of {list(REASONING_EFFORTS)}.",
+            param=f"{where}.reasoning_effort",
+        )
+    requested = {
+        key: hyper.get(key, "default" if key == "reasoning_effort" else "auto")
+        for key in sorted(HYPERPARAMETERS[kind])
+    }
+    return kind, requested, grader
+
+
+def _grader(grader: Any, param: str) -> dict[str, Any]:
+    if grader is None:
+        raise APIError(400, "Missing required parameter: 'grader'.", param=param)
+    problems = grader_problems(grader)
+    if problems:
+        shown = "; ".join(p.replace("grader", param, 1) for p in problems[:5])
+        raise APIError(400, f"Invalid grader: {shown}", param=param, code="invalid_grader")
+    return dict(grader)
 
 
 def _check_range(
@@ -614,6 +664,75 @@ async def list_checkpoints(request: Request, world: World) -> Response:
         return _list([checkpoint.to_api() for checkpoint in page], more)
 
 
+# ---- graders (alpha) ----------------------------------------------------------------------------
+
+
+@endpoint
+async def validate_grader(request: Request, world: World) -> Response:
+    body = await _body(request)
+    return _json({"grader": _grader(body.get("grader"), "grader")})
+
+
+@endpoint
+async def run_grader_endpoint(request: Request, world: World) -> Response:
+    body = await _body(request)
+    grader = _grader(body.get("grader"), "grader")
+    sample_text = body.get("model_sample")
+    if not isinstance(sample_text, str):
+        raise APIError(400, "Missing required parameter: 'model_sample'.", param="model_sample")
+    item = body.get("item") or {}
+    sample: dict[str, Any] = {"output_text": sample_text}
+    try:
+        sample["output_json"] = json.loads(sample_text)
+    except ValueError:
+        pass
+    errors: dict[str, Any] = dict.fromkeys(_GRADER_ERRORS, False)
+    errors.update(
+        python_grader_server_error_type=None,
+        python_grader_runtime_error_details=None,
+        model_grader_server_error_details=None,
+    )
+    try:
+        reward = run_grader(grader, sample, item if isinstance(item, dict) else {})
+    except Exception as exc:  # a grader's own failure is reported, as OpenAI does
+        reward = 0.0
+        key = "python_grader_runtime_error" if grader["type"] == "python" else "other_error"
+        errors[key] = True
+        if key == "python_grader_runtime_error":
+            errors["python_grader_runtime_error_details"] = f"{type(exc).__name__}: {exc}"
+    return _json(
+        {
+            "reward": reward,
+            "metadata": {
+                "name": grader.get("name"),
+                "type": grader.get("type"),
+                "errors": errors,
+                "execution_time": 0.001,
+                "scores": {},
+                "token_usage": None,
+                "sampled_model_name": None,
+            },
+            "sub_rewards": {},
+            "model_grader_token_usage_per_model": {},
+        }
+    )
+
+
+_GRADER_ERRORS = (
+    "formula_parse_error",
+    "sample_parse_error",
+    "truncated_observation_error",
+    "unresponsive_reward_error",
+    "invalid_variable_error",
+    "other_error",
+    "python_grader_server_error",
+    "python_grader_runtime_error",
+    "model_grader_server_error",
+    "model_grader_refusal_error",
+    "model_grader_parse_error",
+)
+
+
 # ---- chat completions ---------------------------------------------------------------------------
 
 
@@ -702,6 +821,8 @@ def _routes() -> list[BaseRoute]:
         Route("/fine_tuning/jobs/{job_id}/resume", resume_job, methods=["POST"]),
         Route("/fine_tuning/jobs/{job_id}/events", list_events, methods=["GET"]),
         Route("/fine_tuning/jobs/{job_id}/checkpoints", list_checkpoints, methods=["GET"]),
+        Route("/fine_tuning/alpha/graders/run", run_grader_endpoint, methods=["POST"]),
+        Route("/fine_tuning/alpha/graders/validate", validate_grader, methods=["POST"]),
         Route("/chat/completions", chat_completions, methods=["POST"]),
     ]
 

@@ -162,6 +162,8 @@ class Hyperparameters:
     batch_size: int
     learning_rate_multiplier: float
     beta: float | None = None
+    #: reinforcement only: the resolved reasoning effort, compute multiplier and eval cadence
+    reinforcement: dict[str, Any] | None = None
 
     def to_api(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -171,6 +173,8 @@ class Hyperparameters:
         }
         if self.beta is not None:
             data["beta"] = self.beta
+        if self.reinforcement is not None:
+            data.update(self.reinforcement)
         return data
 
 
@@ -180,7 +184,7 @@ class TrainingJob:
 
     id: str
     model: str
-    method: str  # supervised | dpo
+    method: str  # supervised | dpo | reinforcement
     requested: dict[str, Any]  # hyperparameters as sent ("auto" kept)
     hyperparameters: Hyperparameters  # as resolved once files are validated
     training_file: str
@@ -207,6 +211,8 @@ class TrainingJob:
     paused_at: float | None = None
     #: the message of a failure planned with ``fail_next_job``
     fail_message: str | None = None
+    #: reinforcement jobs: the grader as sent
+    grader: dict[str, Any] | None = None
 
     # ---- derived --------------------------------------------------------------------------
 
@@ -259,9 +265,14 @@ class TrainingJob:
             "seed": self.seed,
             "estimated_finish": self._estimated_finish(),
             "integrations": self.integrations,
-            "method": {"type": self.method, self.method: {"hyperparameters": method_hp}},
+            "method": {"type": self.method, self.method: self._method_settings(method_hp)},
             "metadata": self.metadata,
         }
+
+    def _method_settings(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+        if self.method == "reinforcement":
+            return {"grader": self.grader, "hyperparameters": hyperparameters}
+        return {"hyperparameters": hyperparameters}
 
     def _estimated_finish(self) -> int | None:
         if self.status != "running":
@@ -322,6 +333,9 @@ class TrainingJob:
             self._succeed(world)
 
     def _report_step(self, step: int) -> None:
+        if self.method == "reinforcement":
+            self._report_reward_step(step)
+            return
         loss = self.sim.loss(step)
         data: dict[str, Any] = {
             "step": step,
@@ -340,6 +354,30 @@ class TrainingJob:
             full = round(self.sim.eval_loss(step) * 0.98, 4)
             data["full_valid_loss"] = full
             data["full_valid_mean_token_accuracy"] = _accuracy(full)
+        self._event(message, kind="metrics", data=data)
+        epoch = math.ceil(step / self.steps_per_epoch)
+        if epoch_end and epoch > self.hyperparameters.n_epochs - CHECKPOINT_EPOCHS:
+            self._checkpoint(step, data)
+
+    def _report_reward_step(self, step: int) -> None:
+        """A reinforcement step: the mean grader reward rises (from about 0.2 to 0.8) instead of
+        a loss falling; validation reward every ``eval_interval`` steps and at epoch ends."""
+        reward = _reward(self.sim.loss(step))
+        data: dict[str, Any] = {
+            "step": step,
+            "total_steps": self.total_steps,
+            "train_reward_mean": reward,
+            "train_reward_std": round(0.25 * (1.0 - reward) + 0.05, 4),
+            "train_reasoning_tokens_mean": round(900 - 400 * reward, 1),
+        }
+        message = f"Step {step}/{self.total_steps}: training reward={reward:.2f}"
+        rft = self.hyperparameters.reinforcement or {}
+        epoch_end = step % self.steps_per_epoch == 0
+        if step % int(rft.get("eval_interval") or self._eval_every()) == 0 or epoch_end:
+            valid = _reward(self.sim.eval_loss(step))
+            data["valid_reward_mean"] = valid
+            data["valid_reasoning_tokens_mean"] = round(900 - 400 * valid, 1)
+            message += f", validation reward={valid:.2f}"
         self._event(message, kind="metrics", data=data)
         epoch = math.ceil(step / self.steps_per_epoch)
         if epoch_end and epoch > self.hyperparameters.n_epochs - CHECKPOINT_EPOCHS:
@@ -376,6 +414,15 @@ class TrainingJob:
         self._finish("succeeded", "The job has successfully completed")
 
     def _results_csv(self) -> bytes:
+        if self.method == "reinforcement":
+            rows = ["step,train_reward_mean,valid_reward_mean"]
+            for event in self.events:
+                if event.type == "metrics" and event.data:
+                    d = event.data
+                    rows.append(
+                        f"{d['step']},{d['train_reward_mean']},{d.get('valid_reward_mean', '')}"
+                    )
+            return ("\n".join(rows) + "\n").encode()
         rows = ["step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy"]
         for event in self.events:
             if event.type == "metrics" and event.data:
@@ -433,6 +480,11 @@ class TrainingJob:
         self._event("Fine-tuning job resumed")
 
 
+def _reward(loss: float) -> float:
+    """The simulated mean reward for a simulated loss (2.4 → 0.2, 0.6 → 0.8), in [0, 1]."""
+    return round(max(0.0, min(1.0, 1.0 - loss / 3.0)), 4)
+
+
 def _accuracy(loss: float) -> float:
     return round(max(0.0, min(1.0, 1.0 - loss / 3.0)), 4)
 
@@ -477,6 +529,7 @@ class World:
         metadata: dict[str, str] | None,
         integrations: list[dict[str, Any]],
         request: dict[str, Any],
+        grader: dict[str, Any] | None = None,
     ) -> TrainingJob:
         settings = self.settings
         examples = max(report.examples, 1)
@@ -485,6 +538,16 @@ class World:
             batch_size=_auto(requested.get("batch_size"), max(1, min(256, examples // 500 or 1))),
             learning_rate_multiplier=_auto(requested.get("learning_rate_multiplier"), 1.8),
             beta=_auto(requested.get("beta"), 0.1) if method == "dpo" else None,
+            reinforcement=(
+                {
+                    "reasoning_effort": requested.get("reasoning_effort", "default"),
+                    "compute_multiplier": _auto(requested.get("compute_multiplier"), 1.0),
+                    "eval_interval": _auto(requested.get("eval_interval"), 1),
+                    "eval_samples": _auto(requested.get("eval_samples"), 1),
+                }
+                if method == "reinforcement"
+                else None
+            ),
         )
         job_seed = seed if seed is not None else self.ids.seed()
         total = math.ceil(examples / hyper.batch_size) * hyper.n_epochs
@@ -518,6 +581,7 @@ class World:
             ids=self.ids,
             request=request,
             fail_message=failure.message if failure else None,
+            grader=grader,
         )
         job._event(f"Created fine-tuning job: {job_id}")
         files = training_file.id + (f" and {validation_file.id}" if validation_file else "")

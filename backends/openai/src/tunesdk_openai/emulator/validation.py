@@ -39,10 +39,13 @@ def estimate_tokens(text: str) -> int:
 
 
 def validate_file(content: bytes, method: str, *, context: int, min_examples: int) -> FileReport:
-    """Check a JSONL file for ``method`` ("supervised" or "dpo") and count examples and tokens."""
+    """Check a JSONL file for ``method`` ("supervised", "dpo" or "reinforcement") and count
+    examples and tokens."""
     problems: list[str] = []
     examples = tokens = 0
-    check = _check_dpo if method == "dpo" else _check_supervised
+    check = {"dpo": _check_dpo, "reinforcement": _check_reinforcement}.get(
+        method, _check_supervised
+    )
     for line_no, raw in _lines(content):
         try:
             example = json.loads(raw)
@@ -146,4 +149,17 @@ def _check_dpo(example: dict[str, Any]) -> list[str]:
             or output[0].get("role") != "assistant"
         ):
             problems.append(f"{key} must hold exactly one assistant message")
+    return problems
+
+
+def _check_reinforcement(example: dict[str, Any]) -> list[str]:
+    """RFT: chat messages ending on the user turn; any other keys are reference columns."""
+    if "messages" not in example:
+        return ["missing 'messages' (reinforcement format: {\"messages\": [...], ...})"]
+    messages = example["messages"]
+    problems = _check_messages(messages, "messages")
+    if not problems and not (isinstance(messages[-1], dict) and messages[-1].get("role") == "user"):
+        problems.append(
+            "the last message must have role 'user' (the model writes the answer the grader scores)"
+        )
     return problems
