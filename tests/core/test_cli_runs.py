@@ -233,3 +233,15 @@ def test_status_rounds_the_last_loss(
     code, out, _ = invoke(["status", record.run_id], capsys, monkeypatch)
     assert code == 0
     assert "step 16/16 (100%) loss 5.1111" in out and "5.11106" not in out
+
+
+def test_status_prints_a_long_model_uri_whole_at_80_columns(
+    new_run: Callable[..., RunRecord],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = "/tmp/walk/a-rather-long-home/runs/trl-20261201-235209-142ff2/outputs/model"
+    record = new_run(end=ts.Completed(model=ts.LocalModel(path=path)))
+    code, out, _ = invoke(["status", record.run_id], capsys, monkeypatch, width=80)
+    assert code == 0
+    assert f"model local:{path}\n" in out

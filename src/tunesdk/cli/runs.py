@@ -116,7 +116,7 @@ def status(run_id: str) -> None:
         out.print(progress_text(last), soft_wrap=True)
     final = events[-1] if events else None
     if isinstance(final, Completed):
-        out.print(f"model {final.model.to_uri()}")
+        out.print(f"model {final.model.to_uri()}", soft_wrap=True)
     elif isinstance(final, Failed):
         out.print(f"error: {final.error}", soft_wrap=True)
         if final.details_path:  # e.g. a dead worker's worker.log
