@@ -457,3 +457,46 @@ def test_import_tunesdk_stays_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert ts.graders is graders
+
+
+def test_reward_function_rows_hold_columns_not_trainer_keywords() -> None:
+    seen = graders.Python(
+        name="keys", source="def grade(sample, item):\n    return float(len(item))\n"
+    )
+    reward = graders.reward_function(seen)
+    scores = reward(
+        ["p"], ["c"], answer=["a"], completion_ids=[[1]], environments=[None], log_metric=print
+    )
+    assert scores == [2.0]  # answer and prompt
+
+
+def test_reward_function_pickles_and_parse_reads_job_json() -> None:
+    import pickle
+
+    grader = graders.Python(name="half", source="def grade(sample, item):\n    return 0.5\n")
+    reward = pickle.loads(pickle.dumps(graders.reward_function(grader)))
+    assert reward(["p"], ["c"]) == [0.5] and reward.__name__ == "half"
+    assert reward.grader == grader
+    stored = similar("bleu").model_copy(update={"pass_threshold": 0.3})
+    assert graders.parse(stored.model_dump(mode="json", exclude_none=True)) == stored
+
+
+def test_score_model_sampling_params_reach_a_local_model() -> None:
+    from tunesdk.graders.judging import generation_options
+
+    grader, _ = judged("1")
+    tuned = grader.model_copy(
+        update={
+            "sampling_params": graders.SamplingParams(
+                temperature=0.7, top_p=0.9, max_completions_tokens=8
+            )
+        }
+    )
+    local = ts.LocalModel(path="/nowhere", kind="merged")
+    assert generation_options(tuned, local) == {
+        "max_new_tokens": 8,
+        "do_sample": True,
+        "temperature": 0.7,
+        "top_p": 0.9,
+    }
+    assert generation_options(tuned, lambda messages: "1") == {}

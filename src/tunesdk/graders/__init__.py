@@ -22,18 +22,27 @@ from tunesdk.graders.kinds import (
     StringCheck,
     TextSimilarity,
 )
-from tunesdk.graders.running import reward_function, run, sample_from, validate
+from tunesdk.graders.running import (
+    GraderReward,
+    parse,
+    reward_function,
+    run,
+    sample_from,
+    validate,
+)
 
 __all__ = [
     "AnyGrader",
     "Grader",
     "GraderError",
+    "GraderReward",
     "Multi",
     "Python",
     "SamplingParams",
     "ScoreModel",
     "StringCheck",
     "TextSimilarity",
+    "parse",
     "reward_function",
     "run",
     "sample_from",

@@ -21,7 +21,10 @@ def ask(grader: ScoreModel, messages: Messages) -> str:
     """The judge's answer to ``messages``: ``grader.judge``, else ``grader.model`` as a URI."""
     judge = grader.judge if grader.judge is not None else _judge_from_uri(grader)
     try:
-        answer = judge.chat(messages) if hasattr(judge, "chat") else judge(messages)
+        if hasattr(judge, "chat"):
+            answer = judge.chat(messages, **generation_options(grader, judge))
+        else:
+            answer = judge(messages)
     except GraderError:
         raise
     except Exception as exc:
@@ -37,6 +40,26 @@ def ask(grader: ScoreModel, messages: Messages) -> str:
             kind="model_grader_parse_error",
         )
     return answer
+
+
+def generation_options(grader: ScoreModel, judge: Any) -> dict[str, Any]:
+    """``sampling_params`` as a local model's ``chat()`` options (transformers' ``generate``
+    names); other judges get none (a callable judge owns its sampling)."""
+    from tunesdk.models import LocalModel
+
+    params = grader.sampling_params
+    if params is None or not isinstance(judge, LocalModel):
+        return {}
+    options: dict[str, Any] = {}
+    if params.max_completions_tokens is not None:
+        options["max_new_tokens"] = params.max_completions_tokens
+    if params.temperature is not None:
+        options["do_sample"] = params.temperature > 0
+        if params.temperature > 0:
+            options["temperature"] = params.temperature
+            if params.top_p is not None:
+                options["top_p"] = params.top_p
+    return options
 
 
 def parse_score(answer: str, *, grader: str) -> float:

@@ -15,7 +15,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     TypeAdapter,
     field_validator,
     model_validator,
@@ -183,8 +182,6 @@ class Python(Grader):
     source: str = Field(description="Python source defining grade(sample, item) -> float")
     image_tag: str | None = Field(None, description="OpenAI's grader image, e.g. 2025-05-08")
 
-    _function: Callable[[Sample, Item], Any] | None = PrivateAttr(None)
-
     def required_columns(self) -> frozenset[str]:
         """The columns the source reads as ``item["col"]`` (``item.get`` is optional, so not)."""
         from tunesdk.graders.python_source import subscripted_columns
@@ -192,12 +189,10 @@ class Python(Grader):
         return frozenset(subscripted_columns(self.source))
 
     def function(self) -> Callable[[Sample, Item], Any]:
-        """The source's ``grade`` function (compiled once)."""
-        if self._function is None:
-            from tunesdk.graders.python_source import load_grade
+        """The source's ``grade`` function (compiled once per source)."""
+        from tunesdk.graders.python_source import load_grade
 
-            self._function = load_grade(self.source, grader=self.name)
-        return self._function
+        return load_grade(self.source, grader=self.name)
 
     def grade(self, sample: Sample, item: Item) -> float:
         from tunesdk.graders.python_source import call_grade

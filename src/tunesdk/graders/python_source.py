@@ -9,6 +9,7 @@ import ast
 import math
 import traceback
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from tunesdk.graders.errors import GraderError
@@ -16,8 +17,10 @@ from tunesdk.graders.errors import GraderError
 Grade = Callable[[dict[str, Any], dict[str, Any]], Any]
 
 
+@lru_cache(maxsize=128)
 def load_grade(source: str, *, grader: str) -> Grade:
-    """Run ``source`` in a namespace of its own and return its ``grade`` function."""
+    """Run ``source`` in a namespace of its own and return its ``grade`` function (cached: a
+    grader's source runs once per process)."""
     filename = f"<python grader {grader!r}>"
     try:
         code = compile(source, filename, "exec")

@@ -21,6 +21,11 @@ def validate(grader: Grader | dict[str, Any]) -> Grader:
     return checked
 
 
+def parse(data: dict[str, Any]) -> Grader:
+    """A grader from its JSON (OpenAI's, or a Job file's): the kind chosen by ``type``."""
+    return Grader.from_openai(data)
+
+
 def sample_from(model_sample: str | dict[str, Any]) -> dict[str, Any]:
     """The ``sample`` namespace: ``output_text`` and ``output_json`` (the text parsed, if JSON)."""
     if isinstance(model_sample, str):
@@ -50,6 +55,12 @@ def run(
     return score
 
 
+#: keyword arguments TRL's GRPOTrainer adds beside the dataset's columns (not part of a row)
+TRAINER_KEYWORDS = frozenset(
+    {"completion_ids", "trainer_state", "log_extra", "log_metric", "environments"}
+)
+
+
 class GraderReward:
     """A grader as a TRL reward function: ``(prompts, completions, **columns) -> list[float]``.
 
@@ -72,7 +83,9 @@ class GraderReward:
             row = {
                 key: values[index]
                 for key, values in columns.items()
-                if isinstance(values, (list, tuple)) and len(values) == count
+                if key not in TRAINER_KEYWORDS
+                and isinstance(values, (list, tuple))
+                and len(values) == count
             }
             if "prompt" not in row and index < len(prompts):
                 row["prompt"] = prompts[index]
