@@ -159,6 +159,25 @@ def test_ctrl_c_during_worker_start_up_cancels_at_once(
     assert "Traceback" not in err
 
 
+def test_the_start_again_command_keeps_the_set_overrides(
+    tmp_path: Path, data_file: Path, tunesdk_cli: Callable[..., subprocess.Popen[str]]
+) -> None:
+    job = job_file(tmp_path, data_file, "slowstart", steps=5, seconds=0.01)
+    proc = tunesdk_cli(
+        "run", str(job), "-b", "slowstart", "--set", "max_steps=4", "--set", "report_to=[]"
+    )
+    run = only_run()
+    wait_for(lambda: run.record.status == "running")
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    hint = (
+        f"start it again: tunesdk run {job} --backend slowstart --set max_steps=4 "
+        "--set 'report_to=[]'"
+    )
+    assert hint in err
+
+
 def test_ctrl_c_while_training_saves_a_checkpoint_and_says_how_to_resume(
     tmp_path: Path, data_file: Path, tunesdk_cli: Callable[..., subprocess.Popen[str]]
 ) -> None:

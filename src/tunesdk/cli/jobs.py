@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,7 +46,10 @@ def run(
         follow.detached(submitted.run_id)
         return
     err.print(f"run {submitted.run_id}")
-    restart = f"tunesdk run {job_file} --backend {backend}"
+    restart = shlex.join(
+        ["tunesdk", "run", str(job_file), "--backend", backend]
+        + [arg for pair in set_ or [] for arg in ("--set", pair)]  # the same job, overrides too
+    )
     code = follow.follow(submitted, as_json=json_events, restart_hint=restart)
     if code:
         raise typer.Exit(code)
