@@ -62,6 +62,8 @@ def test_templates_read_nested_item_and_sample_json() -> None:
     assert graders.run(grader, '{"city": "Paris"}', item) == 1.0
     assert graders.run(grader, {"output_text": "", "output_json": {"city": "Rome"}}, item) == 0.0
     assert grader.required_columns() == {"places"}
+    with pytest.raises(GraderError, match="the model's answer is not JSON"):
+        graders.run(grader, "Paris", item)
 
 
 # "the cat sat on the mat" against "the cat sat on a mat": by hand,

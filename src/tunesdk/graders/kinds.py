@@ -7,7 +7,6 @@ Fields that exist only locally (a judge callable, an embedder) are never seriali
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -214,9 +213,6 @@ class SamplingParams(BaseModel):
     )
 
 
-Judge = Callable[[Messages], str]
-
-
 class ScoreModel(Grader):
     """A judge model reads ``input`` (messages with templates) and answers a score in ``range``.
 
@@ -372,7 +368,3 @@ def _render_message(
             texts.append(grader._render(part["text"], sample, item))
     # local judges are text chat models: text parts are joined, images and audio are not sent
     return {"role": message["role"], "content": "\n".join(texts)}
-
-
-def is_finite(value: float) -> bool:
-    return not (math.isnan(value) or math.isinf(value))

@@ -77,6 +77,9 @@ def lookup(path: Path, sample: dict[str, Any], item: dict[str, Any], *, grader: 
             if namespace == "item" and walked == "item":
                 fix = f"give every row the {key!r} column, or change the template"
                 where = f"the dataset row has no {key!r} column (columns: {_names(item)})"
+            elif walked == "sample.output_json" and value is None:
+                fix = "ask for JSON in the prompt, or grade {{sample.output_text}}"
+                where = "the model's answer is not JSON"
             else:
                 fix = "check the template against the data"
                 where = f"{walked} has no {key!r}"
