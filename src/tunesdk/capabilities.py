@@ -51,6 +51,10 @@ _METHOD_NAMES = {
 }
 
 
+#: the objectives data alone can imply (orpo is only ever chosen explicitly)
+_INFERRED = frozenset({"sft", "dpo", "kto"})
+
+
 def check_capabilities(backend: Backend, job: Job) -> None:
     """JobError, before anything is planned or spent, when ``backend``'s `Capabilities` lack the
     job's method or (given or inferred) objective; the reason is the backend's own wording from
@@ -73,7 +77,9 @@ def check_capabilities(backend: Backend, job: Job) -> None:
             f"{_METHOD_NAMES.get(method, method)} (see `tunesdk backends`)",
         )
     objective = job.objective
-    if objective is None and not {"sft", "dpo"} <= caps.objectives:
+    if objective is None and job.rewards:
+        objective = "grpo"  # rewards make a job GRPO without reading the data
+    if objective is None and not caps.objectives >= _INFERRED:
         objective = job.infer_objective()  # reads the data only for a backend that lacks one
     if objective is not None and objective not in caps.objectives:
         offered = ", ".join(sorted(caps.objectives)) or "none"

@@ -72,6 +72,10 @@ def option_value(job: Job, option: str) -> Any:
         return job.method.kind
     if option == "learning_rate":
         return job.effective_learning_rate
+    if option == "rewards":  # callables and graders shown by name
+        from tunesdk.rewards import reward_name
+
+        return [reward_name(reward, i) for i, reward in enumerate(job.rewards)]
     node: Any = job
     for part in option.split("."):
         node = getattr(node, part)

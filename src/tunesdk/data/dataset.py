@@ -474,7 +474,7 @@ def _detect(
         if found is None and (folded := formats.case_folded(renamed)) is not None:
             columns = {**folded, **(columns or {})}
             found = formats.detect(formats.rename_columns(row, columns))
-        if found == "openai_rft" and _answered_row_follows(rows, columns, source):
+        if found == "openai_rft" and _answered_row_follows(rows, columns):
             found = "openai_chat"  # SFT chat whose first row lacks its answer: validation says so
         if found is not None:
             return found, source, columns
@@ -513,21 +513,18 @@ def _detect(
 
 
 def _answered_row_follows(
-    rows: Callable[[], Iterator[RawRow]], columns: dict[str, str] | None, start: Source
+    rows: Callable[[], Iterator[RawRow]], columns: dict[str, str] | None
 ) -> bool:
-    """Whether one of the next rows (a bounded look) is chat with its answer: then the file is
-    SFT chat, not prompt-only data, even though its first row has no final assistant turn."""
-    seen = 0
-    for source, row, problem in rows():
-        if seen > 64:
-            break
-        if problem is not None or (source == start and not seen):
-            continue
-        seen += 1
-        renamed = formats.rename_columns(row, columns) if columns else row
-        if formats.detect(renamed) == "openai_chat":
-            return True
-    return False
+    """Whether, in the first rows (a bounded look), chat with its answer is at least as common
+    as chat without: then the file is SFT chat whose first row lacks its answer (validation says
+    so), not prompt-only data with a stray answered row (its parser says so)."""
+    answered = prompts = 0
+    for _, row, problem in islice(rows(), 65):
+        if problem is None:
+            found = formats.detect(formats.rename_columns(row, columns) if columns else row)
+            answered += found == "openai_chat"
+            prompts += found == "openai_rft"
+    return answered >= prompts
 
 
 def _missing_columns(columns: dict[str, str] | None, keys: list[str] | None) -> list[str]:

@@ -27,11 +27,12 @@ TRACKERS = {
 
 
 class TRLBackend(LocalBackend):
-    """Hugging Face TRL: SFT and DPO; LoRA (DoRA, rsLoRA), full, prefix tuning; QLoRA on CUDA."""
+    """Hugging Face TRL: SFT, DPO, GRPO, KTO and ORPO; LoRA (DoRA, rsLoRA), full, prefix tuning;
+    QLoRA on CUDA."""
 
     name: ClassVar[str] = "trl"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        objectives=frozenset({"sft", "dpo"}),
+        objectives=frozenset({"sft", "dpo", "grpo", "kto", "orpo"}),
         methods=frozenset({"full", "lora", "qlora", "prefix", "adapter"}),
         needs_gpu=False,
         resume=True,

@@ -82,6 +82,7 @@ class EventsCallback(TrainerCallback):
             grad_norm=float(grad_norm) if grad_norm is not None else None,
             tokens_per_second=round(rate, 1) if rate is not None else None,
             eta_s=round(eta, 2) if eta is not None else None,
+            **rl_metrics(logs),
         )
 
     def on_save(
@@ -92,6 +93,32 @@ class EventsCallback(TrainerCallback):
             self._last_saved = state.global_step
             path = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
             self.run.emit(Checkpoint(step=state.global_step, path=str(path)))
+
+
+def rl_metrics(logs: dict[str, float]) -> dict[str, Any]:
+    """Progress's RL fields from GRPO's logs (``reward``, ``reward_std``,
+    ``rewards/<name>/mean``, ``kl``, ``completions/mean_length``, ``clip_ratio/region_mean``);
+    empty for other trainers."""
+    if "reward" not in logs:
+        return {}
+
+    def number(key: str) -> float | None:
+        value = logs.get(key)
+        return float(value) if isinstance(value, int | float) else None
+
+    per_function = {
+        key[len("rewards/") : -len("/mean")]: float(value)
+        for key, value in logs.items()
+        if key.startswith("rewards/") and key.endswith("/mean") and isinstance(value, int | float)
+    }
+    return {
+        "reward_mean": number("reward"),
+        "reward_std": number("reward_std"),
+        "rewards": per_function or None,
+        "kl": number("kl"),
+        "completion_length": number("completions/mean_length"),
+        "clip_ratio": number("clip_ratio/region_mean"),
+    }
 
 
 def _any_rank(flag: bool, args: TrainingArguments) -> bool:

@@ -13,9 +13,13 @@ from tunesdk.backend import Plan, PlanBuilder
 from tunesdk.errors import JobError
 from tunesdk.job import Job
 from tunesdk.methods import Adapter, Full, LoRA, PrefixTuning, QLoRA
-from tunesdk_trl import bottleneck, launch
+from tunesdk_trl import bottleneck, launch, rl
 
-TRAINERS = {"sft": ("SFTTrainer", "SFTConfig"), "dpo": ("DPOTrainer", "DPOConfig")}
+TRAINERS = {
+    "sft": ("SFTTrainer", "SFTConfig"),
+    "dpo": ("DPOTrainer", "DPOConfig"),
+    **{objective: names[:2] for objective, names in rl.RL_TRAINERS.items()},
+}
 CHECKPOINTS_DIR = "checkpoints"
 
 
@@ -138,6 +142,9 @@ def trainer_kwargs(job: Job, objective: str, outputs_dir: Path | None = None) ->
     kwargs["fp16"] = precision == "fp16"
     if objective == "sft":
         kwargs["packing"] = job.packing
+    elif objective == "grpo":
+        del kwargs["max_length"]  # GRPO bounds what it generates: max_completion_length
+        kwargs.update(rl.grpo_kwargs(job))
     else:
         kwargs["beta"] = job.beta
     if isinstance(job.method, PrefixTuning):
@@ -168,6 +175,7 @@ def native_for(job: Job, objective: str, outputs_dir: Path | None = None) -> dic
     return {
         "model": model,
         "trainer": trainer,
+        "trainer_module": rl.RL_TRAINERS[objective][2] if objective in rl.RL_TRAINERS else "trl",
         "config_class": config_class,
         "config": trainer_kwargs(job, objective, outputs_dir),
         "peft": peft_native(job),
@@ -255,10 +263,15 @@ def build_plan(job: Job, backend: str = "trl") -> Plan:
     builder.mapped("lr_scheduler", prefix + "lr_scheduler_type", config["lr_scheduler_type"])
     builder.mapped("weight_decay", prefix + "weight_decay")
     builder.mapped("max_grad_norm", prefix + "max_grad_norm")
-    builder.mapped("max_seq_length", prefix + "max_length", config["max_length"])
+    if objective == "grpo":
+        builder.dropped("max_seq_length", "GRPO bounds the generated tokens: max_completion_length")
+    else:
+        builder.mapped("max_seq_length", prefix + "max_length", config["max_length"])
     builder.mapped("seed", prefix + "seed")
-    if objective == "dpo":
+    if objective in ("dpo", "kto", "orpo"):
         builder.mapped("beta", prefix + "beta")
+    if objective == "grpo":
+        _grpo_rows(builder, job, config, prefix)
     if has_eval(job):
         source = "eval_data" if job.eval_data is not None else "eval_split"
         builder.mapped(source, "eval_dataset", reason="evaluated with the trainer's eval loop")
@@ -283,8 +296,9 @@ def build_plan(job: Job, backend: str = "trl") -> Plan:
         )
         builder.mapped("packing", prefix + "packing", config["packing"])
     else:
-        builder.dropped("train_on_inputs", "DPO scores the responses only")
-        builder.dropped("packing", "DPO does not pack preference pairs")
+        name = objective.upper()
+        builder.dropped("train_on_inputs", f"{name} scores the responses only")
+        builder.dropped("packing", f"{name} does not pack its examples")
     if job.chat_template is not None:
         builder.mapped("chat_template", "tokenizer.chat_template", reason="set before tokenizing")
     builder.dropped("suffix", "local runs have no provider model name; use output_dir")
@@ -305,6 +319,56 @@ def build_plan(job: Job, backend: str = "trl") -> Plan:
             native_value=False,
         )
     return builder.build()
+
+
+def _grpo_rows(builder: PlanBuilder, job: Job, config: dict[str, Any], prefix: str) -> None:
+    """The GRPO knobs: rewards, generation and loss settings, each set or defaulted."""
+    from tunesdk.rewards import reward_name, reward_spec
+
+    for reward in job.rewards:
+        reward_spec(reward)  # JobError now for a reward the worker could not import
+    names = [reward_name(r, i) for i, r in enumerate(job.rewards)]
+    builder.mapped(
+        "rewards",
+        "GRPOTrainer.reward_funcs",
+        names,
+        reason="imported in the worker; each logged as rewards/<name>/mean",
+    )
+    knobs = {
+        "num_generations": (rl.DEFAULT_NUM_GENERATIONS, "completions per prompt"),
+        "max_completion_length": (rl.DEFAULT_MAX_COMPLETION_LENGTH, "tokens per completion"),
+        "temperature": (rl.DEFAULT_TEMPERATURE, "sampling temperature"),
+        "loss_type": (rl.DEFAULT_LOSS_TYPE, "TRL's default loss"),
+    }
+    for option, (default, what) in knobs.items():
+        if getattr(job, option) is None:
+            builder.defaulted(
+                option,
+                f"{default} {what} (tunesdk's small-model default)",
+                native=prefix + option,
+                native_value=config[option],
+            )
+        else:
+            builder.mapped(option, prefix + option, config[option])
+    if job.reward_weights is None:
+        builder.defaulted(
+            "reward_weights", "every reward weighs 1.0", native=prefix + "reward_weights"
+        )
+    else:
+        builder.mapped("reward_weights", prefix + "reward_weights", config["reward_weights"])
+    if "beta" in job.model_fields_set:
+        builder.mapped("beta", prefix + "beta", config["beta"], reason="the KL coefficient")
+    else:
+        builder.defaulted(
+            "beta",
+            "0: no KL penalty and no reference model (set beta, e.g. 0.04, to add one)",
+            native=prefix + "beta",
+            native_value=0.0,
+        )
+    builder.notes.append(
+        "GRPO generates with transformers (no vLLM); its logged loss is about 0 on-policy, so "
+        "watch the reward (Progress.reward_mean) instead"
+    )
 
 
 def _bottleneck_rows(builder: PlanBuilder, method: Adapter, native: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from tunesdk.models import LocalModel
 from tunesdk.store import RunRecord
 from tunesdk.worker import is_main_process
 from tunesdk_trl import data as data_mod
+from tunesdk_trl import rl
 from tunesdk_trl.callback import EventsCallback
 from tunesdk_trl.modeling import ModelLoader
 from tunesdk_trl.plan import native_for
@@ -43,7 +44,21 @@ def train(
     train_ds, eval_ds = _datasets(run, objective, tokenizer, main)
     model = loader.load_model(tokenizer)
 
-    trainer = _trainer(native, model, tokenizer, train_ds, eval_ds, run, main, loader)
+    if objective in rl.RL_TRAINERS:
+        trainer = rl.build_trainer(
+            objective,
+            native,
+            model,
+            tokenizer,
+            train_ds,
+            eval_ds,
+            [EventsCallback(run, emit=main)],
+            loader.trainer_peft_config(),
+            job,
+            loader.trainer_class,
+        )
+    else:
+        trainer = _trainer(native, model, tokenizer, train_ds, eval_ds, run, main, loader)
     resume_from = run.state.get("resume_from")
     trainer.train(resume_from_checkpoint=resume_from)
     if run.should_stop():
@@ -63,9 +78,13 @@ def train(
 
 
 def _datasets(run: RunRecord, objective: str, tokenizer: Any, main: bool) -> tuple[Any, Any]:
-    """Training and eval ``datasets.Dataset``: tokenized with labels for SFT, pairs for DPO."""
+    """Training and eval ``datasets.Dataset``: tokenized with labels for SFT, pairs for DPO and
+    ORPO, prompts with their reference columns for GRPO, labelled completions for KTO."""
     job = run.job
     train_set, eval_set = data_mod.train_eval_datasets(job)
+    if objective in ("grpo", "kto"):
+        convert = rl.grpo_dataset if objective == "grpo" else rl.kto_dataset
+        return convert(train_set), convert(eval_set) if eval_set is not None else None
     if objective != "sft":
         train_ds = data_mod.dpo_dataset(train_set)
         return train_ds, data_mod.dpo_dataset(eval_set) if eval_set is not None else None

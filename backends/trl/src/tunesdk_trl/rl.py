@@ -1,0 +1,177 @@
+"""GRPO, KTO and ORPO on TRL: config defaults, datasets and trainer construction.
+
+The config part is pure (``job.plan("trl")`` imports neither torch nor TRL); the rest runs in the
+worker. Defaults are sized for small models and short runs, not TRL's (whose learning rate 1e-6
+and 512-token completions suit large models and long runs):
+
+- learning rate: the method's default (2e-4 LoRA/QLoRA, 2e-5 full), as for SFT and DPO;
+- ``num_generations`` 4 completions per prompt, ``max_completion_length`` 64 tokens,
+  ``temperature`` 1.0, ``loss_type`` TRL's ``"dapo"``;
+- GRPO's KL coefficient ``beta`` is 0 (no reference model: half the memory) unless the job sets
+  ``beta``; KTO and ORPO use the job's ``beta`` (0.1 by default, TRL's too).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tunesdk.errors import DataError, JobError
+from tunesdk.job import Job
+
+#: objective -> (trainer class, config class, module holding them)
+RL_TRAINERS: dict[str, tuple[str, str, str]] = {
+    "grpo": ("GRPOTrainer", "GRPOConfig", "trl"),
+    "kto": ("KTOTrainer", "KTOConfig", "trl"),
+    # TRL 1.x moved ORPO to trl.experimental
+    "orpo": ("ORPOTrainer", "ORPOConfig", "trl.experimental.orpo"),
+}
+
+DEFAULT_NUM_GENERATIONS = 4
+DEFAULT_MAX_COMPLETION_LENGTH = 64
+DEFAULT_TEMPERATURE = 1.0
+DEFAULT_LOSS_TYPE = "dapo"
+
+
+def grpo_kwargs(job: Job) -> dict[str, Any]:
+    """``GRPOConfig`` kwargs for the RL knobs; JobError when the batch cannot hold whole groups."""
+    generations = job.num_generations or DEFAULT_NUM_GENERATIONS
+    if job.batch_size % generations:
+        raise JobError(
+            f"batch_size={job.batch_size} is not a multiple of num_generations={generations}: "
+            "GRPO samples num_generations completions per prompt and needs whole groups per batch",
+            where="job.batch_size",
+            fix=f"use batch_size={max(generations, job.batch_size // generations * generations)} "
+            "(batch_size counts completions: prompts per step × num_generations), or change "
+            "num_generations",
+        )
+    kwargs: dict[str, Any] = {
+        "num_generations": generations,
+        "max_completion_length": job.max_completion_length or DEFAULT_MAX_COMPLETION_LENGTH,
+        "temperature": job.temperature or DEFAULT_TEMPERATURE,
+        "loss_type": job.loss_type or DEFAULT_LOSS_TYPE,
+        "beta": job.beta if "beta" in job.model_fields_set else 0.0,
+        "reward_weights": job.reward_weights,
+        "use_vllm": False,
+        "log_completions": False,
+    }
+    return kwargs
+
+
+# ---- worker side ----------------------------------------------------------------------------
+
+
+def grpo_dataset(dataset: Any) -> Any:
+    """``prompt`` (text, or messages for chat data) plus every reference column, as
+    ``datasets.Dataset``: TRL passes the extra columns to reward functions as kwargs."""
+    import datasets
+
+    from tunesdk.data.templates import hf_message
+
+    rows: list[dict[str, Any]] = []
+    for record in dataset:
+        if not getattr(record, "prompt_only", False):
+            raise DataError(
+                f"objective grpo needs prompt-only rows, but {record.source or 'a row'} has "
+                "an answer",
+                where="job.data",
+                fix='give {"prompt": ..., "answer": ...} rows, or messages without the final '
+                "assistant turn",
+            )
+        prompt: Any = (
+            [hf_message(m) for m in record.messages] if record.chat else record.messages[0].text
+        )
+        rows.append({**record.meta, "prompt": prompt})
+    return datasets.Dataset.from_list(rows)
+
+
+def kto_dataset(dataset: Any) -> Any:
+    """``prompt``/``completion``/``label`` columns (TRL's unpaired preference shape)."""
+    import datasets
+
+    from tunesdk.data.templates import hf_message
+
+    rows: list[dict[str, Any]] = []
+    for record in dataset:
+        label = getattr(record, "label", None)
+        if label is None:
+            raise DataError(
+                f"objective kto needs prompt/completion/label rows; {record.source or 'a row'} "
+                "has no label",
+                where="job.data",
+                fix='give {"prompt": ..., "completion": ..., "label": true|false} rows',
+            )
+        if record.chat:
+            *context, answer = record.messages
+            rows.append(
+                {
+                    "prompt": [hf_message(m) for m in context],
+                    "completion": [hf_message(answer)],
+                    "label": label,
+                }
+            )
+        else:
+            rows.append(
+                {
+                    "prompt": record.messages[0].text,
+                    "completion": record.messages[1].text,
+                    "label": label,
+                }
+            )
+    return datasets.Dataset.from_list(rows)
+
+
+def trainer_classes(objective: str) -> tuple[type, type]:
+    """(trainer class, config class) of an RL/preference objective."""
+    import importlib
+    import warnings
+
+    trainer, config, module_name = RL_TRAINERS[objective]
+    with warnings.catch_warnings():  # "experimental" import warnings: the plan says where it is
+        warnings.simplefilter("ignore")
+        module = importlib.import_module(module_name)
+    return getattr(module, trainer), getattr(module, config)
+
+
+def reward_functions(job: Job) -> list[Any]:
+    """The job's rewards as checked callables, each named for TRL's ``rewards/<name>/mean``."""
+    from tunesdk.rewards import checked, resolve_reward, reward_name
+
+    names: list[str] = []
+    functions = []
+    for i, reward in enumerate(job.rewards):
+        name = reward_name(reward, i)
+        if name in names:  # two rewards with one name would merge in the logs
+            name = f"{name}_{i}"
+        names.append(name)
+        functions.append(checked(resolve_reward(reward, i), name))
+    return functions
+
+
+def build_trainer(
+    objective: str,
+    native: dict[str, Any],
+    model: Any,
+    tokenizer: Any,
+    train_ds: Any,
+    eval_ds: Any,
+    callbacks: list[Any],
+    peft_config: Any,
+    job: Job,
+    trainer_class: Any = None,
+) -> Any:
+    """The GRPO/KTO/ORPO trainer for ``native``'s config."""
+    base, config_class = trainer_classes(objective)
+    config = config_class(**native["config"])
+    cls = trainer_class(base) if trainer_class is not None else base
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "args": config,
+        "train_dataset": train_ds,
+        "eval_dataset": eval_ds,
+        "processing_class": tokenizer,
+        "callbacks": callbacks,
+        "peft_config": peft_config,
+    }
+    if objective == "grpo":
+        kwargs["reward_funcs"] = reward_functions(job)
+    return cls(**kwargs)
