@@ -93,10 +93,28 @@ def test_text_similarity_identical_short_answers_score_one(metric: str) -> None:
     assert graders.run(similar(metric), "42 apples", {"answer": "42 apples"}) == pytest.approx(1.0)
 
 
+def lcs_table(a: str, b: str) -> int:
+    """The textbook dynamic-programming LCS length, as the reference."""
+    table = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            table[i + 1][j + 1] = (
+                table[i][j] + 1 if x == y else max(table[i][j + 1], table[i + 1][j])
+            )
+    return table[-1][-1]
+
+
 def test_fuzzy_match_without_rapidfuzz_matches_its_ratio() -> None:
+    import random
+
     from tunesdk.graders.similarity import _lcs_length
 
     assert _lcs_length("41", "42") == 1
+    pick = random.Random(0)
+    for _ in range(300):
+        a = "".join(pick.choice("abc ") for _ in range(pick.randint(0, 25)))
+        b = "".join(pick.choice("abc ") for _ in range(pick.randint(0, 25)))
+        assert _lcs_length(a, b) == lcs_table(a, b), (a, b)
     assert graders.run(similar("fuzzy_match"), "41", {"answer": "42"}) == 0.5
 
 

