@@ -520,3 +520,22 @@ def test_score_model_sampling_params_reach_a_local_model() -> None:
         "top_p": 0.9,
     }
     assert generation_options(tuned, lambda messages: "1") == {}
+
+
+def test_score_model_reads_a_tunesdk_model_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tunesdk.models
+
+    asked: list[tuple[str, dict[str, Any]]] = []
+
+    class Handle:
+        def chat(self, messages: list[dict[str, Any]], **options: Any) -> str:
+            asked.append((messages[-1]["content"], options))
+            return '{"result": 0.75}'
+
+    monkeypatch.setattr(
+        tunesdk.models, "load_model", lambda uri: Handle() if uri == "local:/j" else None
+    )
+    grader, _ = judged("unused")
+    grader = grader.model_copy(update={"judge": None, "model": "local:/j"})
+    assert graders.run(grader, "Paris", {"question": "Capital?"}) == 0.75
+    assert asked == [("Q: Capital?\nA: Paris", {})]
