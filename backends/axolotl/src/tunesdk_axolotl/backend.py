@@ -59,12 +59,12 @@ def _looks_like_path(model: str) -> bool:
 
 
 class AxolotlBackend(LocalBackend):
-    """Axolotl: SFT and DPO with LoRA, QLoRA (4/8-bit), DoRA, rsLoRA or full fine-tuning; one
-    GPU or several through accelerate (DDP, FSDP2, DeepSpeed ZeRO 1–3)."""
+    """Axolotl: SFT, DPO, KTO and ORPO with LoRA, QLoRA (4/8-bit), DoRA, rsLoRA or full
+    fine-tuning; one GPU or several through accelerate (DDP, FSDP2, DeepSpeed ZeRO 1–3)."""
 
     name: ClassVar[str] = "axolotl"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        objectives=frozenset({"sft", "dpo"}),
+        objectives=frozenset({"sft", "dpo", "kto", "orpo"}),
         methods=frozenset({"full", "lora", "qlora"}),
         needs_gpu=False,
         multi_process=True,
@@ -77,6 +77,10 @@ class AxolotlBackend(LocalBackend):
             "(the trl backend does)",
             "adapter": "Axolotl trains LoRA, QLoRA and full fine-tunes, not bottleneck adapters "
             "(the trl backend does)",
+            "grpo": "tunesdk does not drive Axolotl's GRPO: Axolotl 0.19's `rl: grpo` is set up "
+            "around a vLLM generation server (trl.use_vllm) and takes rewards only as importable "
+            "paths (trl.reward_funcs), no graders; train GRPO on the trl backend (CPU or GPU) "
+            "or unsloth (GPU)",
         },
     )
 

@@ -177,7 +177,10 @@ def method_keys(job: Job) -> dict[str, Any]:
 def dataset_entry(data: Any, path: Path, objective: str) -> dict[str, Any]:
     """The ``datasets:`` entry that reads what ``Dataset.to("axolotl", path)`` writes."""
     from tunesdk.data import Dataset, axolotl_dataset_entry
+    from tunesdk_axolotl import preference
 
+    if objective in ("kto", "orpo"):
+        return preference.dataset_entry(path, objective)
     entry = axolotl_dataset_entry(Dataset.load(data), path)
     if objective == "dpo":
         # Axolotl reads DPO sets through DPODataset, which has no ds_type (json is inferred)
@@ -293,6 +296,11 @@ def build(job: Job, objective: str, run_dir: Path | None = None) -> AxolotlFiles
     config.update(method_keys(job))
     if objective == "dpo":
         config.update(rl="dpo", rl_beta=job.beta)
+    elif objective == "kto":
+        config.update(rl="kto", rl_beta=job.beta, remove_unused_columns=False)
+    elif objective == "orpo":
+        # TRL's ORPOTrainer takes the odds-ratio weight as ``beta``: Axolotl's orpo_alpha
+        config.update(rl="orpo", orpo_alpha=job.beta, remove_unused_columns=False)
     config.update(chat_template_keys(job.chat_template))
     config["datasets"] = [dataset_entry(job.data, folder / TRAIN_FILE, objective)]
     if job.eval_data is not None:
@@ -342,9 +350,16 @@ def write(job: Job, objective: str, run_dir: Path) -> Path:
     files = build(job, objective, run_dir)
     folder = work_dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    Dataset.load(job.data).to("axolotl", folder / TRAIN_FILE)
-    if job.eval_data is not None:
-        Dataset.load(job.eval_data).to("axolotl", folder / EVAL_FILE)
+    if objective in ("kto", "orpo"):
+        from tunesdk_axolotl import preference
+
+        preference.write(job.data, folder / TRAIN_FILE, objective)
+        if job.eval_data is not None:
+            preference.write(job.eval_data, folder / EVAL_FILE, objective)
+    else:
+        Dataset.load(job.data).to("axolotl", folder / TRAIN_FILE)
+        if job.eval_data is not None:
+            Dataset.load(job.eval_data).to("axolotl", folder / EVAL_FILE)
     if files.deepspeed is not None:
         Path(files.config["deepspeed"]).write_text(
             json.dumps(files.deepspeed, indent=2) + "\n", encoding="utf-8"

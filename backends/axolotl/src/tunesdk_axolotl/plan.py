@@ -26,6 +26,14 @@ def build_plan(job: Job, backend: str = "axolotl") -> Plan:
     if objective == "dpo":
         builder.mapped("objective", "rl", "dpo")
         builder.mapped("beta", "rl_beta", config["rl_beta"])
+    elif objective == "kto":
+        builder.mapped("objective", "rl", "kto")
+        builder.mapped("beta", "rl_beta", config["rl_beta"])
+    elif objective == "orpo":
+        builder.mapped("objective", "rl", "orpo")
+        builder.mapped(
+            "beta", "orpo_alpha", config["orpo_alpha"], reason="ORPO's odds-ratio weight"
+        )
     else:
         builder.mapped("objective", "datasets[0].type", config["datasets"][0]["type"])
     _method_rows(builder, job, config)
@@ -72,8 +80,9 @@ def build_plan(job: Job, backend: str = "axolotl") -> Plan:
         builder.mapped("train_on_inputs", "train_on_inputs")
         builder.mapped("packing", "sample_packing")
     else:
-        builder.dropped("train_on_inputs", "DPO scores the responses only")
-        builder.dropped("packing", "Axolotl does not pack preference pairs")
+        name = objective.upper()
+        builder.dropped("train_on_inputs", f"{name} scores the responses only")
+        builder.dropped("packing", f"Axolotl does not pack {name} examples")
     if job.chat_template is not None:
         builder.mapped("chat_template", "chat_template", config["chat_template"])
     else:

@@ -59,6 +59,18 @@ class TogetherBackend(ManagedBackend):
         unsupported={
             "prefix": "Together fine-tunes with LoRA or full fine-tuning, not prefix tuning",
             "adapter": "Together fine-tunes with LoRA or full fine-tuning, not bottleneck adapters",
+            **{
+                objective: f"Together's fine-tuning jobs train SFT or DPO only: it has no {what}"
+                for objective, what in (
+                    (
+                        "grpo",
+                        "reinforcement learning (GRPO); its post-training API is a low-level "
+                        "training loop, not a fine-tuning job",
+                    ),
+                    ("kto", "KTO (unpaired preference) training"),
+                    ("orpo", "ORPO training"),
+                )
+            },
         },
     )
     status_map: ClassVar[dict[str, RunStatus]] = {
