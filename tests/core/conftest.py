@@ -1,8 +1,10 @@
-"""Shared fixtures: an isolated run store, fast polling and a tiny chat dataset."""
+"""Shared fixtures: an isolated run store, fast polling, a tiny chat dataset and the CLI in-process."""
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 
 import tunesdk as ts
+from tunesdk import cli
 
 CHAT_ROWS = [
     {
@@ -48,3 +51,29 @@ def make_job(data_file: Path) -> Callable[..., ts.Job]:
         return ts.Job(**fields)
 
     return make
+
+
+Invoke = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def invoke(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    """Run the CLI entry point in this process: ``invoke(args, width=, stdin=)`` gives
+    (exit code, stdout, stderr). Consoles are ``width`` columns wide (400: lines kept whole)."""
+
+    def run(args: list[str], *, width: int = 400, stdin: str | None = None) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["tunesdk", *args])
+        monkeypatch.setenv("COLUMNS", str(width))
+        for console in (cli.out, cli.err):
+            monkeypatch.setattr(console, "width", width)
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

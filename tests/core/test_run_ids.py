@@ -4,32 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import tunesdk as ts
-from tunesdk import cli
 from tunesdk.errors import AmbiguousRunId, RunNotFound, TuneError
 from tunesdk.store import RunRecord, RunStore
 from tunesdk.store.ids import is_id_prefix, is_run_id, new_run_id
 
-
-def invoke(
-    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["tunesdk", *args])
-    for console in (cli.out, cli.err):
-        monkeypatch.setattr(console, "width", 400)
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+Invoke = Callable[..., tuple[int, str, str]]  # the `invoke` fixture (tests/core/conftest.py)
 
 
 @pytest.fixture
@@ -98,16 +83,13 @@ def test_hostile_ids_are_run_not_found_in_the_api(victim: Path) -> None:
 @pytest.mark.usefixtures("record")
 @pytest.mark.parametrize("command", ["status", "logs", "cancel"])
 def test_hostile_ids_are_run_not_found_in_the_cli(
-    command: str,
-    victim: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    command: str, victim: Path, invoke: Invoke
 ) -> None:
     before = _files(victim)
     for bad in hostile_ids(victim):
         if bad.startswith("-"):
             continue  # an option to the CLI, not an id
-        code, out, err = invoke([command, bad], capsys, monkeypatch)
+        code, out, err = invoke([command, bad])
         assert code == 2, (command, bad[:40], out, err)
         assert err.startswith("error: no run "), err[:200]
         assert "Traceback" not in err and len(err) < 500
@@ -159,9 +141,7 @@ def test_load_model_with_a_5000_character_path_is_a_clear_error() -> None:
 
 
 def test_tunesdk_home_pointing_at_a_file_says_so(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, invoke: Invoke
 ) -> None:
     a_file = tmp_path / "not-a-folder"
     a_file.write_text("x")
@@ -170,6 +150,6 @@ def test_tunesdk_home_pointing_at_a_file_says_so(
         RunStore()
     assert "TUNESDK_HOME" in str(info.value)
     for args in (["runs"], ["status", "simulated-1"]):
-        code, out, err = invoke(args, capsys, monkeypatch)
+        code, out, err = invoke(args)
         assert code == 2, (args, out, err)
         assert "is a file, not a folder" in err and "Traceback" not in err

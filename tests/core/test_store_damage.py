@@ -4,33 +4,17 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 import tunesdk as ts
-from tunesdk import cli
 from tunesdk.errors import RunDamaged
 from tunesdk.store import RunRecord, RunStore
 from tunesdk.worker import run_worker
 
-
-def invoke(
-    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> tuple[int, str, str]:
-    """Run the CLI entry point in this process: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["tunesdk", *args])
-    for console in (cli.out, cli.err):
-        monkeypatch.setattr(console, "width", 400)
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+Invoke = Callable[..., tuple[int, str, str]]  # the `invoke` fixture (tests/core/conftest.py)
 
 
 @pytest.fixture
@@ -63,7 +47,7 @@ def _no_traceback(*texts: str) -> None:
 
 
 def test_garbage_state_json_is_listed_as_damaged_and_others_still_list(
-    three: list[RunRecord], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    three: list[RunRecord], invoke: Invoke
 ) -> None:
     good, bad, other = three
     RunStore().query()  # the index exists before the damage, as it would in real use
@@ -75,14 +59,14 @@ def test_garbage_state_json_is_listed_as_damaged_and_others_still_list(
     assert "state.json is not valid JSON" in (rows[bad.run_id].problem or "")
     assert rows[good.run_id].status == rows[other.run_id].status == "completed"
 
-    code, out, err = invoke(["runs"], capsys, monkeypatch)
+    code, out, err = invoke(["runs"])
     assert code == 0, err
     assert all(r.run_id in out for r in three)
     assert "damaged" in out and "state.json is not valid JSON" in out
     _no_traceback(out, err)
 
     for command in (["status"], ["logs"], ["cancel"], ["resume"]):
-        code, out, err = invoke([*command, bad.run_id], capsys, monkeypatch)
+        code, out, err = invoke([*command, bad.run_id])
         assert code == 2, (command, out, err)
         assert f"run {bad.run_id} is damaged: state.json is not valid JSON" in err
         assert str(bad.dir / "state.json") in err
@@ -90,7 +74,7 @@ def test_garbage_state_json_is_listed_as_damaged_and_others_still_list(
     with pytest.raises(RunDamaged, match=r"state\.json"):
         ts.Run.attach(bad.run_id)
 
-    code, out, _ = invoke(["status", good.run_id], capsys, monkeypatch)
+    code, out, _ = invoke(["status", good.run_id])
     assert code == 0 and "completed" in out
 
 
@@ -133,12 +117,12 @@ def _garble_line(record: RunRecord, number: int) -> None:
 
 
 def test_garbage_event_line_names_the_line_for_status_logs_and_attach(
-    three: list[RunRecord], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    three: list[RunRecord], invoke: Invoke
 ) -> None:
     good, bad, _ = three
     _garble_line(bad, 2)
     for command in (["status"], ["logs"], ["logs", "-f"]):
-        code, out, err = invoke([*command, bad.run_id], capsys, monkeypatch)
+        code, out, err = invoke([*command, bad.run_id])
         assert code == 2, (command, out, err)
         assert f"run {bad.run_id} is damaged: events.jsonl line 2 is not an event" in err
         assert f"{bad.events_path}:2" in err
@@ -166,21 +150,19 @@ def test_a_lenient_reader_skips_the_damaged_line(make_run: Callable[[], RunRecor
 
 
 def test_missing_job_json_makes_resume_say_so(
-    make_job: Callable[..., ts.Job],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    make_job: Callable[..., ts.Job], invoke: Invoke
 ) -> None:
     job = make_job()
     record = RunStore().create(job, job.plan("simulated"), "simulated")
     record.emit(ts.Cancelled())
     (record.dir / "job.json").unlink()
-    code, out, err = invoke(["resume", record.run_id], capsys, monkeypatch)
+    code, out, err = invoke(["resume", record.run_id])
     assert code == 2, (out, err)
     assert f"run {record.run_id} is damaged: job.json is missing" in err
     _no_traceback(out, err)
     [row] = RunStore().query().runs
     assert row.status == "damaged" and row.problem == "job.json is missing"
-    code, out, _ = invoke(["runs", "--status", "damaged"], capsys, monkeypatch)
+    code, out, _ = invoke(["runs", "--status", "damaged"])
     assert code == 0 and record.run_id in out and "job.json is missing" in out
 
 
