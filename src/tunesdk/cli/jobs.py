@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -13,6 +14,9 @@ import yaml
 from tunesdk.cli import follow
 from tunesdk.cli.common import BackendOpt, JobFile, SetOpt, app, err, load_job, out
 from tunesdk.errors import TuneError
+
+if TYPE_CHECKING:
+    from tunesdk.run import Run
 
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="print events as JSON lines (one per line, nothing else)")
@@ -38,21 +42,16 @@ def run(
     from tunesdk.run import Run
 
     job = load_job(job_file, set_)
-    try:
-        submitted = Run.submit(job, backend)
-    except KeyboardInterrupt:
-        raise typer.Exit(follow.interrupted_before_start()) from None
-    if detach:
-        follow.detached(submitted.run_id)
-        return
-    err.print(f"run {submitted.run_id}")
     restart = shlex.join(
         ["tunesdk", "run", str(job_file), "--backend", backend]
         + [arg for pair in set_ or [] for arg in ("--set", pair)]  # the same job, overrides too
     )
-    code = follow.follow(submitted, as_json=json_events, restart_hint=restart)
-    if code:
-        raise typer.Exit(code)
+    _start_and_follow(
+        lambda: Run.submit(job, backend),
+        json_events=json_events,
+        detach=detach,
+        restart_hint=restart,
+    )
 
 
 @app.command()
@@ -85,17 +84,34 @@ def resume(
             fix=f"follow it with `tunesdk logs -f {old.run_id}`, or `tunesdk cancel {old.run_id}` "
             "first",
         )
+    _start_and_follow(
+        lambda: Run.submit(old.record.job, old.record.backend, resume=old.run_id),
+        json_events=json_events,
+        detach=detach,
+        restart_hint=f"tunesdk resume {old.run_id}",
+        started=f" (resuming {old.run_id})",
+    )
+
+
+def _start_and_follow(
+    submit: Callable[[], Run],
+    *,
+    json_events: bool,
+    detach: bool,
+    restart_hint: str,
+    started: str = "",
+) -> None:
+    """Submit (Ctrl-C here starts nothing), then return at once with ``detach`` or follow the run
+    to its end; ``started`` follows the run id on the line that announces it."""
     try:
-        submitted = Run.submit(old.record.job, old.record.backend, resume=old.run_id)
+        submitted = submit()
     except KeyboardInterrupt:
         raise typer.Exit(follow.interrupted_before_start()) from None
     if detach:
         follow.detached(submitted.run_id)
         return
-    err.print(f"run {submitted.run_id} (resuming {old.run_id})")
-    code = follow.follow(
-        submitted, as_json=json_events, restart_hint=f"tunesdk resume {old.run_id}"
-    )
+    err.print(f"run {submitted.run_id}{started}")
+    code = follow.follow(submitted, as_json=json_events, restart_hint=restart_hint)
     if code:
         raise typer.Exit(code)
 
