@@ -216,6 +216,30 @@ def classify(
     return ProviderError(message, fix=fix or fixes.server, **details)
 
 
+def classify_status_error(
+    provider: str,
+    fixes: ErrorFixes,
+    exc: Any,
+    code: str | None,
+    message: str,
+    *,
+    fix: str | None = None,
+    credit_words: tuple[str, ...] = (),
+) -> ProviderError:
+    """`classify` for an SDK's HTTP status exception: its ``status_code``, and the request id
+    from the ``x-request-id`` header of its ``response`` (the together and fireworks SDKs)."""
+    return classify(
+        provider,
+        fixes,
+        exc.status_code,
+        code,
+        message,
+        request_id=exc.response.headers.get("x-request-id"),
+        fix=fix,
+        credit_words=credit_words,
+    )
+
+
 def key_fingerprint(key: str) -> str:
     """A stable stand-in for an API key in cache keys and comparisons (SHA-256, hex)."""
     return hashlib.sha256(key.encode()).hexdigest()
@@ -758,6 +782,7 @@ __all__ = [
     "RemoteJob",
     "RetryPolicy",
     "classify",
+    "classify_status_error",
     "deadline",
     "is_connection_error",
     "key_fingerprint",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tunesdk.errors import ProviderError
-from tunesdk.managed import QUOTA_WORDS, ErrorFixes, classify
+from tunesdk.managed import QUOTA_WORDS, ErrorFixes, classify_status_error
 
 PROVIDER = "fireworks"
 GRPC_NAMES = {
@@ -84,15 +84,8 @@ def map_error(exc: Exception) -> ProviderError | None:
             "a fine-tuned Fireworks model answers only from a dedicated deployment: "
             "call model.deploy() first, then chat() on the model it returns"
         )
-    return classify(
-        PROVIDER,
-        FIXES,
-        status,
-        code,
-        message,
-        request_id=exc.response.headers.get("x-request-id"),
-        fix=fix,
-        credit_words=QUOTA_WORDS,
+    return classify_status_error(
+        PROVIDER, FIXES, exc, code, message, fix=fix, credit_words=QUOTA_WORDS
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tunesdk.errors import ProviderError
-from tunesdk.managed import ErrorFixes, classify
+from tunesdk.managed import ErrorFixes, classify_status_error
 
 PROVIDER = "together"
 KEY_ENV = "TOGETHER_API_KEY"
@@ -24,17 +24,9 @@ def map_error(exc: Exception) -> ProviderError | None:
 
     if not isinstance(exc, APIStatusError):
         return None
-    status = exc.status_code
     message, code = _message_and_code(exc.body, fallback=exc.message)
-    return classify(
-        PROVIDER,
-        FIXES,
-        status,
-        code,
-        message,
-        request_id=exc.response.headers.get("x-request-id"),
-        fix=_fix_for(status, code, message),
-    )
+    fix = _fix_for(exc.status_code, code, message)
+    return classify_status_error(PROVIDER, FIXES, exc, code, message, fix=fix)
 
 
 def _message_and_code(body: object, fallback: str) -> tuple[str, str | None]:
