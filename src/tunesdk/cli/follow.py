@@ -79,7 +79,7 @@ def follow(run: Run, *, as_json: bool, restart_hint: str) -> int:
     """
     reporter = _Reporter(run.run_id, as_json)
     seen = 0
-    cancel_sent = False
+    cancel_sent = cancelled = False
 
     def show(event: Event) -> None:
         nonlocal seen
@@ -103,11 +103,12 @@ def follow(run: Run, *, as_json: bool, restart_hint: str) -> int:
                     return INTERRUPTED
                 cancel_sent = True
                 _each(run, after=seen, callback=show, overrun=_stop_overrun(run))
-                if run.status == "cancelled":
-                    _say_cancelled(run, reporter.note, restart_hint)
-                    return INTERRUPTED
+                cancelled = run.status == "cancelled"
     except KeyboardInterrupt:
         _say_still_going(run, cancel_sent, reporter.note)
+        return INTERRUPTED
+    if cancelled:  # said once the bar has stopped, so these are the last lines on the screen
+        _say_cancelled(run, reporter.note, restart_hint)
         return INTERRUPTED
     result = run.result()  # RunFailed / RunCancelled (someone else cancelled it) propagate
     if not as_json:
