@@ -77,6 +77,16 @@ class Provider:
         self.emulator.configure(seconds_per_step=seconds)
         return float(before)
 
+    def contract_facts(self, **facts: Any) -> Any:
+        """`tunesdk.testing.contract.BackendFacts` for this running emulator: its key and
+        environment (foreign variables removed); ``facts`` give the job and the rest."""
+        from tunesdk.testing.contract import BackendFacts
+
+        env = self.env | dict.fromkeys(FOREIGN_ENV)
+        return BackendFacts(
+            self.name, emulator=self.emulator, api_key=self.api_key, env=env, **facts
+        )
+
     def wire(self, monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
         """Set the environment a user would set, a private run store and fast polling/retries."""
         from tunesdk.managed import RetryPolicy
@@ -108,6 +118,17 @@ class Providers:
         with emulator_for(name)(**(FAST[name] | settings)) as emulator:
             env = emulator.env(key) | EXTRA_ENV.get(name, {})
             yield Provider(name, emulator, key, env, type(get_backend(name)))
+
+    def recovery_facts(self, name: str, **facts: Any) -> Any:
+        """`tunesdk.testing.recovery.RecoveryFacts` for provider ``name``: its emulator with the
+        fast settings and its environment (foreign variables removed); ``facts`` give the rest."""
+        from tunesdk.emulation import emulator_for
+        from tunesdk.testing.recovery import RecoveryFacts
+
+        env = EXTRA_ENV.get(name, {}) | dict.fromkeys(FOREIGN_ENV)
+        return RecoveryFacts(
+            name, emulator=emulator_for(name), settings=FAST[name], env=env, **facts
+        )
 
     def openai(self, **settings: Any) -> Any:
         return self.start("openai", **settings)

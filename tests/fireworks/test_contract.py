@@ -23,8 +23,7 @@ class TestFireworksContract(BackendContract):
     @classmethod
     def contract_facts(cls, providers: Any) -> Iterator[BackendFacts]:
         with providers.start("fireworks") as provider:
-            yield BackendFacts(
-                "fireworks",
+            yield provider.contract_facts(
                 job={
                     "model": "Qwen/Qwen2.5-7B-Instruct",
                     "data": tiny_chat_data(8),
@@ -33,8 +32,5 @@ class TestFireworksContract(BackendContract):
                 },
                 dropped={"max_grad_norm": 0.5},
                 long_job={"data": tiny_chat_data(16), "batch_size": 1},
-                emulator=provider.emulator,
-                api_key=provider.api_key,
-                env=provider.env,
                 serve=deployed,
             )

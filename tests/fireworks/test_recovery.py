@@ -12,7 +12,6 @@ import pytest
 
 from tunesdk.testing import tiny_chat_data
 from tunesdk.testing.recovery import RecoveryContract, RecoveryFacts
-from tunesdk_fireworks.emulator import FireworksEmulator
 
 
 def _datasets(emulator: Any, key: str) -> int:
@@ -24,14 +23,11 @@ def _datasets(emulator: Any, key: str) -> int:
 
 class TestFireworksRecovery(RecoveryContract):
     @pytest.fixture
-    def recovery_facts(self) -> RecoveryFacts:
-        return RecoveryFacts(
+    def recovery_facts(self, providers: Any) -> RecoveryFacts:
+        return providers.recovery_facts(
             "fireworks",
             job={"model": "llama-v3p1-8b-instruct", "data": tiny_chat_data(16), "epochs": 1},
-            emulator=FireworksEmulator,
-            settings={"seconds_per_step": 0.02, "phase_s": 0.03, "deploy_s": 0.03},
             upload=("POST", "/v1/accounts/acme/datasets/"),
             create=("POST", "/v1/accounts/acme/supervisedFineTuningJobs"),
             stored_files=_datasets,
-            env={"FIREWORKS_ACCOUNT_ID": "acme"},
         )

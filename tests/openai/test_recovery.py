@@ -22,7 +22,6 @@ import tunesdk as ts
 from tunesdk.store import RunStore
 from tunesdk.testing import tiny_chat_data
 from tunesdk.testing.recovery import RecoveryContract, RecoveryFacts
-from tunesdk_openai.emulator import OpenAIEmulator
 
 MODEL = "gpt-4o-mini-2024-07-18"
 UPLOAD = ("POST", "/v1/files")
@@ -35,18 +34,13 @@ def _files(emulator: Any, key: str) -> int:
 
 class TestOpenAIRecovery(RecoveryContract):
     @pytest.fixture
-    def recovery_facts(self) -> RecoveryFacts:
-        return RecoveryFacts(
+    def recovery_facts(self, providers: Any) -> RecoveryFacts:
+        return providers.recovery_facts(
             "openai",
             job={"model": MODEL, "data": tiny_chat_data(12), "epochs": 1, "batch_size": 4},
-            emulator=OpenAIEmulator,
-            settings={"validate_s": 0.05, "queue_s": 0.05, "seconds_per_step": 0.02},
             upload=UPLOAD,
             create=("POST", "/v1/fine_tuning/jobs"),
             stored_files=_files,
-            env=dict.fromkeys(
-                ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "OPENAI_API_VERSION")
-            ),
         )
 
 

@@ -18,8 +18,7 @@ class TestTogetherContract(BackendContract):
         cls, providers: Any, tmp_path_factory: pytest.TempPathFactory
     ) -> Iterator[BackendFacts]:
         with providers.start("together") as provider:
-            yield BackendFacts(
-                "together",
+            yield provider.contract_facts(
                 job={
                     "model": "meta-llama/Llama-3.1-8B-Instruct",
                     "data": tiny_chat_data(16),
@@ -27,7 +26,4 @@ class TestTogetherContract(BackendContract):
                 },
                 dropped={"output_dir": str(tmp_path_factory.mktemp("together-out"))},
                 long_job={"data": tiny_chat_data(64)},
-                emulator=provider.emulator,
-                api_key=provider.api_key,
-                env=provider.env,
             )

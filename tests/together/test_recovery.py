@@ -12,7 +12,6 @@ import pytest
 
 from tunesdk.testing import tiny_chat_data
 from tunesdk.testing.recovery import RecoveryContract, RecoveryFacts
-from tunesdk_together.emulator import TogetherEmulator
 
 
 def _files(emulator: Any, key: str) -> int:
@@ -23,22 +22,13 @@ def _files(emulator: Any, key: str) -> int:
 
 class TestTogetherRecovery(RecoveryContract):
     @pytest.fixture
-    def recovery_facts(self) -> RecoveryFacts:
-        return RecoveryFacts(
+    def recovery_facts(self, providers: Any) -> RecoveryFacts:
+        return providers.recovery_facts(
             "together",
             job={
                 "model": "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
                 "data": tiny_chat_data(16),
                 "epochs": 1,
-            },
-            emulator=TogetherEmulator,
-            settings={
-                "seconds_per_step": 0.02,
-                "pending_s": 0.03,
-                "queued_s": 0.03,
-                "compress_s": 0.03,
-                "upload_s": 0.03,
-                "cancel_s": 0.03,
             },
             upload=("POST", "/v1/files/"),
             create=("POST", "/v1/fine-tunes"),
