@@ -27,6 +27,14 @@ def _cli(
     return code, captured.out + captured.err
 
 
+def _validate_at_128(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, path: Path, tokenizer: Path
+) -> tuple[int, str]:
+    """``tunesdk validate PATH --max-seq-length 128 --tokenizer TOKENIZER``."""
+    args = ("--max-seq-length", "128", "--tokenizer", str(tokenizer))
+    return _cli(capsys, monkeypatch, "validate", str(path), *args)
+
+
 def _long(path: Path, words: int = 600) -> Path:
     text = " ".join(f"w{i}" for i in range(words))
     row = {"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": "ok"}]}
@@ -44,16 +52,7 @@ def test_a_long_answer_is_cut_but_still_teaches(
     row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": text}]}
     path = tmp_path / "long_answer.jsonl"
     path.write_text(json.dumps(row) + "\n", encoding="utf-8")
-    code, text = _cli(
-        capsys,
-        monkeypatch,
-        "validate",
-        str(path),
-        "--max-seq-length",
-        "128",
-        "--tokenizer",
-        str(tokenizer_dir),
-    )
+    code, text = _validate_at_128(capsys, monkeypatch, path, tokenizer_dir)
     assert code == 0 and "token(s) are cut off in training" in text
 
 
@@ -86,16 +85,7 @@ def test_validate_with_a_tokenizer_counts_real_tokens(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = _long(tmp_path / "long.jsonl")
-    code, text = _cli(
-        capsys,
-        monkeypatch,
-        "validate",
-        str(path),
-        "--max-seq-length",
-        "128",
-        "--tokenizer",
-        str(tokenizer_dir),
-    )
+    code, text = _validate_at_128(capsys, monkeypatch, path, tokenizer_dir)
     assert code == 2  # the one assistant token is past the cut: nothing left to learn
     assert f"token lengths: tokenizer {tokenizer_dir}" in text and "approximate" not in text
     assert "none of its assistant tokens comes before max_seq_length 128" in text
