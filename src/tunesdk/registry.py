@@ -220,28 +220,11 @@ def backends() -> list[BackendInfo]:
             backend = get_backend(name)
             check = backend.check()
         except BackendUnavailable as exc:
-            infos.append(
-                BackendInfo(
-                    name=name,
-                    kind=KNOWN_BACKENDS.get(name, (None, "local"))[1],
-                    installed=True,
-                    usable=False,
-                    reason=exc.reason,
-                    fix=exc.fix,
-                )
-            )
+            infos.append(_installed_unusable(name, exc.reason, exc.fix))
             continue
         except Exception as exc:  # a third-party check that breaks: report it, list the rest
-            infos.append(
-                BackendInfo(
-                    name=name,
-                    kind=KNOWN_BACKENDS.get(name, (None, "local"))[1],
-                    installed=True,
-                    usable=False,
-                    reason=f"its check failed: {type(exc).__name__}: {exc}",
-                    fix="report this to the backend's authors",
-                )
-            )
+            reason = f"its check failed: {type(exc).__name__}: {exc}"
+            infos.append(_installed_unusable(name, reason, "report this to the backend's authors"))
             continue
         infos.append(
             BackendInfo(
@@ -256,6 +239,18 @@ def backends() -> list[BackendInfo]:
             )
         )
     return infos
+
+
+def _installed_unusable(name: str, reason: str, fix: str | None) -> BackendInfo:
+    """An installed backend that cannot load or run here, with why and the fix."""
+    return BackendInfo(
+        name=name,
+        kind=KNOWN_BACKENDS.get(name, (None, "local"))[1],
+        installed=True,
+        usable=False,
+        reason=reason,
+        fix=fix,
+    )
 
 
 def _version(distribution: str) -> str | None:
