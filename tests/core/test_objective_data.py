@@ -42,20 +42,20 @@ def _plan_or_skip(job: ts.Job, backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_sft_on_preference_pairs_fails_in_plan(tmp_path: Path, backend: str) -> None:
-    job = ts.Job(
-        model="Qwen/Qwen2.5-0.5B", data=_write(tmp_path / "p.jsonl", DPO_ROWS), objective="sft"
-    )
-    with pytest.raises(DataError, match="objective is sft, but the data is preference pairs"):
-        _plan_or_skip(job, backend)
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_dpo_on_sft_data_fails_in_plan(tmp_path: Path, backend: str) -> None:
-    job = ts.Job(
-        model="Qwen/Qwen2.5-0.5B", data=_write(tmp_path / "c.jsonl", SFT_ROWS), objective="dpo"
-    )
-    with pytest.raises(DataError, match="objective is dpo, but the data is openai_chat"):
+@pytest.mark.parametrize(
+    ("rows", "objective", "message"),
+    [
+        (DPO_ROWS, "sft", "objective is sft, but the data is preference pairs"),
+        (SFT_ROWS, "dpo", "objective is dpo, but the data is openai_chat"),
+    ],
+    ids=["sft-on-preference-pairs", "dpo-on-sft-data"],
+)
+def test_an_objective_the_data_does_not_fit_fails_in_plan(
+    tmp_path: Path, backend: str, rows: list[dict[str, object]], objective: str, message: str
+) -> None:
+    data = _write(tmp_path / "train.jsonl", rows)
+    job = ts.Job(model="Qwen/Qwen2.5-0.5B", data=data, objective=objective)
+    with pytest.raises(DataError, match=message):
         _plan_or_skip(job, backend)
 
 
