@@ -53,7 +53,7 @@ class FireworksBackend(ManagedBackend):
     sdk_module = "fireworks"
     status_map = normalize.STATUS_MAP
     capabilities = Capabilities(
-        objectives=frozenset({"sft", "dpo"}),
+        objectives=frozenset({"sft", "dpo", "grpo"}),
         methods=frozenset({"lora", "qlora"}),
         eval=True,
         download=False,
@@ -65,6 +65,12 @@ class FireworksBackend(ManagedBackend):
                 ("prefix", "prefix tuning"),
                 ("adapter", "bottleneck adapters"),
             )
+        }
+        | {
+            "kto": "Fireworks has no KTO (unpaired preference) jobs: its jobs are supervised, DPO "
+            "and reinforcement fine-tuning",
+            "orpo": "tunesdk does not run ORPO on Fireworks yet (its DPO jobs' lossConfig lists "
+            "ORPO): train ORPO on trl, axolotl or unsloth",
         },
     )
     #: files above this go through the signed-URL path instead of ``:upload``
@@ -145,6 +151,8 @@ class FireworksBackend(ManagedBackend):
     # ---- managed hooks ------------------------------------------------------------------------
 
     def write_files(self, run: RunRecord) -> dict[str, Path]:
+        if run.plan.objective == "grpo":
+            return _write_prompts(run)
         files = super().write_files(run)
         if run.plan.objective == "dpo":
             files.pop("eval", None)  # DPO jobs take no evaluation dataset (see the plan)
@@ -189,8 +197,10 @@ class FireworksBackend(ManagedBackend):
                     provider=self.provider,
                 )
         client = self.client(run.job)
-        jobs = client.dpo_jobs if request.objective == "dpo" else client.supervised_fine_tuning_jobs
-        id_kwarg = "dpo_job_id" if request.objective == "dpo" else "supervised_fine_tuning_job_id"
+        if request.evaluator is not None:
+            _create_evaluator(client, request.job_id, request.evaluator)
+        jobs = _jobs(client, request.objective)
+        id_kwarg = _ID_KWARGS[request.objective]
         kwargs = _sdk_kwargs(jobs.create, request.body)
         kwargs[id_kwarg] = request.job_id
         created = jobs.create(**kwargs)
@@ -216,9 +226,20 @@ class FireworksBackend(ManagedBackend):
         if run.plan.objective == "dpo":
             metrics, state = self._dpo_metrics(run, state)
             events.extend(metrics)
-        events.extend(
-            normalize.job_events(raw, self.names(run).account, final_step=state.get("last_step"))
+        rewards: list[Event] = []
+        if run.plan.objective == "grpo":
+            rewards = normalize.reward_events(raw)
+            steps = [int(getattr(e, "step", 0)) for e in rewards]
+            if steps:
+                state["last_step"] = max([*steps, int(state.get("last_step", 0))])
+            events.extend(rewards)
+        later = normalize.job_events(
+            raw, self.names(run).account, final_step=state.get("last_step")
         )
+        if rewards or state.get("last_step"):
+            # steps with rewards, not percent done: one kind of Progress per run
+            later = [e for e in later if getattr(e, "percent", None) is None]
+        events.extend(later)
         return events, state
 
     def _dpo_metrics(
@@ -248,9 +269,7 @@ class FireworksBackend(ManagedBackend):
         from fireworks import BadRequestError
 
         client = self.client(run.job)
-        jobs = (
-            client.dpo_jobs if run.plan.objective == "dpo" else client.supervised_fine_tuning_jobs
-        )
+        jobs = _jobs(client, run.plan.objective)
         try:
             jobs.cancel(self.names(run).job_id, body={})
         except BadRequestError as exc:
@@ -265,10 +284,7 @@ class FireworksBackend(ManagedBackend):
 
     def _get_job(self, run: RunRecord) -> Any:
         client = self.client(run.job)
-        job_id = self.names(run).job_id
-        if run.plan.objective == "dpo":
-            return client.dpo_jobs.get(job_id)
-        return client.supervised_fine_tuning_jobs.get(job_id)
+        return _jobs(client, run.plan.objective).get(self.names(run).job_id)
 
     # ---- the fine-tuned model -----------------------------------------------------------------
 
@@ -287,6 +303,60 @@ class FireworksBackend(ManagedBackend):
     def deploy(self, model: ProviderModel, **options: Any) -> ProviderModel:
         """Deploy a fine-tuned model (live merge, or ``deployment=`` to load it as a LoRA)."""
         return serving.deploy(self.client(None), model, **options)
+
+
+_ID_KWARGS = {
+    "sft": "supervised_fine_tuning_job_id",
+    "dpo": "dpo_job_id",
+    "grpo": "reinforcement_fine_tuning_job_id",
+}
+
+
+def _jobs(client: Any, objective: str) -> Any:
+    """The SDK resource for the objective's job collection."""
+    if objective == "dpo":
+        return client.dpo_jobs
+    if objective == "grpo":
+        return client.reinforcement_fine_tuning_jobs
+    return client.supervised_fine_tuning_jobs
+
+
+def _create_evaluator(client: Any, evaluator_id: str, body: dict[str, Any]) -> None:
+    """Create the run's evaluator; one a retried launch already created is reused."""
+    from fireworks import ConflictError
+
+    try:
+        client.evaluators.create(evaluator=body, evaluator_id=evaluator_id)
+    except ConflictError:
+        pass  # the same run created it before a crash or retry: its id names this run
+
+
+def _write_prompts(run: RunRecord) -> dict[str, Path]:
+    """Reinforcement data: ``messages`` ending on the user turn plus the reference columns the
+    evaluator reads (``evaluate(messages, **row)``)."""
+    from tunesdk.data import Dataset
+
+    job = run.job
+    train = Dataset.load(job.data)
+    evaluation = Dataset.load(job.eval_data) if job.eval_data is not None else None
+    if evaluation is None and job.eval_split:
+        train, evaluation = train.split(job.eval_split, seed=job.seed)
+    files = {"train": _prompt_file(train, run.inputs_dir / "train.jsonl")}
+    if evaluation is not None:
+        files["eval"] = _prompt_file(evaluation, run.inputs_dir / "eval.jsonl")
+    return files
+
+
+def _prompt_file(data: Any, path: Path) -> Path:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        for record in data:
+            messages = [{"role": m.role, "content": m.text} for m in record.messages]
+            row = {**dict(record.meta), "messages": messages}
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
 
 
 def _check_eval_split(job: Job, plan: Plan) -> None:

@@ -148,6 +148,46 @@ def job_events(raw: dict[str, Any], account: str, *, final_step: int | None = No
     return events
 
 
+def reward_events(raw: dict[str, Any]) -> list[Event]:
+    """Progress with the mean reward per step, from a reinforcement job's ``outputMetrics``.
+
+    The SDK types ``outputMetrics`` as a string without describing it; when it holds a JSON list
+    of per-step rows (``step``, ``reward_mean``, ``reward_std``, ``total_steps``, ...: what the
+    emulator reports) each row becomes a Progress, anything else is ignored (the run still shows
+    its state and, with W&B, Fireworks' own curves).
+    """
+    text = raw.get("outputMetrics")
+    if not isinstance(text, str) or not text.strip().startswith("["):
+        return []
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError:
+        return []
+    events: list[Event] = []
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            continue
+        events.append(
+            Progress(
+                step=int(row["step"]),
+                total_steps=_number(row.get("total_steps"), int),
+                epoch=_number(row.get("epoch"), float),
+                reward_mean=_number(row.get("reward_mean"), float),
+                reward_std=_number(row.get("reward_std"), float),
+                kl=_number(row.get("kl"), float),
+                completion_length=_number(row.get("completion_length"), float),
+                source_id=f"reward:{row['step']}",
+            )
+        )
+    return events
+
+
+def _number(value: Any, kind: type) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return kind(value)
+    return None
+
+
 def _final_step(raw: dict[str, Any]) -> int:
     progress = raw.get("jobProgress")
     if isinstance(progress, dict) and progress.get("percent"):
@@ -222,5 +262,6 @@ __all__ = [
     "metrics_events",
     "output_model_of",
     "remote_job",
+    "reward_events",
     "status_events",
 ]

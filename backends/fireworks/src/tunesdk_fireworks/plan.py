@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunesdk.backend import NativeRequest, Plan, PlanBuilder
 from tunesdk.errors import JobError
+from tunesdk_fireworks import evaluator
 from tunesdk_fireworks.models import resolve_base_model
 from tunesdk_fireworks.resources import resource_name, to_resource_id
 
@@ -57,6 +58,16 @@ TRAINING_CONFIG_FIELDS = frozenset(
 )
 
 
+#: objective -> (the job collection, its create call's id query parameter)
+COLLECTIONS: dict[str, tuple[str, str]] = {
+    "sft": ("supervisedFineTuningJobs", "supervisedFineTuningJobId"),
+    "dpo": ("dpoJobs", "dpoJobId"),
+    "grpo": ("reinforcementFineTuningJobs", "reinforcementFineTuningJobId"),
+}
+#: Job.loss_type -> the RFT lossConfig.method (ReinforcementLearningLossConfig in fireworks-ai)
+RFT_LOSSES = {"grpo": "GRPO", "dapo": "DAPO"}
+
+
 @dataclass(frozen=True)
 class RunNames:
     """Every Fireworks id one run creates, derived from the run id (so retries reuse them)."""
@@ -78,8 +89,12 @@ class RunNames:
         return to_resource_id(suffix or "tunesdk", self.run_id)
 
     def job_name(self, objective: str) -> str:
-        collection = "dpoJobs" if objective == "dpo" else "supervisedFineTuningJobs"
-        return resource_name(self.account, collection, self.job_id)
+        return resource_name(self.account, COLLECTIONS[objective][0], self.job_id)
+
+    @property
+    def evaluator_name(self) -> str:
+        """The evaluator a reinforcement job scores with (same id as the job)."""
+        return resource_name(self.account, "evaluators", self.job_id)
 
 
 @dataclass
@@ -89,14 +104,16 @@ class FireworksRequest:
     objective: str
     job_id: str
     body: dict[str, Any]
+    #: reinforcement jobs: the ``evaluator`` object created (``evaluatorsV2``) before the job
+    evaluator: dict[str, Any] | None = None
 
     @property
     def collection(self) -> str:
-        return "dpoJobs" if self.objective == "dpo" else "supervisedFineTuningJobs"
+        return COLLECTIONS[self.objective][0]
 
     @property
     def id_param(self) -> str:
-        return "dpoJobId" if self.objective == "dpo" else "supervisedFineTuningJobId"
+        return COLLECTIONS[self.objective][1]
 
 
 def account_for(job: Job | None) -> str | None:
@@ -171,14 +188,27 @@ def _requests(job: Job, names: RunNames, request: FireworksRequest) -> list[Nati
                 ":getUploadEndpoint -> PUT to the signed URL -> :validateUpload)",
             )
         )
+    if request.evaluator is not None:
+        calls.append(
+            NativeRequest(
+                method="POST",
+                path=f"{base}/evaluatorsV2",
+                body={"evaluatorId": request.job_id, "evaluator": request.evaluator},
+                description="create the evaluator built from the graders (its main.py scores "
+                "each rollout)",
+            )
+        )
+    what = {
+        "dpo": "the DPO job",
+        "grpo": "the reinforcement fine-tuning job",
+        "sft": "the supervised fine-tuning job",
+    }
     calls.append(
         NativeRequest(
             method="POST",
             path=f"{base}/{request.collection}?{request.id_param}={request.job_id}",
             body=request.body,
-            description="create the DPO job"
-            if request.objective == "dpo"
-            else "create the supervised fine-tuning job",
+            description=f"create {what[request.objective]}",
         )
     )
     calls.append(
@@ -186,14 +216,21 @@ def _requests(job: Job, names: RunNames, request: FireworksRequest) -> list[Nati
             method="GET",
             path=f"{base}/{request.collection}/{request.job_id}",
             description="poll the job's state"
-            + ("; DPO metrics from :getMetricsFileEndpoint" if request.objective == "dpo" else ""),
+            + ("; DPO metrics from :getMetricsFileEndpoint" if request.objective == "dpo" else "")
+            + (
+                "; reward from outputMetrics when it holds JSON"
+                if request.objective == "grpo"
+                else ""
+            ),
         )
     )
     return calls
 
 
 def _has_eval(job: Job, objective: str) -> bool:
-    return objective == "sft" and (job.eval_data is not None or job.eval_split is not None)
+    return objective in ("sft", "grpo") and (
+        job.eval_data is not None or job.eval_split is not None
+    )
 
 
 # ---- the mapping --------------------------------------------------------------------------------
@@ -204,11 +241,13 @@ def _map(
 ) -> tuple[PlanBuilder, FireworksRequest]:
     b = PlanBuilder(job, BACKEND, "managed")
     objective = b.objective
-    if objective not in ("sft", "dpo"):
+    if objective not in COLLECTIONS:
         raise JobError(
-            f"Fireworks fine-tunes chat (sft) or preference (dpo) data, not {objective!r}",
+            f"Fireworks fine-tunes chat (sft), preference (dpo) or reinforcement (grpo) jobs, "
+            f"not {objective!r}",
             where="job.objective",
-            fix='use objective="sft" with chat data or objective="dpo" with preference pairs',
+            fix='use objective="sft" with chat data, "dpo" with preference pairs or "grpo" '
+            "with prompts and graders",
         )
     resolved = resolve_base_model(b.model)
     config: dict[str, Any] = {"baseModel": resolved.name}
@@ -246,10 +285,69 @@ def _map(
         b.notes.append(
             "lossConfig.method is DPO explicitly: Fireworks' preference API defaults to GRPO"
         )
+    elif objective == "grpo":
+        body = {**top, "evaluator": names.evaluator_name, "trainingConfig": config}
+        body.update(_rft_fields(job, b))
+        display = job.name or f"tunesdk {names.run_id}"
+        spec = evaluator.evaluator_body(job, display)
+        _apply_backend_options(job, body, objective)
+        return b, FireworksRequest(objective, names.job_id, body, evaluator=spec)
     else:
         body = {**top, **config}
     _apply_backend_options(job, body, objective)
     return b, FireworksRequest(objective, names.job_id, body)
+
+
+def _rft_fields(job: Job, b: PlanBuilder) -> dict[str, Any]:
+    """lossConfig and inferenceParameters of a reinforcement job, with their plan rows."""
+    count = len(job.rewards)
+    b.mapped(
+        "rewards",
+        "evaluator",
+        reason=f"{count} grader(s) built into the evaluator's main.py (created first)",
+    )
+    if job.reward_weights is not None:
+        b.mapped("reward_weights", "evaluator main.py", reason="the score is the weighted sum")
+    loss: dict[str, Any] = {}
+    if job.loss_type is not None:
+        if job.loss_type not in RFT_LOSSES:
+            raise JobError(
+                f"Fireworks' reinforcement losses are {', '.join(RFT_LOSSES)} (and GSPO_TOKEN), "
+                f"not {job.loss_type!r}",
+                where="job.loss_type",
+                fix='use loss_type="grpo" or "dapo", or leave it unset for Fireworks\' default',
+            )
+        loss["method"] = RFT_LOSSES[job.loss_type]
+        b.mapped("loss_type", "lossConfig.method", loss["method"])
+    else:
+        b.defaulted("loss_type", "Fireworks' default reinforcement loss")
+    if "beta" in job.options_set():
+        loss["klBeta"] = job.beta
+        b.mapped("beta", "lossConfig.klBeta", job.beta)
+    else:
+        b.defaulted("beta", "the trainer's default KL coefficient")
+    inference: dict[str, Any] = {}
+    for option, key in (
+        ("num_generations", "responseCandidatesCount"),
+        ("max_completion_length", "maxOutputTokens"),
+        ("temperature", "temperature"),
+    ):
+        value = getattr(job, option)
+        if value is not None:
+            inference[key] = value
+            b.mapped(option, f"inferenceParameters.{key}", value)
+        else:
+            b.defaulted(option, "Fireworks' default")
+    fields: dict[str, Any] = {}
+    if loss:
+        fields["lossConfig"] = loss
+    if inference:
+        fields["inferenceParameters"] = inference
+    b.notes.append(
+        "the evaluator's evaluate(messages, ground_truth=None, **kwargs) gets the rollout "
+        "(the answer last) and the row's other columns; its score is the graders' weighted sum"
+    )
+    return fields
 
 
 def _map_method(job: Job, b: PlanBuilder, config: dict[str, Any]) -> None:
@@ -460,9 +558,7 @@ def _map_tracking(job: Job, b: PlanBuilder, top: dict[str, Any], *, secrets: boo
 
 
 def _map_unsupported(job: Job, b: PlanBuilder, objective: str) -> None:
-    b.mapped(
-        "objective", "dpoJobs" if objective == "dpo" else "supervisedFineTuningJobs", objective
-    )
+    b.mapped("objective", COLLECTIONS[objective][0], objective)
     _unsupported(
         b,
         "max_steps",
@@ -531,7 +627,7 @@ def _apply_backend_options(job: Job, body: dict[str, Any], objective: str) -> No
     for key, value in job.backend_options.get(BACKEND, {}).items():
         if key in CLIENT_OPTIONS:
             continue
-        if objective == "dpo" and key in TRAINING_CONFIG_FIELDS:
+        if objective in ("dpo", "grpo") and key in TRAINING_CONFIG_FIELDS:
             body["trainingConfig"][key] = value
         else:
             body[key] = value

@@ -62,6 +62,19 @@ def create_app(state: EmulatorState) -> Starlette:
         Route(
             "/v1/accounts/{account}/dpoJobs/{ref}", api.dpo_job, methods=["GET", "POST", "DELETE"]
         ),
+        Route(
+            "/v1/accounts/{account}/reinforcementFineTuningJobs",
+            api.rft_jobs,
+            methods=["GET", "POST"],
+        ),
+        Route(
+            "/v1/accounts/{account}/reinforcementFineTuningJobs/{ref}",
+            api.rft_job,
+            methods=["GET", "POST", "DELETE"],
+        ),
+        Route("/v1/accounts/{account}/evaluatorsV2", api.create_evaluator, methods=["POST"]),
+        Route("/v1/accounts/{account}/evaluators", api.evaluators, methods=["GET"]),
+        Route("/v1/accounts/{account}/evaluators/{ref}", api.evaluator, methods=["GET", "DELETE"]),
         Route("/v1/accounts/{account}/models", api.models, methods=["GET"]),
         Route("/v1/accounts/{account}/models/{ref}", api.model, methods=["GET"]),
         Route("/v1/accounts/{account}/deployments", api.deployments, methods=["GET", "POST"]),
@@ -253,6 +266,34 @@ class _Api:
 
     async def dpo_jobs(self, request: Request) -> Response:
         return await self._jobs(request, "dpo", "dpoJobId", "dpoJobs")
+
+    async def rft_jobs(self, request: Request) -> Response:
+        return await self._jobs(
+            request, "grpo", "reinforcementFineTuningJobId", "reinforcementFineTuningJobs"
+        )
+
+    async def rft_job(self, request: Request) -> Response:
+        return await self._job(request, "grpo")
+
+    async def create_evaluator(self, request: Request) -> Response:
+        account = request.path_params["account"]
+        return await self._json_call(
+            request,
+            lambda body: self.state.create_evaluator(account, body.get("evaluatorId"), body),
+        )
+
+    async def evaluators(self, request: Request) -> Response:
+        account = request.path_params["account"]
+        return await self._call(
+            request,
+            lambda: self._listing(request, "evaluators", self.state.list_evaluators(account)),
+        )
+
+    async def evaluator(self, request: Request) -> Response:
+        account, ref = request.path_params["account"], request.path_params["ref"]
+        if request.method == "DELETE":
+            return await self._call(request, lambda: self.state.delete_evaluator(account, ref))
+        return await self._call(request, lambda: self.state.get_evaluator(account, ref))
 
     async def _jobs(self, request: Request, kind: JobKind, id_param: str, key: str) -> Response:
         account = request.path_params["account"]

@@ -1,6 +1,7 @@
 """Emulated fine-tuning jobs: the Fireworks job lifecycle on a deterministic clock.
 
-A job walks through the states Fireworks reports for supervised fine-tuning and DPO jobs:
+A job walks through the states Fireworks reports for supervised fine-tuning, DPO and
+reinforcement fine-tuning jobs:
 
     JOB_STATE_CREATING -> JOB_STATE_VALIDATING -> JOB_STATE_PENDING -> JOB_STATE_RUNNING
     -> JOB_STATE_WRITING_RESULTS -> JOB_STATE_COMPLETED
@@ -20,9 +21,13 @@ from typing import Any, Literal
 
 from tunesdk.emulation import PhaseTimeline, SimulatedTraining
 
-JobKind = Literal["sft", "dpo"]
+JobKind = Literal["sft", "dpo", "grpo"]
 TERMINAL_STATES = frozenset({"JOB_STATE_COMPLETED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"})
-COLLECTIONS: dict[JobKind, str] = {"sft": "supervisedFineTuningJobs", "dpo": "dpoJobs"}
+COLLECTIONS: dict[JobKind, str] = {
+    "sft": "supervisedFineTuningJobs",
+    "dpo": "dpoJobs",
+    "grpo": "reinforcementFineTuningJobs",
+}
 
 
 BEFORE_TRAINING = ("JOB_STATE_CREATING", "JOB_STATE_VALIDATING", "JOB_STATE_PENDING")
@@ -97,8 +102,8 @@ class JobRecord:
 
     @property
     def config(self) -> dict[str, Any]:
-        """The training settings: top level for SFT, ``trainingConfig`` for DPO."""
-        if self.kind == "dpo":
+        """The training settings: top level for SFT, ``trainingConfig`` for DPO and RFT."""
+        if self.kind in ("dpo", "grpo"):
             nested = self.body.get("trainingConfig")
             return nested if isinstance(nested, dict) else {}
         return self.body
@@ -153,6 +158,27 @@ class JobRecord:
             )
         return rows
 
+    def reward_rows(self, now: float) -> list[dict[str, Any]]:
+        """A reinforcement job's simulated reward curve: the mean evaluator score per step rises
+        from about 0.2 to 0.8 (seeded noise), the KL to the base model grows with it."""
+        total = max(self.training.total_steps, 1)
+        steps_per_epoch = max(1, math.ceil(total / max(self.epochs, 1)))
+        rows = []
+        for step in range(1, self.step_at(now) + 1):
+            reward = round(max(0.0, min(1.0, 1.0 - self.training.loss(step) / 3.0)), 4)
+            rows.append(
+                {
+                    "step": step,
+                    "total_steps": total,
+                    "epoch": round(step / steps_per_epoch, 4),
+                    "reward_mean": reward,
+                    "reward_std": round(0.25 * (1.0 - reward) + 0.05, 4),
+                    "kl": round(0.02 * step / total, 5),
+                    "completion_length": round(180 - 80 * reward, 1),
+                }
+            )
+        return rows
+
     def metrics_text(self, now: float) -> bytes:
         return b"".join(json.dumps(row).encode() + b"\n" for row in self.metrics_rows(now))
 
@@ -178,6 +204,10 @@ class JobRecord:
         if self.kind == "sft":
             data["outputModel"] = self.output_model
             data["jobProgress"] = self.progress(now)
+        elif self.kind == "grpo":
+            data["trainingConfig"] = {**self.config, "outputModel": self.output_model}
+            data["jobProgress"] = self.progress(now)
+            data["outputMetrics"] = json.dumps(self.reward_rows(now))
         else:
             data["trainingConfig"] = {**self.config, "outputModel": self.output_model}
         if self.completed is not None:

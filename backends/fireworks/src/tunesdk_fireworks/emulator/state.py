@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 from tunesdk.emulation import EmulatorSettings, PlannedFailures
 from tunesdk_fireworks.emulator.errors import ApiError
+from tunesdk_fireworks.emulator.evaluators import evaluator_problems
 from tunesdk_fireworks.emulator.jobs import (
     COLLECTIONS,
     TERMINAL_STATES,
@@ -242,6 +243,8 @@ class EmulatorState:
         self.deployed_models: dict[tuple[str, str], DeployedModelRecord] = {}
         self.uploads: dict[str, SignedUpload] = {}
         self.metrics_links: dict[str, tuple[JobKind, str, str]] = {}
+        #: (account, evaluator id) -> the evaluator as created (``evaluatorsV2``)
+        self.evaluators: dict[tuple[str, str], dict[str, Any]] = {}
         for row in BASE_MODELS:
             self.models[(LIBRARY_ACCOUNT, row.model_id)] = ModelRecord(
                 LIBRARY_ACCOUNT, row.model_id, "HF_BASE_MODEL", context_length=row.context_length
@@ -443,7 +446,7 @@ class EmulatorState:
         job_id = job_id or secrets.token_hex(4)
         if not is_resource_id(job_id):
             raise ApiError(400, f"invalid job id {job_id!r}: use 1-63 characters of a-z, 0-9 and -")
-        config = body.get("trainingConfig") if kind == "dpo" else body
+        config = body.get("trainingConfig") if kind in ("dpo", "grpo") else body
         if not isinstance(config, dict):
             raise ApiError(400, "missing field 'trainingConfig'")
         with self.lock:
@@ -451,14 +454,19 @@ class EmulatorState:
             if key in self.jobs:
                 raise ApiError(409, f"{self.jobs[key].name} already exists")
             dataset = self._job_dataset(account, body.get("dataset"), "dataset")
-            expected_kind = "preference" if kind == "dpo" else "chat"
+            expected_kind = {"dpo": "preference", "grpo": "prompt"}.get(kind, "chat")
             if dataset.kind != expected_kind:
+                what = {"dpo": "DPO", "grpo": "reinforcement fine-tuning"}.get(
+                    kind, "supervised fine-tuning"
+                )
                 raise ApiError(
                     400,
-                    f"dataset {dataset.name} holds {dataset.kind} examples; a "
-                    f"{'DPO' if kind == 'dpo' else 'supervised fine-tuning'} job needs "
+                    f"dataset {dataset.name} holds {dataset.kind} examples; a {what} job needs "
                     f"{expected_kind} examples",
                 )
+            if kind == "grpo":
+                self._job_evaluator(account, body.get("evaluator"))
+                _check_rft(body)
             if body.get("evaluationDataset"):
                 self._job_dataset(account, body["evaluationDataset"], "evaluationDataset")
             base = self._job_base_model(account, config)
@@ -501,6 +509,58 @@ class EmulatorState:
                 record.body["baseModel"] = base
             self.jobs[key] = record
             return record.to_json(now)
+
+    def _job_evaluator(self, account: str, ref: Any) -> dict[str, Any]:
+        if not isinstance(ref, str) or not ref:
+            raise ApiError(400, "missing field 'evaluator'")
+        parts = ref.split("/")
+        owner, evaluator_id = (parts[1], parts[3]) if len(parts) == 4 else (account, ref)
+        if len(parts) not in (1, 4) or (len(parts) == 4 and parts[2] != "evaluators"):
+            raise ApiError(400, f"evaluator {ref!r} is not an evaluator name")
+        found = self.evaluators.get((owner, evaluator_id))
+        if found is None:
+            raise ApiError(404, f"accounts/{owner}/evaluators/{evaluator_id} not found")
+        return found
+
+    # ---- evaluators -------------------------------------------------------------------------
+
+    def create_evaluator(
+        self, account: str, evaluator_id: str | None, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        evaluator_id = evaluator_id or secrets.token_hex(4)
+        if not is_resource_id(evaluator_id):
+            raise ApiError(400, f"invalid evaluator id {evaluator_id!r}")
+        spec = body.get("evaluator")
+        if not isinstance(spec, dict):
+            raise ApiError(400, "missing field 'evaluator'")
+        problems = evaluator_problems(spec)
+        if problems:
+            raise ApiError(400, "invalid evaluator: " + "; ".join(problems))
+        with self.lock:
+            key = (account, evaluator_id)
+            if key in self.evaluators:
+                raise ApiError(409, f"accounts/{account}/evaluators/{evaluator_id} already exists")
+            self.evaluators[key] = {
+                **spec,
+                "name": f"accounts/{account}/evaluators/{evaluator_id}",
+                "state": "ACTIVE",
+                "createTime": timestamp(datetime.now(UTC)),
+            }
+            return self.evaluators[key]
+
+    def get_evaluator(self, account: str, evaluator_id: str) -> dict[str, Any]:
+        with self.lock:
+            return self._job_evaluator(account, evaluator_id)
+
+    def list_evaluators(self, account: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [v for (a, _), v in sorted(self.evaluators.items()) if a == account]
+
+    def delete_evaluator(self, account: str, evaluator_id: str) -> dict[str, Any]:
+        with self.lock:
+            self._job_evaluator(account, evaluator_id)
+            del self.evaluators[(account, evaluator_id)]
+            return {}
 
     def _job_dataset(self, account: str, ref: Any, field_name: str) -> DatasetRecord:
         if not isinstance(ref, str) or not ref:
@@ -857,3 +917,33 @@ def _dig(row: dict[str, Any], path: list[str]) -> Any:
 
 
 __all__ = ["EmulatorConfig", "EmulatorState", "apply_filter", "paginate"]
+
+
+RFT_LOSS_METHODS = frozenset({"METHOD_UNSPECIFIED", "GRPO", "DAPO", "GSPO_TOKEN"})
+
+
+def _check_rft(body: dict[str, Any]) -> None:
+    """The reinforcement job's own fields, as fireworks-ai's create params type them."""
+    loss = body.get("lossConfig") or {}
+    if not isinstance(loss, dict):
+        raise ApiError(400, "lossConfig must be an object")
+    method = loss.get("method", "METHOD_UNSPECIFIED")
+    if method not in RFT_LOSS_METHODS:
+        raise ApiError(
+            400,
+            f"lossConfig.method {method!r} is not a reinforcement loss: use one of "
+            f"{sorted(RFT_LOSS_METHODS)}",
+        )
+    beta = loss.get("klBeta")
+    if beta is not None and (not isinstance(beta, int | float) or beta < 0):
+        raise ApiError(400, f"lossConfig.klBeta must be a number >= 0, got {beta!r}")
+    inference = body.get("inferenceParameters") or {}
+    if not isinstance(inference, dict):
+        raise ApiError(400, "inferenceParameters must be an object")
+    for key, low in (("responseCandidatesCount", 1), ("maxOutputTokens", 1)):
+        value = inference.get(key)
+        if value is not None and (not isinstance(value, int) or value < low):
+            raise ApiError(400, f"inferenceParameters.{key} must be an integer >= {low}")
+    temperature = inference.get("temperature")
+    if temperature is not None and (not isinstance(temperature, int | float) or temperature < 0):
+        raise ApiError(400, "inferenceParameters.temperature must be a number >= 0")

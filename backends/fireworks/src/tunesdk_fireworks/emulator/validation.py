@@ -20,7 +20,8 @@ MAX_EXAMPLES = 3_000_000
 CHAT_ROLES = frozenset({"system", "user", "assistant", "tool"})
 MAX_REPORTED = 20
 
-DatasetKind = Literal["chat", "preference"]
+#: prompt: reinforcement fine-tuning rows, ``messages`` ending on a user turn plus ground truth
+DatasetKind = Literal["chat", "preference", "prompt"]
 
 
 @dataclass
@@ -74,16 +75,34 @@ def _check_line(report: DatasetReport, where: str, raw: bytes) -> None:
     if not isinstance(row, dict):
         report.problems.append(f"{where}: each line must be a JSON object")
         return
-    kind: DatasetKind = "preference" if "preferred_output" in row else "chat"
+    kind: DatasetKind = "preference" if "preferred_output" in row else _chat_or_prompt(row)
     if report.kind is None:
         report.kind = kind
     elif report.kind != kind:
-        report.problems.append(f"{where}: mixes {kind} and {report.kind} examples in one dataset")
+        why = ""
+        if {kind, report.kind} == {"chat", "prompt"}:
+            # a chat row without an answer reads as a reinforcement prompt
+            why = " (a row ending on a user turn has no assistant message: it is an RFT prompt)"
+        report.problems.append(
+            f"{where}: mixes {kind} and {report.kind} examples in one dataset{why}"
+        )
         return
-    problems = _check_preference(row) if kind == "preference" else _check_chat(row)
+    check = {"preference": _check_preference, "prompt": _check_prompt}.get(kind, _check_chat)
+    problems = check(row)
     report.problems.extend(f"{where}: {problem}" for problem in problems)
     report.examples += 1
     report.estimated_tokens += max(1, len(raw) // 4)
+
+
+def _chat_or_prompt(row: dict[str, Any]) -> DatasetKind:
+    messages = row.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    return "prompt" if isinstance(last, dict) and last.get("role") == "user" else "chat"
+
+
+def _check_prompt(row: dict[str, Any]) -> list[str]:
+    """An RFT row: the prompt messages (the model writes the answer the evaluator scores)."""
+    return _check_messages(row["messages"], "messages")
 
 
 def _check_chat(row: dict[str, Any]) -> list[str]:
