@@ -136,8 +136,10 @@ def run_grader(grader: dict[str, Any], sample: dict[str, Any], item: dict[str, A
 def _formula(text: str, scores: dict[str, float]) -> float:
     """``calculate_output``: arithmetic over the graders' names (no calls, no attributes)."""
     tree = ast.parse(text, mode="eval")
-    allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load)
-    allowed += (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd)
+    allowed: tuple[type[ast.AST], ...] = (
+        *(ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load),
+        *(ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd),
+    )
     for node in ast.walk(tree):
         if not isinstance(node, allowed):
             raise ValueError(f"calculate_output may only use + - * / ** and grader names: {text!r}")
