@@ -53,6 +53,23 @@ def make_job(data_file: Path) -> Callable[..., ts.Job]:
     return make
 
 
+@pytest.fixture
+def job_yaml(tmp_path: Path, data_file: Path) -> Callable[..., Path]:
+    """Writes ``tmp_path/job.yaml``: the tiny chat data, ``steps`` steps of ``step_seconds`` on
+    the simulated backend, and ``eval_split`` when given."""
+
+    def write(steps: int, *, step_seconds: float = 0.001, eval_split: float | None = None) -> Path:
+        path = tmp_path / "job.yaml"
+        split = f"eval_split: {eval_split}\n" if eval_split is not None else ""
+        path.write_text(
+            f"model: tiny/model\ndata: {data_file}\nmax_steps: {steps}\n{split}"
+            f"backend_options:\n  simulated:\n    step_seconds: {step_seconds}\n"
+        )
+        return path
+
+    return write
+
+
 Invoke = Callable[..., tuple[int, str, str]]
 
 

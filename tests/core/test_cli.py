@@ -19,13 +19,8 @@ TUNESDK = Path(sys.executable).with_name("tunesdk")
 
 
 @pytest.fixture
-def job_file(tmp_path: Path, data_file: Path) -> Path:
-    path = tmp_path / "job.yaml"
-    path.write_text(
-        f"model: tiny/model\ndata: {data_file.name}\nmax_steps: 5\n"
-        "backend_options:\n  simulated:\n    step_seconds: 0.001\n"
-    )
-    return path
+def job_file(job_yaml: Callable[..., Path]) -> Path:
+    return job_yaml(steps=5)
 
 
 def test_run_prints_json_events_from_the_installed_script(job_file: Path) -> None:

@@ -10,6 +10,7 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
@@ -21,16 +22,6 @@ import tunesdk as ts
 from tunesdk.progress import ProgressDisplay, ProgressLines, event_line, progress_text
 
 TUNESDK = Path(sys.executable).with_name("tunesdk")
-
-
-def job_yaml(tmp_path: Path, data_file: Path, steps: int, **options: object) -> Path:
-    extra = "".join(f"    {k}: {v}\n" for k, v in options.items())
-    path = tmp_path / "job.yaml"
-    path.write_text(
-        f"model: tiny/model\ndata: {data_file}\nmax_steps: {steps}\neval_split: 0.25\n"
-        f"backend_options:\n  simulated:\n    step_seconds: 0.001\n{extra}"
-    )
-    return path
 
 
 def progress(step: int, total: int | None = 200, **fields: object) -> ts.Progress:
@@ -136,8 +127,8 @@ def test_the_bar_shows_percent_for_percent_progress() -> None:
 # ---- tunesdk run ------------------------------------------------------------------------------
 
 
-def test_run_piped_prints_a_few_lines_and_a_summary(tmp_path: Path, data_file: Path) -> None:
-    job = job_yaml(tmp_path, data_file, steps=100)
+def test_run_piped_prints_a_few_lines_and_a_summary(job_yaml: Callable[..., Path]) -> None:
+    job = job_yaml(steps=100, eval_split=0.25)
     proc = subprocess.run(
         [str(TUNESDK), "run", str(job), "-b", "simulated"],
         capture_output=True,
@@ -159,8 +150,8 @@ def test_run_piped_prints_a_few_lines_and_a_summary(tmp_path: Path, data_file: P
     assert "{" not in proc.stdout  # no raw JSON metrics blob
 
 
-def test_run_on_a_terminal_shows_the_progress_bar(tmp_path: Path, data_file: Path) -> None:
-    job = job_yaml(tmp_path, data_file, steps=20, step_seconds=0.05)
+def test_run_on_a_terminal_shows_the_progress_bar(job_yaml: Callable[..., Path]) -> None:
+    job = job_yaml(steps=20, step_seconds=0.05, eval_split=0.25)
     leader, follower = pty.openpty()
     env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
     proc = subprocess.Popen(
@@ -194,8 +185,8 @@ def test_run_on_a_terminal_shows_the_progress_bar(tmp_path: Path, data_file: Pat
     assert "completed run " in screen and "model: local:" in screen
 
 
-def test_json_stays_one_event_per_line(tmp_path: Path, data_file: Path) -> None:
-    job = job_yaml(tmp_path, data_file, steps=30)
+def test_json_stays_one_event_per_line(job_yaml: Callable[..., Path]) -> None:
+    job = job_yaml(steps=30, eval_split=0.25)
     proc = subprocess.run(
         [str(TUNESDK), "run", str(job), "-b", "simulated", "--json"],
         capture_output=True,

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,13 +29,8 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 
 
 @pytest.fixture
-def job_file(tmp_path: Path, data_file: Path) -> Path:
-    path = tmp_path / "job.yaml"
-    path.write_text(
-        f"model: tiny/model\ndata: {data_file}\nmax_steps: 6\n"
-        "backend_options:\n  simulated:\n    step_seconds: 0.001\n"
-    )
-    return path
+def job_file(job_yaml: Callable[..., Path]) -> Path:
+    return job_yaml(steps=6)
 
 
 # ---- help -------------------------------------------------------------------------------------
