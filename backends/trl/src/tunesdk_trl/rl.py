@@ -120,6 +120,17 @@ def kto_dataset(dataset: Any) -> Any:
     return datasets.Dataset.from_list(rows)
 
 
+def orpo_dataset(pairs: Any, tokenizer: Any) -> Any:
+    """Preference pairs as text: TRL's experimental ORPOTrainer takes string prompts, so chat
+    pairs go through the tokenizer's chat template first, into a new dataset: ``map`` keeps
+    the message-list column type and casts the text to a list of characters (what TRL's own
+    template step inside the trainer does to such data)."""
+    import datasets
+    from trl.data_utils import maybe_apply_chat_template
+
+    return datasets.Dataset.from_list([maybe_apply_chat_template(row, tokenizer) for row in pairs])
+
+
 def trainer_classes(objective: str) -> tuple[type, type]:
     """(trainer class, config class) of an RL/preference objective."""
     import importlib

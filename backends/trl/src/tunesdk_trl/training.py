@@ -85,6 +85,11 @@ def _datasets(run: RunRecord, objective: str, tokenizer: Any, main: bool) -> tup
     if objective in ("grpo", "kto"):
         convert = rl.grpo_dataset if objective == "grpo" else rl.kto_dataset
         return convert(train_set), convert(eval_set) if eval_set is not None else None
+    if objective == "orpo":
+        train_ds = rl.orpo_dataset(data_mod.dpo_dataset(train_set), tokenizer)
+        if eval_set is None:
+            return train_ds, None
+        return train_ds, rl.orpo_dataset(data_mod.dpo_dataset(eval_set), tokenizer)
     if objective != "sft":
         train_ds = data_mod.dpo_dataset(train_set)
         return train_ds, data_mod.dpo_dataset(eval_set) if eval_set is not None else None
