@@ -32,6 +32,18 @@ def _job_folder(root: Path, model: str = "tiny-llama") -> Path:
     return folder
 
 
+def _enter_job_folder(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`_job_folder`, made the working directory."""
+    folder = _job_folder(root)
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def _enter_new_folder(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+
+
 def test_yaml_paths_resolve_against_the_job_folder_from_the_parent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -49,8 +61,7 @@ def test_yaml_paths_resolve_against_the_job_folder_from_the_parent(
 def test_yaml_in_the_cwd_stores_absolute_paths(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = _job_folder(tmp_path)
-    monkeypatch.chdir(folder)
+    _enter_job_folder(tmp_path, monkeypatch)
     job = ts.Job.from_yaml("job.yaml")
     assert Path(job.data).is_absolute() and Path(job.model_name).is_absolute()
 
@@ -58,8 +69,7 @@ def test_yaml_in_the_cwd_stores_absolute_paths(
 def test_python_jobs_resolve_against_the_cwd_at_submit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = _job_folder(tmp_path)
-    monkeypatch.chdir(folder)
+    folder = _enter_job_folder(tmp_path, monkeypatch)
     run = ts.Job(model="tiny-llama", data="train.jsonl", max_steps=2).submit("simulated")
     run.wait(timeout=60)
     stored = json.loads((run.record.dir / "job.json").read_text("utf-8"))
@@ -182,9 +192,7 @@ def test_trl_run_from_the_parent_folder_then_chat_from_another(
     config = json.loads((adapter / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == base
     assert json.loads((adapter / "tunesdk_model.json").read_text())["base_model"] == base
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    monkeypatch.chdir(elsewhere)
+    _enter_new_folder(tmp_path / "elsewhere", monkeypatch)
     reply = ts.load_model(result.model.to_uri()).chat(
         [{"role": "user", "content": "What does the owl say?"}], max_new_tokens=2
     )
@@ -194,13 +202,10 @@ def test_trl_run_from_the_parent_folder_then_chat_from_another(
 def test_resume_from_another_folder_finds_the_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = _job_folder(tmp_path)
-    monkeypatch.chdir(folder)
+    _enter_job_folder(tmp_path, monkeypatch)
     first = ts.Job(model="tiny/model", data="train.jsonl", max_steps=4).submit("simulated")
     first.wait(timeout=60)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    monkeypatch.chdir(elsewhere)
+    _enter_new_folder(tmp_path / "elsewhere", monkeypatch)
     stored = Run.attach(first.run_id).record.job
     again = stored.submit("simulated", resume=first.run_id)
     assert again.wait(timeout=60).status == "completed"
@@ -212,8 +217,7 @@ def test_axolotl_export_names_the_base_model_absolutely(
     pytest.importorskip("tunesdk_axolotl")
     import yaml
 
-    folder = _job_folder(tmp_path)
-    monkeypatch.chdir(folder)
+    folder = _enter_job_folder(tmp_path, monkeypatch)
     job = ts.Job(model="tiny-llama", data="train.jsonl", max_steps=2)
     entry = ts.get_backend("axolotl").export(job, tmp_path / "export")
     config = yaml.safe_load(Path(entry).read_text())
