@@ -37,6 +37,11 @@ class UnslothBackend(LocalBackend):
             "LoRA, QLoRA and full fine-tuning only (the trl backend trains prefix tuning)",
             "adapter": "bottleneck adapters cannot be trained by the unsloth backend: Unsloth "
             "trains LoRA, QLoRA and full fine-tuning only (the trl backend trains adapters)",
+            **{
+                objective: f"the unsloth backend trains SFT and DPO; tunesdk does not run {name} "
+                "through Unsloth yet (the trl backend trains it, on the CPU or a GPU)"
+                for objective, name in (("grpo", "GRPO"), ("kto", "KTO"), ("orpo", "ORPO"))
+            },
         },
     )
 
