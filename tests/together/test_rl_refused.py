@@ -37,15 +37,3 @@ def test_together_refuses_objectives_it_lacks(objective, fields, words):
     assert "Together's fine-tuning jobs train SFT or DPO only" in str(caught.value)
     assert words in str(caught.value)
     assert caught.value.where == "job.objective"
-
-
-@pytest.mark.parametrize("objective", ["kto", "orpo"])
-def test_unsloth_says_it_does_not_run_kto_or_orpo_yet(objective):
-    rows = (
-        [{"prompt": "hi", "completion": "yo", "label": True}] * 4
-        if objective == "kto"
-        else [{"prompt": "hi", "chosen": "a", "rejected": "b"}] * 4
-    )
-    with pytest.raises(JobError) as caught:
-        ts.Job(model="unsloth/Qwen2.5-0.5B", data=rows, objective=objective).plan("unsloth")
-    assert f"does not run {objective.upper()} through Unsloth" in str(caught.value)
