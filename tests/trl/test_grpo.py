@@ -185,3 +185,19 @@ def test_a_raising_reward_in_the_worker_ends_failed_with_one_line(
     assert "reward 'boom' raised ValueError: no answer column" in info.value.error
     assert "\n" not in info.value.error
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_loss_plot_of_a_grpo_run_shows_the_reward(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from tunesdk.evaluation.plot import plot_loss
+
+    events = [
+        Progress(step=i, train_loss=0.0, reward_mean=i / 10, reward_std=0.1, rewards={"a": 0.1})
+        for i in range(1, 6)
+    ]
+    path = plot_loss(events, tmp_path / "reward.png")
+    assert path.stat().st_size > 1000
+    from tunesdk.events import summarize
+
+    metrics = summarize(events)
+    assert (metrics["reward"], metrics["first_reward"], metrics["reward_a"]) == (0.5, 0.1, 0.1)

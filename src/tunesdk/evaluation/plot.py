@@ -1,4 +1,5 @@
-"""``plot_loss``: a PNG of train and eval loss against step, with overfitting marked."""
+"""``plot_loss``: a PNG of train and eval loss against step, with overfitting marked (for RL
+runs, whose loss says little, the reward against step)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 from tunesdk.errors import TuneError
 from tunesdk.evaluation.curves import LossCurve, loss_curve
 from tunesdk.evaluation.overfitting import PATIENCE, OverfitWarning, detect_overfitting
-from tunesdk.events import Event
+from tunesdk.events import Event, Progress
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -25,6 +26,9 @@ def plot_loss(events: Iterable[Event], path: str | Path, *, title: str | None = 
     shaded, the best evaluation is marked and a warning is written on the chart.
     """
     events = list(events)
+    rewards = [(e.step, e) for e in events if isinstance(e, Progress) and e.reward_mean is not None]
+    if rewards:  # GRPO: the logged loss is about 0 on-policy and says nothing; the reward does
+        return _plot_rewards(rewards, path, title)
     curve = loss_curve(events)
     if curve.empty:
         raise TuneError(
@@ -56,6 +60,40 @@ def plot_loss(events: Iterable[Event], path: str | Path, *, title: str | None = 
     axes.set_xlabel("step")
     axes.set_ylabel("loss")
     figure.suptitle(title or "Training and evaluation loss")
+    axes.grid(True, alpha=0.3)
+    axes.legend(loc="best")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target)
+    return target
+
+
+def _plot_rewards(rewards: list[tuple[int, Progress]], path: str | Path, title: str | None) -> Path:
+    """Mean reward (with ± one std band) and each reward function's mean against step."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise TuneError("plot_loss needs matplotlib", where="plot_loss", fix=_INSTALL_FIX) from exc
+    figure = Figure(figsize=(9, 5), dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    steps = [step for step, _ in rewards]
+    means = [event.reward_mean or 0.0 for _, event in rewards]
+    axes.plot(steps, means, color="tab:green", lw=1.6, marker=".", label="mean reward")
+    stds = [event.reward_std for _, event in rewards]
+    if all(std is not None for std in stds):
+        low = [m - (s or 0.0) for m, s in zip(means, stds, strict=True)]
+        high = [m + (s or 0.0) for m, s in zip(means, stds, strict=True)]
+        axes.fill_between(steps, low, high, color="tab:green", alpha=0.15, label="± std")
+    names = sorted({name for _, event in rewards for name in event.rewards or {}})
+    for name in names if len(names) > 1 else []:
+        points = [(s, e.rewards[name]) for s, e in rewards if e.rewards and name in e.rewards]
+        xs, ys = zip(*points, strict=True)
+        axes.plot(xs, ys, lw=1, ls="--", label=f"reward {name}")
+    axes.set_xlabel("step")
+    axes.set_ylabel("reward")
+    figure.suptitle(title or "Reward (GRPO: the training loss is about 0 on-policy)")
     axes.grid(True, alpha=0.3)
     axes.legend(loc="best")
     target = Path(path)
