@@ -129,6 +129,22 @@ def test_rewards_the_evaluator_cannot_run_are_refused_at_plan(fireworks_env, rew
     assert fireworks_env.faults.requests == []
 
 
+def test_orpo_runs_as_a_preference_job_with_the_orpo_loss(fireworks_env, samples):
+    events: list[Any] = []
+    job = ts.Job(model=MODEL, data=samples.dpo(6), objective="orpo", epochs=1, batch_size=2)
+    plan = job.plan("fireworks")
+    assert plan.native["lossConfig"] == {"method": "ORPO"}
+    assert plan.row("objective").native == "dpoJobs"
+    job.run(backend="fireworks", on_event=events.append, progress=False)
+    assert isinstance(events[-1], Completed)
+    assert [e.step for e in events if isinstance(e, Progress)] == [1, 2, 3]
+    [(kind, _, job_id)] = list(fireworks_env.state.jobs)
+    assert kind == "dpo"
+    assert fireworks_env.state.jobs[(kind, ACCOUNT, job_id)].body["lossConfig"] == {
+        "method": "ORPO"
+    }
+
+
 def test_kto_is_refused_in_the_plan():
     rows = [{"prompt": "hi", "completion": "yo", "label": True}] * 4
     with pytest.raises(JobError, match="Fireworks has no KTO"):

@@ -53,7 +53,7 @@ class FireworksBackend(ManagedBackend):
     sdk_module = "fireworks"
     status_map = normalize.STATUS_MAP
     capabilities = Capabilities(
-        objectives=frozenset({"sft", "dpo", "grpo"}),
+        objectives=frozenset({"sft", "dpo", "orpo", "grpo"}),
         methods=frozenset({"lora", "qlora"}),
         eval=True,
         download=False,
@@ -69,8 +69,6 @@ class FireworksBackend(ManagedBackend):
         | {
             "kto": "Fireworks has no KTO (unpaired preference) jobs: its jobs are supervised, DPO "
             "and reinforcement fine-tuning",
-            "orpo": "tunesdk does not run ORPO on Fireworks yet (its DPO jobs' lossConfig lists "
-            "ORPO): train ORPO on trl, axolotl or unsloth",
         },
     )
     #: files above this go through the signed-URL path instead of ``:upload``
@@ -154,8 +152,8 @@ class FireworksBackend(ManagedBackend):
         if run.plan.objective == "grpo":
             return _write_prompts(run)
         files = super().write_files(run)
-        if run.plan.objective == "dpo":
-            files.pop("eval", None)  # DPO jobs take no evaluation dataset (see the plan)
+        if run.plan.objective in ("dpo", "orpo"):
+            files.pop("eval", None)  # preference jobs take no evaluation dataset (see the plan)
         return files
 
     def verify_credentials(self, run: RunRecord) -> None:
@@ -223,7 +221,7 @@ class FireworksBackend(ManagedBackend):
         state = dict(cursor) if isinstance(cursor, dict) else {}
         raw = self._last_job.pop(run.run_id, None) or self._get_job(run).to_dict(mode="json")
         events = normalize.status_events(raw, state)
-        if run.plan.objective == "dpo":
+        if run.plan.objective in ("dpo", "orpo"):
             metrics, state = self._dpo_metrics(run, state)
             events.extend(metrics)
         rewards: list[Event] = []
@@ -308,13 +306,14 @@ class FireworksBackend(ManagedBackend):
 _ID_KWARGS = {
     "sft": "supervised_fine_tuning_job_id",
     "dpo": "dpo_job_id",
+    "orpo": "dpo_job_id",
     "grpo": "reinforcement_fine_tuning_job_id",
 }
 
 
 def _jobs(client: Any, objective: str) -> Any:
     """The SDK resource for the objective's job collection."""
-    if objective == "dpo":
+    if objective in ("dpo", "orpo"):
         return client.dpo_jobs
     if objective == "grpo":
         return client.reinforcement_fine_tuning_jobs

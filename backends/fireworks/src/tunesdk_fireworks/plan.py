@@ -62,6 +62,8 @@ TRAINING_CONFIG_FIELDS = frozenset(
 COLLECTIONS: dict[str, tuple[str, str]] = {
     "sft": ("supervisedFineTuningJobs", "supervisedFineTuningJobId"),
     "dpo": ("dpoJobs", "dpoJobId"),
+    # ORPO is a preference job with lossConfig.method ORPO (fireworks-ai's DpoJob docs)
+    "orpo": ("dpoJobs", "dpoJobId"),
     "grpo": ("reinforcementFineTuningJobs", "reinforcementFineTuningJobId"),
 }
 #: Job.loss_type -> the RFT lossConfig.method (ReinforcementLearningLossConfig in fireworks-ai)
@@ -200,6 +202,7 @@ def _requests(job: Job, names: RunNames, request: FireworksRequest) -> list[Nati
         )
     what = {
         "dpo": "the DPO job",
+        "orpo": "the ORPO job (a preference job with lossConfig.method ORPO)",
         "grpo": "the reinforcement fine-tuning job",
         "sft": "the supervised fine-tuning job",
     }
@@ -216,7 +219,11 @@ def _requests(job: Job, names: RunNames, request: FireworksRequest) -> list[Nati
             method="GET",
             path=f"{base}/{request.collection}/{request.job_id}",
             description="poll the job's state"
-            + ("; DPO metrics from :getMetricsFileEndpoint" if request.objective == "dpo" else "")
+            + (
+                "; metrics from :getMetricsFileEndpoint"
+                if request.objective in ("dpo", "orpo")
+                else ""
+            )
             + (
                 "; reward from outputMetrics when it holds JSON"
                 if request.objective == "grpo"
@@ -285,6 +292,14 @@ def _map(
         b.notes.append(
             "lossConfig.method is DPO explicitly: Fireworks' preference API defaults to GRPO"
         )
+    elif objective == "orpo":
+        _unsupported(
+            b,
+            "beta",
+            "Fireworks' ORPO loss takes no weight setting (lossConfig has DPO's beta only)",
+            default=True,
+        )
+        body = {**top, "trainingConfig": config, "lossConfig": {"method": "ORPO"}}
     elif objective == "grpo":
         body = {**top, "evaluator": names.evaluator_name, "trainingConfig": config}
         body.update(_rft_fields(job, b))
@@ -493,12 +508,12 @@ def _total_steps(job: Job, examples: int | None) -> int | None:
 def _map_eval(
     job: Job, b: PlanBuilder, top: dict[str, Any], names: RunNames, objective: str
 ) -> None:
-    if objective == "dpo":
+    if objective in ("dpo", "orpo"):
         for option in ("eval_data", "eval_split"):
             _unsupported(
                 b,
                 option,
-                "Fireworks DPO jobs take no evaluation dataset",
+                "Fireworks preference (DPO, ORPO) jobs take no evaluation dataset",
                 default=getattr(job, option) is None,
             )
         return
@@ -627,7 +642,7 @@ def _apply_backend_options(job: Job, body: dict[str, Any], objective: str) -> No
     for key, value in job.backend_options.get(BACKEND, {}).items():
         if key in CLIENT_OPTIONS:
             continue
-        if objective in ("dpo", "grpo") and key in TRAINING_CONFIG_FIELDS:
+        if objective in ("dpo", "orpo", "grpo") and key in TRAINING_CONFIG_FIELDS:
             body["trainingConfig"][key] = value
         else:
             body[key] = value
