@@ -82,7 +82,9 @@ def invoke(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.setattr(sys, "argv", ["tunesdk", *args])
         monkeypatch.setenv("COLUMNS", str(width))
         for console in (cli.out, cli.err):
-            monkeypatch.setattr(console, "width", width)
+            monkeypatch.setattr(
+                console, "_width", width
+            )  # undo restores None: later readers see $COLUMNS again
         if stdin is not None:
             monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
         try:
