@@ -82,9 +82,8 @@ def invoke(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.setattr(sys, "argv", ["tunesdk", *args])
         monkeypatch.setenv("COLUMNS", str(width))
         for console in (cli.out, cli.err):
-            monkeypatch.setattr(
-                console, "_width", width
-            )  # undo restores None: later readers see $COLUMNS again
+            # _width, not width: the undo restores None, so later readers see $COLUMNS again
+            monkeypatch.setattr(console, "_width", width)
         if stdin is not None:
             monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
         try:
