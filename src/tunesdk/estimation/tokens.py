@@ -38,7 +38,7 @@ _TIKTOKEN_URLS = {
 class TokenEstimate(BaseModel):
     """Tokens one training run processes (an estimate: providers count with their own tokenizer)."""
 
-    objective: Literal["sft", "dpo"]
+    objective: Literal["sft", "dpo", "grpo", "kto", "orpo"]
     examples: int
     tokens_per_epoch: int = Field(description="every example, capped at max_seq_length")
     epochs: int
@@ -123,7 +123,9 @@ def count_training_tokens(job: Job, tokenizer: Any = "auto") -> TokenEstimate:
     """Training tokens of ``job`` (SFT: every example; DPO: chosen and rejected sequences)."""
     dataset = Dataset.load(job.data)
     chosen, own = choose_tokenizer(job.model_name, tokenizer)
-    objective: Literal["sft", "dpo"] = job.objective or ("dpo" if dataset.kind == "dpo" else "sft")
+    objective: Literal["sft", "dpo", "grpo", "kto", "orpo"] = job.objective or (
+        "dpo" if dataset.kind == "dpo" else "sft"
+    )
     cap = job.max_seq_length
     if objective == "dpo":
         pairs = 0
