@@ -122,3 +122,17 @@ def test_checked_turns_misbehaviour_into_one_line(function: object, says: str) -
 def test_a_reference_is_not_imported_until_the_worker_resolves_it() -> None:
     job = ts.Job(model="m", data=PROMPTS, rewards=["pkg.never_imported:fn"])
     assert "pkg.never_imported" not in sys.modules and job.rewards == ["pkg.never_imported:fn"]
+
+
+def test_a_grader_round_trips_through_json_and_names_the_columns_it_reads() -> None:
+    grader = ts.graders.StringCheck(
+        name="exact", input="{{sample.output_text}}", reference="{{item.answer}}", operation="eq"
+    )
+    job = ts.Job(model="m", data=[*PROMPTS, {"prompt": "5+5?"}], rewards=[grader])
+    stored = job.to_dict()["rewards"]
+    assert stored[0]["type"] == "string_check"
+    assert ts.Job.from_dict(job.to_dict()).rewards == [grader]
+    with pytest.raises(DataError, match=r"<list>:3: no 'answer' \(for 'exact'\)"):
+        job.infer_objective()
+    (function,) = resolve_rewards(ts.Job(model="m", data=PROMPTS, rewards=[grader]))
+    assert function(prompts=["q", "q"], completions=["4", "5"], answer=["4", "6"]) == [1.0, 0.0]

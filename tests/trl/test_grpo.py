@@ -201,3 +201,14 @@ def test_the_loss_plot_of_a_grpo_run_shows_the_reward(tmp_path: Path) -> None:
 
     metrics = summarize(events)
     assert (metrics["reward"], metrics["first_reward"], metrics["reward_a"]) == (0.5, 0.1, 0.1)
+
+
+def test_a_grader_is_a_reward_on_trl(tiny_model_path: Path, make_record: MakeRecord) -> None:
+    grader = ts.graders.StringCheck(
+        name="has_o", input="{{sample.output_text}}", reference="o", operation="ilike"
+    )
+    job = grpo_job(tiny_model_path, rewards=[grader, count_o], batch_size=8, max_steps=2)
+    record = make_record(job)
+    TRLBackend().train(record)
+    last = [e for e in record.events() if isinstance(e, Progress)][-1]
+    assert last.rewards is not None and set(last.rewards) == {"has_o", "count_o"}
