@@ -136,3 +136,13 @@ def test_a_grader_round_trips_through_json_and_names_the_columns_it_reads() -> N
         job.infer_objective()
     (function,) = resolve_rewards(ts.Job(model="m", data=PROMPTS, rewards=[grader]))
     assert function(prompts=["q", "q"], completions=["4", "5"], answer=["4", "6"]) == [1.0, 0.0]
+
+
+def test_backends_without_the_objective_refuse_it_at_plan() -> None:
+    with pytest.raises(JobError) as info:
+        ts.Job(model="m", data=PROMPTS, rewards=["pkg.mod:fn"]).plan("together")
+    assert info.value.where == "job.objective"
+    kto = [{"prompt": "q", "completion": "a", "label": True}]
+    with pytest.raises(JobError) as info:
+        ts.Job(model="m", data=kto).plan("together")  # objective inferred: kto
+    assert info.value.where == "job.objective"
