@@ -63,10 +63,13 @@ def detect(row: Any) -> str | None:
         return None
     if "messages" in row:
         messages = row["messages"]
-        # prompt-only (OpenAI RFT): no assistant turn at all (a chat that ends on a user turn
-        # after answers stays SFT chat; multi-turn RFT prompts: format="openai_rft")
+        # prompt-only (OpenAI RFT): no assistant turn at all, and a reference column for the
+        # grader (a bare user turn is an SFT row missing its answer, which validation reports;
+        # RFT without reference columns or with multi-turn prompts: format="openai_rft")
         if (
-            isinstance(messages, list)
+            len(row) > 1
+            and not _CHAT_KEYS.issuperset(row)
+            and isinstance(messages, list)
             and messages
             and all(
                 isinstance(m, dict) and m.get("role") not in ("assistant", None) for m in messages

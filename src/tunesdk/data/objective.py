@@ -28,7 +28,8 @@ _ROWS = {
     "dpo": "give prompt/chosen/rejected (or input/preferred_output/non_preferred_output) rows",
     "orpo": "give prompt/chosen/rejected (or input/preferred_output/non_preferred_output) rows",
     "kto": 'give {"prompt": ..., "completion": ..., "label": true|false} rows',
-    "grpo": 'give {"prompt": ..., "answer": ...} or {"messages": [system/user turns], ...} rows',
+    "grpo": 'give {"prompt": ..., "answer": ...} or {"messages": [system/user turns], "answer": '
+    "...} rows (chat prompts with no other column: data: {path: FILE, format: openai_rft})",
 }
 
 
