@@ -19,6 +19,7 @@ from tunesdk.cli import (  # noqa: F401  (each registers its commands)
     engine,
     jobs,
     runs,
+    serve,
     system,
 )
 from tunesdk.cli.common import app, err, out

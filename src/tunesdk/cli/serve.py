@@ -1,0 +1,65 @@
+"""``tunesdk serve``: OpenAI's fine-tuning API, the native runs API and the dashboard, over the
+run store (see `tunesdk.serve`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tunesdk.cli.common import app, err
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[
+        str,
+        typer.Option(help="interface to bind; anything but loopback needs --api-key"),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            "-b",
+            help="backend of jobs that name none (extra_body backend or a 'backend:' model prefix"
+            " choose another)",
+        ),
+    ] = "trl",
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--api-key",
+            metavar="KEY",
+            help="accept this bearer key (repeatable; also TUNESDK_SERVE_API_KEYS=K1,K2); each key"
+            " sees only its own files and jobs",
+        ),
+    ] = None,
+    home: Annotated[
+        Path | None, typer.Option(help="run store folder (default $TUNESDK_HOME or ~/.tunesdk)")
+    ] = None,
+    max_file_mb: Annotated[
+        int, typer.Option(help="largest file through files.create, in MiB (larger: Uploads API)")
+    ] = 512,
+) -> None:
+    """Serve the OpenAI-compatible fine-tuning API (point the openai SDK's base_url at
+    http://HOST:PORT/v1), the native API under /tunesdk/v1 and the dashboard at /, until Ctrl-C."""
+    from tunesdk.serve.config import MiB, ServeConfig
+    from tunesdk.serve.server import serve as run_server
+
+    config = ServeConfig(
+        host=host,
+        port=port,
+        default_backend=backend,
+        api_keys=ServeConfig.keys_from(api_key),
+        home=home,
+        max_file_bytes=max_file_mb * MiB,
+    )
+    config.check_bind()
+    auth = f"{len(config.api_keys)} API key(s)" if config.authenticated else "no API keys"
+    err.print(
+        f"tunesdk serve on http://{host}:{port} (backend {backend}, {auth});"
+        f" openai SDK: base_url='http://{host}:{port}/v1'; dashboard: http://{host}:{port}/"
+    )
+    run_server(config)

@@ -1,0 +1,75 @@
+"""`create_app`: the whole server as one Starlette app (route modules + limits + errors)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tunesdk.serve.config import ServeConfig
+from tunesdk.serve.context import ServeContext
+from tunesdk.serve.errors import ServeError
+from tunesdk.serve.limits import BodyLimit
+
+
+async def _serve_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServeError)
+    return JSONResponse(exc.body(), status_code=exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = {404: "Unknown path", 405: "Method not allowed"}.get(exc.status_code, exc.detail)
+    error = ServeError(exc.status_code, f"{message}: {request.method} {request.url.path}")
+    return JSONResponse(error.body(), status_code=exc.status_code)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # the traceback goes to the server log (uvicorn); the client gets no internals
+    error = ServeError(500, "The server had an error processing the request.", type="server_error")
+    return JSONResponse(error.body(), status_code=500)
+
+
+def create_app(config: ServeConfig, *, context: ServeContext | None = None) -> Any:
+    """The ASGI app of ``tunesdk serve`` for ``config`` (the store is ``config.home``)."""
+    from tunesdk.serve import dashboard, native, openai_chat, openai_files, openai_jobs
+    from tunesdk.serve.supervisor import Supervisor
+
+    ctx = context or ServeContext(config)
+    supervisor = Supervisor(ctx)
+    ctx.supervisor = supervisor
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        supervisor.start()  # follows the runs that had not ended when the server last stopped
+        try:
+            yield
+        finally:
+            supervisor.stop()
+
+    routes = [
+        *openai_files.routes(ctx),
+        *openai_jobs.routes(ctx),
+        *openai_chat.routes(ctx),
+        *native.routes(ctx),
+        *dashboard.routes(ctx),  # last: it serves "/" and the static files
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            ServeError: _serve_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+    )
+    app.state.ctx = ctx
+    return BodyLimit(app, config)
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,66 @@
+"""`ServeContext`: what every route module of the server shares."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+from tunesdk.errors import RunDamaged, RunNotFound
+from tunesdk.serve.auth import authenticate
+from tunesdk.serve.config import ServeConfig
+from tunesdk.serve.errors import not_found
+from tunesdk.serve.ownership import Ownership
+from tunesdk.store import RunRecord, RunStore
+
+if TYPE_CHECKING:
+    from tunesdk.serve.supervisor import Supervisor
+
+
+@dataclass
+class ServeContext:
+    """The config, the run store, who owns what, and where the server keeps its own files
+    (``$TUNESDK_HOME/serve``: uploaded files under generated names, the ownership table)."""
+
+    config: ServeConfig
+    store: RunStore = field(init=False)
+    serve_dir: Path = field(init=False)
+    ownership: Ownership = field(init=False)
+    #: set by `create_app`: call ``ctx.supervisor.watch(run_id)`` after submitting a run
+    supervisor: Supervisor | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.store = RunStore(self.config.home)
+        self.serve_dir = self.store.home / "serve"
+        (self.serve_dir / "files").mkdir(parents=True, exist_ok=True)
+        self.ownership = Ownership(self.serve_dir / "ownership.sqlite")
+
+    @property
+    def files_dir(self) -> Path:
+        """Uploaded files, each in a folder named by its generated file id."""
+        return self.serve_dir / "files"
+
+    def owner(self, request: Request) -> str:
+        """The request's owner id (401 without a valid key when keys are configured)."""
+        return authenticate(request, self.config)
+
+    def claim_run(self, owner: str, run_id: str) -> None:
+        """Record ``owner`` as the creator of ``run_id`` and follow the run until it ends."""
+        self.ownership.claim("run", run_id, owner, time.time())
+        if self.supervisor is not None:
+            self.supervisor.watch(run_id)
+
+    def run_for(self, owner: str, run_id: str, *, kind: str = "fine-tuning job") -> RunRecord:
+        """The run ``run_id`` if ``owner`` created it; 404 otherwise (also for a damaged id)."""
+        if self.ownership.owner_of("run", run_id) != owner:
+            raise not_found(kind, run_id)
+        try:
+            return self.store.get(run_id)
+        except (RunNotFound, RunDamaged):
+            raise not_found(kind, run_id) from None
+
+
+__all__ = ["ServeContext"]
