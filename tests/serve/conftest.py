@@ -1,0 +1,144 @@
+"""Fixtures for the ``tunesdk serve`` tests: the real app under uvicorn on a free port.
+
+- ``serve_home``: a private ``$TUNESDK_HOME`` (and ``HF_HUB_OFFLINE=1``) for one test
+- ``start_server(**config)``: start the app (lifespan on: the supervisor follows runs) with
+  `ServeConfig` fields given as keywords (``api_keys={"k1"}``, ``default_backend="together"``,
+  ``max_file_bytes=...``); stopped when the test ends. Returns a `ServeServer`.
+- ``server``: ``start_server()`` with the defaults (no keys, backend ``trl``)
+- ``serve_kit``: the same at any scope: ``with serve_kit.running(home, **config) as server:``
+  (for module-scoped servers; set ``TUNESDK_HOME`` yourself, e.g. with ``pytest.MonkeyPatch.context``)
+
+A `ServeServer` has ``base_url`` (``http://127.0.0.1:PORT``), ``openai_url`` (``.../v1``),
+``ctx`` (the `ServeContext`), ``config``, ``openai(api_key=...)`` (the official SDK pointed at it,
+no retries) and ``http(api_key=...)`` (an ``httpx.Client`` on ``base_url``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+
+@dataclasses.dataclass
+class ServeServer:
+    """A running ``tunesdk serve`` app in a thread of the test process."""
+
+    config: Any
+    ctx: Any
+    app: Any
+    host: str
+    port: int
+    _server: Any = dataclasses.field(repr=False)
+    _thread: threading.Thread = dataclasses.field(repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def openai_url(self) -> str:
+        return self.base_url + "/v1"
+
+    def openai(self, api_key: str = "no-key-needed", **options: Any) -> Any:
+        """The official ``openai`` client, unchanged, pointed at this server."""
+        import openai
+
+        options.setdefault("max_retries", 0)
+        options.setdefault("timeout", 60)
+        return openai.OpenAI(base_url=self.openai_url, api_key=api_key, **options)
+
+    def http(self, api_key: str | None = None, **options: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        options.setdefault("timeout", 60)
+        return httpx.Client(base_url=self.base_url, headers=headers, **options)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+
+
+class ServeKit:
+    """Starts the app with lifespan on (unlike `EmulatorServer`): the supervisor must run."""
+
+    @contextmanager
+    def running(self, home: Path | None = None, **config: Any) -> Iterator[ServeServer]:
+        import uvicorn
+
+        from tunesdk.serve.app import create_app
+        from tunesdk.serve.config import ServeConfig
+        from tunesdk.serve.context import ServeContext
+
+        config.setdefault("port", 0)
+        if "api_keys" in config:
+            config["api_keys"] = frozenset(config["api_keys"])
+        serve_config = ServeConfig(home=home, **config)
+        serve_config.check_bind()
+        ctx = ServeContext(serve_config)
+        app = create_app(serve_config, context=ctx)
+        uv = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=serve_config.host,
+                port=serve_config.port,
+                log_level="warning",
+                lifespan="on",
+                access_log=False,
+            )
+        )
+        thread = threading.Thread(target=uv.run, name="tunesdk-serve-test", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not uv.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("tunesdk serve did not start within 15 s")
+            time.sleep(0.01)
+        port = next(s for srv in uv.servers for s in srv.sockets).getsockname()[1]
+        server = ServeServer(serve_config, ctx, app, serve_config.host, port, uv, thread)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def serve_kit() -> ServeKit:
+    return ServeKit()
+
+
+@pytest.fixture
+def serve_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private run store for one test (``$TUNESDK_HOME``), offline hub."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("TUNESDK_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return home
+
+
+@pytest.fixture
+def start_server(serve_home: Path, serve_kit: ServeKit) -> Iterator[Callable[..., ServeServer]]:
+    """``start_server(**config)``: a running server over ``serve_home``; stopped after the test."""
+    stack: list[Any] = []
+
+    def start(**config: Any) -> ServeServer:
+        manager = serve_kit.running(None, **config)
+        server = manager.__enter__()
+        stack.append(manager)
+        return server
+
+    yield start
+    for manager in reversed(stack):
+        manager.__exit__(None, None, None)
+
+
+@pytest.fixture
+def server(start_server: Callable[..., ServeServer]) -> ServeServer:
+    """A running server with the defaults: no API keys (loopback), default backend ``trl``."""
+    return start_server()
