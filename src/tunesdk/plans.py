@@ -224,10 +224,18 @@ class PlanBuilder:
         )
 
     def defaulted(
-        self, option: str, reason: str, *, native: str | None = None, native_value: Any = None
+        self,
+        option: str,
+        reason: str,
+        *,
+        native: str | None = None,
+        native_value: Any = None,
+        value: Any = None,
     ) -> None:
-        """``option`` is left to the backend's own default (which ``reason`` states)."""
-        self._add(option, "defaulted", native=native, native_value=native_value, reason=reason)
+        """``option`` is left to the backend's own default (which ``reason`` states); ``value``
+        shows what runs when it differs from the Job field's own default."""
+        fields = {"native": native, "native_value": native_value, "reason": reason}
+        self._add(option, "defaulted", value=value, **fields)
 
     def dropped(self, option: str, reason: str) -> None:
         """``option`` cannot be honoured by this backend."""

@@ -116,6 +116,21 @@ def reward_spec(reward: Any) -> str | dict[str, Any]:
     return reference(reward)
 
 
+def check_worker_rewards(job: Job) -> None:
+    """JobError (at plan, before anything starts) for a reward a local training worker cannot
+    run: a callable it could not import (see `reference`), or a grader that needs a Python object
+    the job's JSON does not carry (a ScoreModel's judge callable, a cosine embedder)."""
+    for index, reward in enumerate(job.rewards):
+        reward_spec(reward)
+        if is_grader(reward):
+            from tunesdk.graders.portable import worker_problem
+
+            problem = worker_problem(reward)
+            if problem is not None:
+                what, fix = problem
+                raise JobError(what, where=f"job.rewards[{index}]", fix=fix)
+
+
 def reward_name(reward: Any, index: int = 0) -> str:
     """A short name for ``reward`` in logs and metrics (``rewards/<name>/mean``)."""
     if isinstance(reward, str):
@@ -252,6 +267,7 @@ __all__ = [
     "RewardError",
     "RewardFunction",
     "check_reward",
+    "check_worker_rewards",
     "checked",
     "import_reward",
     "is_grader",

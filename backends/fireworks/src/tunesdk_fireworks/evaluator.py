@@ -20,13 +20,13 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from tunesdk.errors import JobError
+from tunesdk.graders.portable import provider_graders
 
 if TYPE_CHECKING:
     from tunesdk.job import Job
 
 ENTRY_FILE = "main.py"
 ENTRY_FUNC = "evaluate"
-GRADER_TYPES = ("string_check", "text_similarity", "python", "score_model", "multi")
 USE_A_GRADER = (
     "use a grader (ts.graders.StringCheck, TextSimilarity, Python or Multi): tunesdk builds the "
     "Fireworks evaluator's code from graders; put custom logic in ts.graders.Python(source=...), "
@@ -35,43 +35,17 @@ USE_A_GRADER = (
 
 
 def graders(job: Job) -> list[dict[str, Any]]:
-    """The job's rewards as grader JSON; JobError naming the reward OpenAI-style graders replace."""
-    rewards = list(job.rewards)
-    if not rewards:
-        raise JobError(
-            "Fireworks reinforcement fine-tuning needs an evaluator, and the job has no rewards",
-            where="job.rewards",
-            fix="set rewards=[ts.graders.StringCheck(name=..., input='{{sample.output_text}}', "
-            "reference='{{item.answer}}', operation='eq')]",
-        )
-    found: list[dict[str, Any]] = []
-    for index, reward in enumerate(rewards):
-        grader = _grader_json(reward)
-        where = f"job.rewards[{index}]"
-        if grader is None:
-            what = (
-                f"the reward function {reward!r}"
-                if isinstance(reward, str)
-                else f"the Python callable {getattr(reward, '__qualname__', type(reward).__name__)}"
-            )
-            raise JobError(
-                f"tunesdk cannot ship {what} to a Fireworks evaluator",
-                where=where,
-                fix=USE_A_GRADER,
-            )
-        _check_scorable(grader, where)
-        found.append(grader)
+    """The job's rewards as grader JSON; JobError naming a reward that is not a grader or that
+    the generated evaluator cannot score."""
+    found = provider_graders(
+        job,
+        needs="Fireworks reinforcement fine-tuning needs an evaluator",
+        cannot="tunesdk cannot ship {what} to a Fireworks evaluator",
+        fix=USE_A_GRADER,
+    )
+    for index, grader in enumerate(found):
+        _check_scorable(grader, f"job.rewards[{index}]")
     return found
-
-
-def _grader_json(reward: Any) -> dict[str, Any] | None:
-    to_openai = getattr(reward, "to_openai", None)
-    if callable(to_openai) and not callable(reward):
-        value = to_openai()
-        return dict(value) if isinstance(value, dict) else None
-    if isinstance(reward, dict) and reward.get("type") in GRADER_TYPES:
-        return dict(reward)
-    return None
 
 
 def _check_scorable(grader: dict[str, Any], where: str) -> None:

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunesdk.errors import DataError, JobError
+from tunesdk.graders.portable import provider_graders
 
 if TYPE_CHECKING:
     from tunesdk.job import Job
 
-GRADER_TYPES = ("string_check", "text_similarity", "python", "score_model", "multi")
 MULTI_NAME = "tunesdk_rewards"
 USE_A_GRADER = (
     "use a grader (ts.graders.StringCheck, TextSimilarity, Python, ScoreModel or Multi): OpenAI "
@@ -31,44 +31,14 @@ USE_A_GRADER = (
 )
 
 
-def _grader_json(reward: Any) -> dict[str, Any] | None:
-    """A reward's OpenAI grader JSON, or None when it is not a grader."""
-    to_openai = getattr(reward, "to_openai", None)
-    if callable(to_openai) and not callable(reward):
-        found = to_openai()
-        return dict(found) if isinstance(found, dict) else None
-    if isinstance(reward, dict) and reward.get("type") in GRADER_TYPES:
-        return dict(reward)
-    return None
-
-
-def _describe(reward: Any) -> str:
-    if isinstance(reward, str):
-        return f"the reward function {reward!r}"
-    name = getattr(reward, "__qualname__", None) or type(reward).__name__
-    return f"the Python callable {name}"
-
-
 def grader(job: Job) -> dict[str, Any]:
     """``method.reinforcement.grader``: the one grader, or a ``multi`` grader over several."""
-    rewards = list(getattr(job, "rewards", None) or [])
-    if not rewards:
-        raise JobError(
-            "OpenAI reinforcement fine-tuning needs a grader, and the job has no rewards",
-            where="job.rewards",
-            fix="set rewards=[ts.graders.StringCheck(name=..., input='{{sample.output_text}}', "
-            "reference='{{item.answer}}', operation='eq')]",
-        )
-    graders: list[dict[str, Any]] = []
-    for index, reward in enumerate(rewards):
-        found = _grader_json(reward)
-        if found is None:
-            raise JobError(
-                f"OpenAI cannot run {_describe(reward)} as a reward",
-                where=f"job.rewards[{index}]",
-                fix=USE_A_GRADER,
-            )
-        graders.append(found)
+    graders = provider_graders(
+        job,
+        needs="OpenAI reinforcement fine-tuning needs a grader",
+        cannot="OpenAI cannot run {what} as a reward",
+        fix=USE_A_GRADER,
+    )
     weights = getattr(job, "reward_weights", None)
     if weights is not None and len(weights) != len(graders):
         raise JobError(

@@ -323,10 +323,9 @@ def build_plan(job: Job, backend: str = "trl") -> Plan:
 
 def _grpo_rows(builder: PlanBuilder, job: Job, config: dict[str, Any], prefix: str) -> None:
     """The GRPO knobs: rewards, generation and loss settings, each set or defaulted."""
-    from tunesdk.rewards import reward_name, reward_spec
+    from tunesdk.rewards import check_worker_rewards, reward_name
 
-    for reward in job.rewards:
-        reward_spec(reward)  # JobError now for a reward the worker could not import
+    check_worker_rewards(job)  # JobError now for a reward the worker could not run
     names = [reward_name(r, i) for i, r in enumerate(job.rewards)]
     builder.mapped(
         "rewards",
@@ -361,9 +360,11 @@ def _grpo_rows(builder: PlanBuilder, job: Job, config: dict[str, Any], prefix: s
     else:
         builder.defaulted(
             "beta",
-            "0: no KL penalty and no reference model (set beta, e.g. 0.04, to add one)",
+            "0, GRPOConfig's own default (not the Job's 0.1, which is DPO's): no KL penalty and "
+            "no reference model; set beta, e.g. 0.04, to add one",
             native=prefix + "beta",
-            native_value=0.0,
+            native_value=config["beta"],
+            value=config["beta"],
         )
     builder.notes.append(
         "GRPO generates with transformers (no vLLM); its logged loss is about 0 on-policy, so "
