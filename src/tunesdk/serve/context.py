@@ -13,6 +13,7 @@ from tunesdk.errors import RunDamaged, RunNotFound
 from tunesdk.serve.auth import authenticate
 from tunesdk.serve.config import ServeConfig
 from tunesdk.serve.errors import not_found
+from tunesdk.serve.file_store import FileStore
 from tunesdk.serve.ownership import Ownership
 from tunesdk.store import RunRecord, RunStore
 
@@ -29,6 +30,8 @@ class ServeContext:
     store: RunStore = field(init=False)
     serve_dir: Path = field(init=False)
     ownership: Ownership = field(init=False)
+    #: uploaded files and pending Uploads (`tunesdk.serve.file_store`)
+    files: FileStore = field(init=False)
     #: set by `create_app`: call ``ctx.supervisor.watch(run_id)`` after submitting a run
     supervisor: Supervisor | None = field(init=False, default=None)
 
@@ -37,6 +40,7 @@ class ServeContext:
         self.serve_dir = self.store.home / "serve"
         (self.serve_dir / "files").mkdir(parents=True, exist_ok=True)
         self.ownership = Ownership(self.serve_dir / "ownership.sqlite")
+        self.files = FileStore(self.files_dir, self.serve_dir / "uploads")
 
     @property
     def files_dir(self) -> Path:
