@@ -49,8 +49,9 @@ class TinkerSettings(EmulatorSettings):
 class TinkerServer(ProviderEmulator):
     """The Tinker API served on 127.0.0.1 in a background thread; a context manager.
 
-    Keyword arguments are `TinkerSettings` fields. Model and checkpoint settings are read when
-    the server starts; ``configure`` changes only ``api_keys`` while it runs.
+    Keyword arguments are `TinkerSettings` fields. ``configure`` changes them while it runs
+    (models, lora_alpha: for training clients created from then on), except ``state_dir`` and
+    ``device``, which are read once at start.
     """
 
     name = "tinker"
@@ -74,6 +75,19 @@ class TinkerServer(ProviderEmulator):
             )
         )
         return build_app(self.state, self.settings)
+
+    def configure(self, **changes: Any) -> EmulatorSettings:
+        fixed = sorted({"state_dir", "device"} & set(changes))
+        if fixed:
+            raise ValueError(f"{fixed} are read at start; start another server to change them")
+        settings = super().configure(**changes)
+        self.state.live(
+            models=dict(self.settings.models),
+            default_model=self.settings.default_model,
+            lora_alpha=self.settings.lora_alpha,
+            loaded_samplers=self.settings.loaded_samplers,
+        )
+        return settings
 
     @property
     def state_dir(self) -> Path:

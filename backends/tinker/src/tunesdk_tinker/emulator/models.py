@@ -23,11 +23,14 @@ class BaseModels:
     def __init__(
         self, mapping: Mapping[str, str], default: str | None, device: str = "cpu"
     ) -> None:
-        self.mapping = {name: Path(path).expanduser() for name, path in mapping.items()}
-        self.default = Path(default).expanduser() if default else None
+        self.remap(mapping, default)
         self.device = device
         self._cache: dict[Path, tuple[Any, Any]] = {}
         self._lock = threading.Lock()
+
+    def remap(self, mapping: Mapping[str, str], default: str | None) -> None:
+        self.mapping = {name: Path(path).expanduser() for name, path in mapping.items()}
+        self.default = Path(default).expanduser() if default else None
 
     def names(self) -> list[str]:
         return sorted(self.mapping)

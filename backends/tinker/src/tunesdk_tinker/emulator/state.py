@@ -70,6 +70,11 @@ class ServerState:
     def close(self) -> None:
         self.futures.close()
 
+    def live(self, **changes: Any) -> None:
+        """Apply changed settings (model names, lora_alpha, ...) to what is created next."""
+        self.config = replace(self.config, **changes)
+        self.bases.remap(self.config.models, self.config.default_model)
+
     # ---- sessions -----------------------------------------------------------------------------
 
     def create_session(self, body: dict[str, Any]) -> dict[str, Any]:
