@@ -1,11 +1,420 @@
-"""(being built: see tunesdk.serve)"""
+"""The native API under ``/tunesdk/v1``: what OpenAI's shape cannot say (the JSON is documented in
+docs/guide/serve.md, "Native API"; the dashboard is its client).
+
+========================================  ====================================================
+``GET  /tunesdk/v1/runs``                 the caller's runs, newest first (``status``,
+                                          ``backend``, ``limit``, ``after``)
+``POST /tunesdk/v1/runs``                 submit ``{"job": {...}, "backend": "..."}``
+``GET  /tunesdk/v1/runs/{id}``            one run: status, model, metrics, result, plan
+``POST /tunesdk/v1/runs/{id}/cancel``     ask the run to stop
+``GET  /tunesdk/v1/runs/{id}/events``     its events as JSON (``after``, ``limit``)
+``GET  /tunesdk/v1/runs/{id}/events/stream``  the same, live, as server-sent events (`sse`)
+``GET  /v1/fine_tuning/jobs/{id}/events/stream``  the same in OpenAI's event shape
+``POST /tunesdk/v1/plan``                 the plan of a job on a backend (pure)
+``POST /tunesdk/v1/estimate``             ``job.estimate()``
+``GET  /tunesdk/v1/backends``             every backend, usable here or the fix
+========================================  ====================================================
+
+Each key sees only the runs it created (404 for others'); on a loopback server without keys the
+one local user sees every run of the store, as ``tunesdk runs`` does. JSON routes are plain
+functions, which Starlette runs in its thread pool: submitting, reading run folders and asking a
+provider never block the event loop.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import json
+from datetime import datetime
+from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from tunesdk.errors import ProviderError, RunDamaged, RunNotFound, TuneError
+from tunesdk.events import Completed, Event, Failed, summarize
 from tunesdk.serve.context import ServeContext
+from tunesdk.serve.errors import ServeError, bad_request, not_found
+from tunesdk.serve.native_jobs import as_bad_request, backend_of, job_of
+from tunesdk.serve.sse import event_stream, resume_point
+from tunesdk.store import RunRecord, RunSummary
+from tunesdk.store.state import DAMAGED, STATUSES, summarize_folder
+
+PREFIX = "/tunesdk/v1"
+RUN_KIND = "run"
+#: events per page of ``GET .../events``
+EVENTS_DEFAULT, EVENTS_MAX = 1000, 10_000
+RUNS_DEFAULT, RUNS_MAX = 20, 100
 
 
 def routes(ctx: ServeContext) -> list[BaseRoute]:
-    return []
+    api = NativeAPI(ctx)
+    return [
+        Route(f"{PREFIX}/runs", api.list_runs, methods=["GET"]),
+        Route(f"{PREFIX}/runs", api.create_run, methods=["POST"]),
+        Route(f"{PREFIX}/runs/{{run_id}}", api.get_run, methods=["GET"]),
+        Route(f"{PREFIX}/runs/{{run_id}}/cancel", api.cancel_run, methods=["POST"]),
+        Route(f"{PREFIX}/runs/{{run_id}}/events", api.list_events, methods=["GET"]),
+        Route(f"{PREFIX}/runs/{{run_id}}/events/stream", api.stream_events, methods=["GET"]),
+        Route("/v1/fine_tuning/jobs/{job_id}/events/stream", api.stream_job, methods=["GET"]),
+        Route(f"{PREFIX}/plan", api.plan, methods=["POST"]),
+        Route(f"{PREFIX}/estimate", api.estimate, methods=["POST"]),
+        Route(f"{PREFIX}/backends", api.backends, methods=["GET"]),
+    ]
+
+
+class NativeAPI:
+    """The native routes over one `ServeContext`."""
+
+    def __init__(self, ctx: ServeContext) -> None:
+        self.ctx = ctx
+
+    # ---- who sees what ------------------------------------------------------------------------
+
+    def _record(self, owner: str, run_id: str) -> RunRecord:
+        """The run if ``owner`` may see it (404 otherwise, and for a damaged or unknown id)."""
+        if self.ctx.config.authenticated:
+            return self.ctx.run_for(owner, run_id, kind=RUN_KIND)
+        from tunesdk.store.ids import is_run_id
+
+        if not is_run_id(run_id):
+            raise not_found(RUN_KIND, run_id[:80])
+        try:
+            record = self.ctx.store.get(run_id)
+            record.status  # noqa: B018 - a damaged state is a 404 like an unknown id
+        except (RunNotFound, RunDamaged):
+            raise not_found(RUN_KIND, run_id) from None
+        return record
+
+    # ---- runs ---------------------------------------------------------------------------------
+
+    def list_runs(self, request: Request) -> Response:
+        owner = self.ctx.owner(request)
+        query = request.query_params
+        status = query.get("status") or None
+        if status is not None and status not in STATUSES | {DAMAGED}:
+            raise bad_request(
+                f"Unknown status {status[:40]!r}: use one of {', '.join(sorted(STATUSES))}"
+                f" or {DAMAGED}",
+                param="status",
+            )
+        backend = query.get("backend") or None
+        limit = _int_param(query.get("limit"), "limit", RUNS_DEFAULT, 1, RUNS_MAX)
+        after = query.get("after") or None
+        rows, has_more = self._page(owner, status, backend, limit, after)
+        data = [_summary_json(row) for row in rows]
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "has_more": has_more,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
+        )
+
+    def _page(
+        self, owner: str, status: str | None, backend: str | None, limit: int, after: str | None
+    ) -> tuple[list[RunSummary], bool]:
+        """One page of ``owner``'s runs, newest first, and whether more follow.
+
+        Unfiltered pages of a key's runs come from the ownership table (a page costs ``limit``
+        folder reads however many runs the store holds); filters use the run index."""
+        store = self.ctx.store
+        if self.ctx.config.authenticated and status is None and backend is None:
+            owned = self.ctx.ownership.list(RUN_KIND, owner, limit=limit + 1, after=after)
+            rows = []
+            for item in owned:
+                try:
+                    rows.append(summarize_folder(store.runs_dir / item.object_id))
+                except RunNotFound:
+                    continue  # deleted with `tunesdk rm`
+            return rows[:limit], len(rows) > limit
+        if not self.ctx.config.authenticated and after is None:
+            page = store.query(status=status, backend=backend, limit=limit + 1)
+            return page.runs[:limit], len(page.runs) > limit
+        found = store.query(status=status, backend=backend).runs
+        if self.ctx.config.authenticated:
+            mine = {item.object_id for item in self.ctx.ownership.list(RUN_KIND, owner)}
+            found = [row for row in found if row.run_id in mine]
+        if after is not None:
+            at = next((i for i, row in enumerate(found) if row.run_id == after), None)
+            if at is None:
+                raise bad_request(f"after={after[:80]!r} is not one of your runs", param="after")
+            found = found[at + 1 :]
+        return found[:limit], len(found) > limit
+
+    async def create_run(self, request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        from tunesdk.serve.http import json_body
+
+        owner = self.ctx.owner(request)
+        body = await json_body(request)
+        payload = await run_in_threadpool(self._submit, owner, body)
+        return JSONResponse(payload, status_code=201)
+
+    def _submit(self, owner: str, body: dict[str, Any]) -> dict[str, Any]:
+        backend = backend_of(body, self.ctx)
+        job = job_of(body, self.ctx, owner)
+        try:
+            run = job.submit(backend)
+        except ProviderError as exc:
+            raise _provider_refusal(exc) from None
+        except TuneError as exc:
+            raise as_bad_request(exc) from None
+        self.ctx.claim_run(owner, run.run_id)
+        return _run_json(run.record)
+
+    def get_run(self, request: Request) -> Response:
+        owner = self.ctx.owner(request)
+        record = self._record(owner, request.path_params["run_id"])
+        return JSONResponse(_run_json(record))
+
+    def cancel_run(self, request: Request) -> Response:
+        owner = self.ctx.owner(request)
+        record = self._record(owner, request.path_params["run_id"])
+        if record.terminal:
+            raise ServeError(
+                409,
+                f"Run {record.run_id} has already ended ({record.status}): nothing to cancel",
+                param="run_id",
+                code="run_ended",
+            )
+        supervisor = self.ctx.supervisor
+        try:
+            if supervisor is not None:
+                supervisor.cancel(record.run_id)
+            else:  # an app without a supervisor (never under `tunesdk serve`)
+                from tunesdk.run import Run
+
+                Run.attach(record.run_id, home=self.ctx.store.home).cancel(wait=False)
+        except ProviderError as exc:
+            raise _provider_refusal(exc) from None
+        return JSONResponse(_run_json(record))
+
+    # ---- events -------------------------------------------------------------------------------
+
+    def list_events(self, request: Request) -> Response:
+        owner = self.ctx.owner(request)
+        record = self._record(owner, request.path_params["run_id"])
+        after = _int_param(request.query_params.get("after"), "after", 0, 0, None)
+        limit = _int_param(
+            request.query_params.get("limit"), "limit", EVENTS_DEFAULT, 1, EVENTS_MAX
+        )
+        events = []
+        for event in record.iter_events(after, strict=False):
+            events.append(event)
+            if len(events) > limit:
+                break
+        page = events[:limit]
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [native_event(event) for event in page],
+                "has_more": len(events) > limit,
+                "last_seq": page[-1].seq if page else after,
+                "status": record.status,
+            }
+        )
+
+    def stream_events(self, request: Request) -> Response:
+        owner = self.ctx.owner(request)
+        record = self._record(owner, request.path_params["run_id"])
+        after = resume_point(request)
+        self._follow(record)
+        return event_stream(record, after, native_event)
+
+    def stream_job(self, request: Request) -> Response:
+        owner = self.ctx.owner(request)
+        # the job id is the run id (tunesdk.serve.job_view), and the event shape is the one
+        # fine_tuning.jobs.list_events answers with
+        from tunesdk.serve.job_view import event_object
+
+        record = self.ctx.run_for(owner, request.path_params["job_id"], kind="fine-tuning job")
+        after = resume_point(request)
+        self._follow(record)
+        return event_stream(record, after, event_object)
+
+    def _follow(self, record: RunRecord) -> None:
+        """Make sure someone polls the run's backend while clients watch it (a run submitted
+        by `tunesdk run` in a process that has since exited, say). A no-op when followed."""
+        if self.ctx.supervisor is not None and not record.terminal:
+            self.ctx.supervisor.watch(record.run_id)
+
+    # ---- plan, estimate, backends -------------------------------------------------------------
+
+    async def plan(self, request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        from tunesdk.serve.http import json_body
+
+        owner = self.ctx.owner(request)
+        body = await json_body(request)
+        return JSONResponse(await run_in_threadpool(self._plan, owner, body))
+
+    def _plan(self, owner: str, body: dict[str, Any]) -> dict[str, Any]:
+        backend = backend_of(body, self.ctx)
+        job = job_of(body, self.ctx, owner)
+        try:
+            plan = job.plan(backend)
+        except TuneError as exc:
+            raise as_bad_request(exc) from None
+        return {
+            "object": "tunesdk.plan",
+            **plan.model_dump(mode="json"),
+            "native_text": plan.native_text(),
+            "warnings": plan.warnings(),
+        }
+
+    async def estimate(self, request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        from tunesdk.serve.http import json_body
+
+        owner = self.ctx.owner(request)
+        body = await json_body(request)
+        return JSONResponse(await run_in_threadpool(self._estimate, owner, body))
+
+    def _estimate(self, owner: str, body: dict[str, Any]) -> dict[str, Any]:
+        job = job_of(body, self.ctx, owner)
+        params = body.get("params")
+        if params is not None and not isinstance(params, str | int):
+            raise bad_request(
+                "params must be a model size such as '7B' or 7000000000", param="params"
+            )
+        try:
+            # the server's own price table (clients may not point it at files on the server)
+            estimate = job.estimate(params=params)
+        except TuneError as exc:
+            raise as_bad_request(exc) from None
+        return {"object": "tunesdk.estimate", **estimate.model_dump(mode="json")}
+
+    def backends(self, request: Request) -> Response:
+        from tunesdk.registry import backends
+
+        self.ctx.owner(request)
+        data = [
+            {"object": "tunesdk.backend", **info.model_dump(mode="json")} for info in backends()
+        ]
+        return JSONResponse(
+            {"object": "list", "data": data, "default": self.ctx.config.default_backend}
+        )
+
+
+# ---- JSON shapes ----------------------------------------------------------------------------
+
+
+def native_event(event: Event) -> dict[str, Any]:
+    """An event as the run's ``events.jsonl`` holds it (``type``, ``seq``, ``time``, ...)."""
+    data: dict[str, Any] = event.model_dump(mode="json", exclude_none=True)
+    return data
+
+
+def _summary_json(row: RunSummary) -> dict[str, Any]:
+    """One row of the run list (what the dashboard's table shows)."""
+    return {
+        "object": "tunesdk.run",
+        "id": row.run_id,
+        "status": row.status,
+        "backend": row.backend,
+        "model": _model_name(row.dir),
+        "created_at": row.created_at,
+        "created": _unix(row.created_at),
+        "updated_at": row.updated_at,
+        "problem": row.problem,
+    }
+
+
+def _run_json(record: RunRecord) -> dict[str, Any]:
+    """One run in full: the list row plus objective, method, metrics, result, error, the job as
+    stored (secrets redacted) and the plan (native request and one row per option)."""
+    summary = summarize_folder(record.dir)
+    events = record.events(strict=False)
+    final = next((event for event in reversed(events) if event.terminal), None)
+    metrics = final.metrics if isinstance(final, Completed) and final.metrics else None
+    try:
+        plan: dict[str, Any] | None = record.plan.model_dump(mode="json")
+    except RunDamaged:
+        plan = None
+    job = _read_json(record.dir / "job.json")
+    status = summary.status if summary.damaged else record.status
+    result = None
+    if isinstance(final, Completed):
+        result = {"model": final.model.to_uri(), "handle": final.model.model_dump(mode="json")}
+    return {
+        **_summary_json(summary),
+        "status": status,
+        "objective": (plan or {}).get("objective"),
+        "method": _method_of(record),
+        "last_seq": events[-1].seq if events else 0,
+        "metrics": metrics or summarize(events),
+        "result": result,
+        "error": final.error if isinstance(final, Failed) else None,
+        "cancel_requested": bool(_state_flag(record, "cancel_requested")),
+        "job": job,
+        "plan": plan,
+    }
+
+
+def _method_of(record: RunRecord) -> str | None:
+    try:
+        return str(record.job.method.kind)
+    except RunDamaged:
+        return None
+
+
+def _model_name(folder: Any) -> str | None:
+    job = _read_json(folder / "job.json")
+    model = (job or {}).get("model")
+    if isinstance(model, dict):
+        return str(model.get("name")) if model.get("name") else None
+    return model if isinstance(model, str) else None
+
+
+def _read_json(path: Any) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _state_flag(record: RunRecord, key: str) -> Any:
+    data = _read_json(record.dir / "state.json") or {}
+    return data.get(key)
+
+
+def _unix(stamp: str | None) -> int | None:
+    if not stamp:
+        return None
+    try:
+        return int(datetime.fromisoformat(stamp).timestamp())
+    except ValueError:
+        return None
+
+
+def _int_param(raw: str | None, name: str, default: int, low: int, high: int | None) -> int:
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < low or (high is not None and int(raw) > high):
+        bound = f"between {low} and {high}" if high is not None else f"of at least {low}"
+        raise bad_request(f"Invalid {name} {raw[:40]!r}: use a whole number {bound}", param=name)
+    return int(raw)
+
+
+def _provider_refusal(exc: ProviderError) -> ServeError:
+    """A provider's refusal, passed on without the server's credentials: 400 for a request the
+    provider rejected, 502 for a provider that failed or refused the server's key."""
+    from tunesdk.errors import InvalidRequest, ModelNotFound
+
+    if isinstance(exc, InvalidRequest | ModelNotFound):
+        return as_bad_request(exc)
+    return ServeError(
+        502,
+        f"The backend's provider refused or failed the request: {exc.message}",
+        code="provider_error",
+    )
+
+
+__all__ = ["PREFIX", "NativeAPI", "native_event", "routes"]

@@ -1,0 +1,196 @@
+"""Server-sent events: a run's events live, as ``text/event-stream``, resumable without loss.
+
+Two routes share this one implementation (only the JSON of each event differs):
+
+- ``GET /tunesdk/v1/runs/{id}/events/stream`` — tunesdk's events (`native.native_event`)
+- ``GET /v1/fine_tuning/jobs/{id}/events/stream`` — OpenAI's ``FineTuningJobEvent`` shape
+  (`job_view.event_object`, the shape ``fine_tuning.jobs.list_events`` answers with)
+
+Every event is sent as ``id: <seq>`` + ``data: <json>``, oldest first. A client resumes with the
+``Last-Event-ID`` header (browsers' ``EventSource`` sends it by itself on reconnect) or
+``?after=SEQ``: it gets exactly the events with a larger seq — nothing lost, nothing repeated,
+since seq counts 1, 2, 3, ... per run. A comment line (``: keep-alive``) goes out after
+`KEEPALIVE_S` of silence so proxies keep the connection open. After the run's terminal event the
+server sends ``event: end`` and closes; a reconnect to a run with nothing left gets ``204 No
+Content``, which tells ``EventSource`` to stop reconnecting.
+
+The stream reads the run's ``events.jsonl`` from a byte offset (a ``stat`` per wake-up in the event
+loop; the read itself in a worker thread), never the backend: the server's `Supervisor` is the one
+poller, so a thousand watching clients cost no extra provider calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from tunesdk.events import Event, parse_event
+from tunesdk.serve.errors import bad_request
+from tunesdk.store import RunRecord
+
+#: seconds of silence before a keep-alive comment (proxies commonly drop idle streams at 60 s)
+KEEPALIVE_S = 15.0
+#: how often a quiet stream looks at the log: fast right after news, slower while quiet
+WAKE_FIRST_S = 0.05
+WAKE_LONGEST_S = 0.5
+#: how often a quiet stream checks the run's state (for a log that never gets its final event)
+STATE_LOOK_S = 2.0
+#: the reconnect delay a browser's EventSource uses (the SSE ``retry:`` field), milliseconds
+RETRY_MS = 2000
+#: the largest event log read in one go (a long log streams out in slices)
+READ_CHUNK = 4 * 1024 * 1024
+
+Render = Callable[[Event], dict[str, Any]]
+
+
+class EventTail:
+    """Whole new lines of a run's ``events.jsonl``, read from where the last read stopped.
+
+    Starting ``after`` a seq, the first read scans past the older lines once; later reads cost
+    only the bytes appended since. Lines still being written (no newline yet) wait for the next
+    read; a line that is not an event is skipped (``tunesdk logs`` reports it).
+    """
+
+    def __init__(self, path: Path, after: int = 0) -> None:
+        self.path = path
+        self.after = after
+        self.offset = 0
+
+    def grown(self) -> bool:
+        """True when the log holds bytes not read yet (one ``stat``: cheap in the event loop)."""
+        try:
+            size = os.stat(self.path).st_size
+        except OSError:
+            return False
+        if size < self.offset:  # cut back to its last whole line by a repair: read again
+            self.offset = 0
+        return size > self.offset
+
+    def read(self) -> list[Event]:
+        """The events with a seq above the last one returned, in order."""
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                chunk = handle.read(READ_CHUNK)
+        except OSError:
+            return []
+        end = chunk.rfind(b"\n") + 1
+        self.offset += end
+        events: list[Event] = []
+        for raw in chunk[:end].splitlines():
+            try:
+                event = parse_event(raw)
+            except Exception:
+                continue
+            if event.seq > self.after:
+                events.append(event)
+                self.after = event.seq
+        return events
+
+
+def resume_point(request: Request) -> int:
+    """The seq to resume after: ``Last-Event-ID`` (a reconnect) over ``?after=``, else 0."""
+    header = request.headers.get("last-event-id")
+    if header is not None and header.strip():
+        return _seq(header, "Last-Event-ID")
+    query = request.query_params.get("after")
+    return _seq(query, "after") if query not in (None, "") else 0
+
+
+def _seq(text: str, param: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise bad_request(
+            f"{param} must be an event sequence number (0, 1, 2, ...), got {text[:40]!r}",
+            param=param,
+        )
+    return value
+
+
+def frame(event: Event, render: Render) -> bytes:
+    """One SSE message: ``id: <seq>`` and the event's JSON on one ``data:`` line."""
+    data = json.dumps(render(event), separators=(",", ":"))
+    return f"id: {event.seq}\ndata: {data}\n\n".encode()
+
+
+END_FRAME = b'event: end\ndata: {"reason":"the run ended"}\n\n'
+KEEPALIVE_FRAME = b": keep-alive\n\n"
+
+
+def event_stream(record: RunRecord, after: int, render: Render) -> Response:
+    """The SSE response for ``record``'s events after seq ``after`` (204 when the run has ended
+    and nothing is left to send)."""
+    tail = EventTail(record.events_path, after)
+    first = tail.read() if tail.grown() else []
+    if not first and _ended(record):
+        first = tail.read()  # a terminal event appended between the two looks
+        if not first:
+            return Response(status_code=204)
+    return StreamingResponse(
+        _frames(record, tail, first, render),
+        media_type="text/event-stream",
+        headers={
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",  # nginx: pass each event on at once
+        },
+    )
+
+
+async def _frames(
+    record: RunRecord, tail: EventTail, first: list[Event], render: Render
+) -> AsyncIterator[bytes]:
+    # A client that goes away is noticed by Starlette (it listens for the disconnect and cancels
+    # this generator), so the loop only reads, sends and sleeps.
+    yield f"retry: {RETRY_MS}\n\n".encode()
+    batch = first
+    wake = WAKE_FIRST_S
+    last_sent = last_state_look = time.monotonic()
+    while True:
+        for event in batch:
+            yield frame(event, render)
+        if any(event.terminal for event in batch):
+            yield END_FRAME
+            return
+        if batch:
+            last_sent = time.monotonic()
+            wake = WAKE_FIRST_S
+        if tail.grown():
+            batch = await asyncio.to_thread(tail.read)
+            if batch:
+                continue
+        elif time.monotonic() - last_state_look >= STATE_LOOK_S:
+            last_state_look = time.monotonic()
+            if await asyncio.to_thread(_ended, record):
+                # the state says it ended but the log shows no terminal event (a damaged log):
+                # send what is left and stop rather than keep clients waiting forever
+                for event in await asyncio.to_thread(tail.read):
+                    yield frame(event, render)
+                yield END_FRAME
+                return
+        if time.monotonic() - last_sent >= KEEPALIVE_S:
+            yield KEEPALIVE_FRAME
+            last_sent = time.monotonic()
+        await asyncio.sleep(wake)
+        wake = min(WAKE_LONGEST_S, wake * 1.5)
+        batch = []
+
+
+def _ended(record: RunRecord) -> bool:
+    try:
+        return record.terminal
+    except Exception:  # deleted or damaged under us: nothing more will come
+        return True
+
+
+__all__ = ["KEEPALIVE_S", "EventTail", "event_stream", "frame", "resume_point"]
