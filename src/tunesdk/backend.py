@@ -53,10 +53,13 @@ class Check(BaseModel):
 
 
 def plan_checked(backend: Backend, job: Job) -> Plan:
-    """``backend.plan(job)`` after the core's capability check (`check_capabilities`): what
-    ``job.plan()`` and ``submit`` both use."""
+    """``backend.plan(job)`` after the core's capability check (`check_capabilities`), with the
+    launcher's rows and native request (`tunesdk.launchers`): what ``job.plan()`` and
+    ``submit`` both use."""
     check_capabilities(backend, job)
-    return backend.plan(job)
+    from tunesdk.launchers.base import apply_launcher
+
+    return apply_launcher(job, backend.plan(job), local_backend=backend.kind == "local")
 
 
 # the old private name (tunesdk.secrets is the public home), for code that imported it

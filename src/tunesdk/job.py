@@ -55,6 +55,20 @@ class Resources(Spec):
     strategy: Literal["auto", "ddp", "fsdp", "deepspeed"] = "auto"
     deepspeed_stage: Literal[1, 2, 3] | None = None
     mixed_precision: Literal["no", "fp16", "bf16"] | None = None
+    launcher: str = Field(
+        "local",
+        min_length=1,
+        description="where the worker runs: local (this machine), ray, skypilot "
+        "(see `tunesdk launchers`); its options go in launcher_options",
+    )
+    accelerators: str | None = Field(
+        None,
+        description='accelerators per node for cluster launchers, e.g. "H100:8" (type:count)',
+    )
+    cloud: str | None = Field(
+        None, description="cloud or infra for launchers that provision (skypilot), e.g. aws"
+    )
+    spot: bool = Field(False, description="use spot/preemptible machines (skypilot), recovered")
     fixes: ClassVar[dict[str, str]] = {
         "strategy": 'use "auto", "ddp", "fsdp" or "deepspeed"',
         "deepspeed_stage": "use ZeRO stage 1, 2 or 3",
@@ -151,6 +165,11 @@ class Job(Spec):
     resources: Resources = Field(default_factory=Resources)
     strict: bool = False
     backend_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    launcher_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per-launcher options, e.g. {ray: {address: ..., storage: ...}}; shown in "
+        "plans as launcher_options.LAUNCHER.KEY rows",
+    )
 
     fixes: ClassVar[dict[str, str]] = {
         "epochs": "use a whole number ≥ 1 (1–3 is typical for LLMs; more risks overfitting)",
@@ -220,6 +239,19 @@ class Job(Spec):
                     hint = f" (did you mean {close!r}?)" if close else ""
                     raise ValueError(f"unknown method {kind[:40]!r}{hint}")
                 value["kind"] = name
+        return value
+
+    @field_validator("launcher_options", mode="before")
+    @classmethod
+    def _options_per_launcher(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            flat = [str(k)[:40] for k, v in value.items() if not isinstance(v, Mapping)]
+            if flat:
+                raise ValueError(
+                    f"{', '.join(map(repr, flat))} must sit under a launcher name: write "
+                    "`launcher_options: {LAUNCHER: {option: value}}`, e.g. "
+                    "`launcher_options: {ray: {" + flat[0] + ": ...}}`"
+                )
         return value
 
     @field_validator("backend_options", mode="before")
@@ -316,7 +348,7 @@ class Job(Spec):
     def __repr_args__(self) -> Any:
         # repr(), str() and rich's pretty printer all read these: secrets and long data stay out
         for name, value in super().__repr_args__():
-            if name == "backend_options":
+            if name in ("backend_options", "launcher_options"):
                 value = redact_tree(value)
             elif name in ("data", "eval_data") and isinstance(value, list) and len(value) > 3:
                 value = _Summary(f"<{len(value)} records>")
@@ -543,11 +575,12 @@ class Job(Spec):
 
     # ---- running --------------------------------------------------------------------------------
 
-    def plan(self, backend: str) -> Plan:
-        """What exactly ``backend`` would run or send for this job. Pure: no upload, GPU or network."""
+    def plan(self, backend: str, *, launcher: str | None = None) -> Plan:
+        """What exactly ``backend`` would run or send for this job (and ``launcher`` submit, as
+        for `run`). Pure: no upload, GPU or network."""
         from tunesdk.run import plan_job
 
-        return plan_job(self, backend)
+        return plan_job(self.with_launcher(launcher), backend)
 
     def estimate(
         self,
@@ -583,17 +616,30 @@ class Job(Spec):
         on_event: Callable[[Event], None] | None = None,
         progress: bool | None = None,
         resume: bool | str = False,
+        launcher: str | None = None,
     ) -> Result:
-        """Run to the end and return the Result; raises RunFailed / RunCancelled otherwise."""
+        """Run to the end and return the Result; raises RunFailed / RunCancelled otherwise.
+
+        ``launcher``: where the worker runs (``"local"``, ``"ray"``, ``"skypilot"``), a shortcut
+        for ``resources.launcher``."""
         from tunesdk.run import run_job
 
-        return run_job(self, backend, on_event=on_event, progress=progress, resume=resume)
+        job = self.with_launcher(launcher)
+        return run_job(job, backend, on_event=on_event, progress=progress, resume=resume)
 
-    def submit(self, backend: str, *, resume: bool | str = False) -> Run:
-        """Start the run and return at once."""
+    def submit(
+        self, backend: str, *, resume: bool | str = False, launcher: str | None = None
+    ) -> Run:
+        """Start the run and return at once (``launcher``: as for `run`)."""
         from tunesdk.run import Run
 
-        return Run.submit(self, backend, resume=resume)
+        return Run.submit(self.with_launcher(launcher), backend, resume=resume)
+
+    def with_launcher(self, launcher: str | None) -> Job:
+        """This job with ``resources.launcher`` set (itself when ``launcher`` is None)."""
+        if launcher is None or launcher == self.resources.launcher:
+            return self
+        return self.with_overrides({"resources.launcher": launcher})
 
     async def arun(
         self,
@@ -602,17 +648,21 @@ class Job(Spec):
         on_event: Callable[[Event], None] | None = None,
         progress: bool | None = None,
         resume: bool | str = False,
+        launcher: str | None = None,
     ) -> Result:
         """Async twin of `run` (same arguments)."""
         from tunesdk.run import arun_job
 
-        return await arun_job(self, backend, on_event=on_event, progress=progress, resume=resume)
+        job = self.with_launcher(launcher)
+        return await arun_job(job, backend, on_event=on_event, progress=progress, resume=resume)
 
-    async def asubmit(self, backend: str, *, resume: bool | str = False) -> Run:
+    async def asubmit(
+        self, backend: str, *, resume: bool | str = False, launcher: str | None = None
+    ) -> Run:
         """Async twin of `submit` (same arguments)."""
         import asyncio
 
-        return await asyncio.to_thread(self.submit, backend, resume=resume)
+        return await asyncio.to_thread(self.submit, backend, resume=resume, launcher=launcher)
 
 
 _KIND_SYNONYMS = {

@@ -1,4 +1,7 @@
-"""Local backends train in a child process: ``python -m tunesdk.worker RUN_DIR``.
+"""Local backends train in a worker process: ``python -m tunesdk.worker RUN_DIR``.
+
+Where that process runs is the run's launcher (`tunesdk.launchers`): a child of this process by
+default (`tunesdk.launchers.local`), or a Ray job, or a SkyPilot managed job.
 
 The child owns the GPU and the training loop; the caller only reads the run folder. An exception,
 an out-of-memory kill or a cancel in training therefore never takes the caller down, and a child
@@ -10,24 +13,24 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from tunesdk.backend import Backend, validate_job_data
 from tunesdk.errors import TuneError
-from tunesdk.events import Cancelled, Event, Failed, Progress
+from tunesdk.launchers.local import _children as _local_children
 from tunesdk.models import LocalModel, ModelHandle
-from tunesdk.worker import last_checkpoint
 
 if TYPE_CHECKING:
     from tunesdk.backend import Plan
+    from tunesdk.events import Event
     from tunesdk.job import Job
+    from tunesdk.launchers.base import Launcher
     from tunesdk.store import RunRecord
 
-# Children started by this process, so they are reaped (no zombies) and their exit codes known.
-_children: dict[str, subprocess.Popen[bytes]] = {}
+# Children started by this process (kept by the local launcher; the name older code imported)
+_children = _local_children
 
 
 def process_start_time(pid: int) -> str | None:
@@ -97,73 +100,35 @@ class LocalBackend(Backend):
             env = worker_environment(self.name, env, run.dir / "engine")
         return env
 
+    # ---- the run lifecycle: handed to the run's launcher (tunesdk.launchers) -------------------
+
+    def launcher_for(self, run: RunRecord) -> Launcher:
+        """The launcher that runs ``run``'s worker: the one recorded at launch (so a reattach
+        uses the same one), else the job's ``resources.launcher``."""
+        from tunesdk.launchers import get_launcher
+
+        name = run.state.get("launcher") or run.job.resources.launcher
+        return get_launcher(str(name))
+
     def launch(self, run: RunRecord) -> None:
-        with open(run.worker_log, "ab") as log:
-            proc = subprocess.Popen(
-                self.worker_command(run),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.worker_env(run),
-                start_new_session=True,  # its own process group: cancel reaches every rank
-            )
-        _children[run.run_id] = proc
-        run.update_state(worker_pid=proc.pid, worker_start=process_start_time(proc.pid))
+        launcher = self.launcher_for(run)
+        run.update_state(launcher=launcher.name)
+        launcher.launch(self, run)
 
     def worker_alive(self, run: RunRecord) -> bool:
-        proc = _children.get(run.run_id)
-        if proc is not None:
-            return proc.poll() is None
-        pid = run.state.get("worker_pid")
-        if pid is None:
-            return False
-        start = process_start_time(int(pid))
-        return start is not None and start == run.state.get("worker_start")
+        return self.launcher_for(run).worker_alive(self, run)
 
     def poll(self, run: RunRecord) -> list[Event]:
-        if self.worker_alive(run) or run.terminal:
-            return []
-        proc = _children.pop(run.run_id, None)
-        if run.should_stop():
-            # stopped before it could report (e.g. cancelled while still importing)
-            return [Cancelled(checkpoint=last_checkpoint(run))]
-        reason = describe_exit(proc.returncode if proc is not None else None)
-        return [Failed(error=reason, error_type="WorkerDied", details_path=str(run.worker_log))]
+        return self.launcher_for(run).poll(self, run)
 
     def cancel(self, run: RunRecord) -> None:
-        """SIGTERM to the training ranks once they have registered, else to the worker's group;
-        SIGKILL to a worker that has not trained a step yet (nothing to save).
-
-        Under ``accelerate launch`` the ranks run in sessions of their own (torchrun starts them
-        so), out of reach of the worker's group. Signalling only the ranks lets the launcher exit
-        by itself once they have saved their checkpoint; a signalled launcher would SIGKILL them
-        after its own 30 s grace.
-        """
-        run.mark_cancel_requested()
-        if not any(isinstance(event, Progress) for event in run.events()):
-            # still starting up (imports, model loading): no step to save, so stop it at once
-            # rather than let it train a step first; `poll` then records the run cancelled
-            self.kill(run)
-            return
-        ranks = live_ranks(run)
-        if ranks:
-            _signal_pids(ranks, signal.SIGTERM)
-        else:
-            self._signal(run, signal.SIGTERM)
+        """Ask the run's worker to stop (see the launcher's ``cancel``; the local launcher sends
+        SIGTERM to the training ranks, SIGKILL to a worker that has not trained a step yet)."""
+        self.launcher_for(run).cancel(self, run)
 
     def kill(self, run: RunRecord) -> None:
         """Hard stop, used when a cancelled worker overruns ``cancel_grace_s``."""
-        self._signal(run, signal.SIGKILL)
-        _signal_pids(live_ranks(run), signal.SIGKILL)
-
-    def _signal(self, run: RunRecord, sig: signal.Signals) -> None:
-        pid = run.state.get("worker_pid")
-        if pid is None or not self.worker_alive(run):
-            return
-        try:
-            os.killpg(int(pid), sig)
-        except ProcessLookupError:
-            pass
+        self.launcher_for(run).kill(self, run)
 
 
 RANK_PREFIX = "rank_pid:"
@@ -186,7 +151,8 @@ def live_ranks(run: RunRecord) -> list[int]:
     return pids
 
 
-def _signal_pids(pids: list[int], sig: signal.Signals) -> None:
+def signal_pids(pids: list[int], sig: signal.Signals) -> None:
+    """Send ``sig`` to each of ``pids`` that still exists."""
     for pid in pids:
         try:
             os.kill(pid, sig)
@@ -200,4 +166,5 @@ __all__ = [
     "live_ranks",
     "process_start_time",
     "register_rank",
+    "signal_pids",
 ]

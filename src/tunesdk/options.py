@@ -4,8 +4,10 @@ Nothing here lists the options by hand, so a field added to `tunesdk.Job` is in 
 once (as *dropped* by a backend that does not map it, *defaulted* while it is unset). The
 derivation, over the Job's pydantic fields in their declared order:
 
-- a field in `NOT_OPTIONS` (what to train, the run's label, strictness, the per-backend
-  pass-through) is no option;
+- a field in `NOT_OPTIONS` (what to train, the run's label, strictness, the per-backend and
+  per-launcher pass-through) is no option;
+- the ``resources`` fields in `LAUNCHER_OPTIONS` are options too, but the run's launcher (not
+  the backend's `PlanBuilder`) adds their rows;
 - a field holding a spec section (``resources: Resources``) is one dotted option per field of
   the section (``resources.gpus``);
 - a tagged union of specs (``method``, discriminated by ``kind``) is the option itself (its
@@ -26,7 +28,12 @@ if TYPE_CHECKING:
 #: Job fields that are not training options: what to train (``model``, ``data``), the run's
 #: label (``name``), how dropped options are treated (``strict``) and the per-backend
 #: pass-through (``backend_options``, shown in plans as ``backend_options.KEY`` rows)
-NOT_OPTIONS = frozenset({"model", "data", "name", "strict", "backend_options"})
+NOT_OPTIONS = frozenset({"model", "data", "name", "strict", "backend_options", "launcher_options"})
+#: ``resources`` fields the run's launcher accounts for (`tunesdk.launchers.base`), not the
+#: backend: they get their rows from the launcher, after the backend's plan
+LAUNCHER_OPTIONS = frozenset(
+    {"resources.launcher", "resources.accelerators", "resources.cloud", "resources.spot"}
+)
 
 _RL = frozenset({"grpo"})
 
@@ -86,4 +93,4 @@ def option_value(job: Job, option: str) -> Any:
     )
 
 
-__all__ = ["NOT_OPTIONS", "OBJECTIVE_ONLY", "job_options", "option_value"]
+__all__ = ["LAUNCHER_OPTIONS", "NOT_OPTIONS", "OBJECTIVE_ONLY", "job_options", "option_value"]

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from tunesdk.errors import UnsupportedOption, UnsupportedOptionWarning
-from tunesdk.options import job_options, option_value
+from tunesdk.options import LAUNCHER_OPTIONS, job_options, option_value
 from tunesdk.secrets import redact, redact_tree
 
 if TYPE_CHECKING:
@@ -62,6 +62,10 @@ class Plan(BaseModel):
     requests: list[NativeRequest] = Field(default_factory=list)
     rows: list[PlanRow] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    #: where the worker runs (`tunesdk.launchers`) and what that launcher would submit
+    launcher: str = "local"
+    launcher_native: dict[str, Any] = Field(default_factory=dict)
+    launcher_format: Literal["json", "yaml"] = "json"
 
     @property
     def dropped(self) -> list[PlanRow]:
@@ -89,6 +93,15 @@ class Plan(BaseModel):
             return yaml.safe_dump(self.native, sort_keys=False)
         return json.dumps(self.native, indent=2)
 
+    def launcher_text(self) -> str:
+        """The launcher's native request (a Ray job submission, a SkyPilot task) as text;
+        ``""`` for the local launcher, which submits nothing."""
+        if not self.launcher_native:
+            return ""
+        if self.launcher_format == "yaml":
+            return yaml.safe_dump(self.launcher_native, sort_keys=False)
+        return json.dumps(self.launcher_native, indent=2)
+
     def write_native(self, path: str | Path) -> Path:
         """Write ``native_text()`` to ``path`` and return the path."""
         target = Path(path)
@@ -110,6 +123,9 @@ class Plan(BaseModel):
                 f"  # {request.description}" if request.description else ""
             )
             lines += _wrap(text, width, "  ", "      ")
+        if self.launcher != "local":
+            line = f"launcher: {self.launcher} (its request is shown above)"
+            lines += _wrap(line, width, "", "  ")
         lines.append("options:")
         column = max((len(r.option) for r in self.rows), default=10)
         for r in self.rows:
@@ -244,6 +260,8 @@ class PlanBuilder:
     def build(self) -> Plan:
         """The finished Plan (UnsupportedOption in strict mode for dropped user-set options)."""
         for option in job_options(self.job, self.objective):
+            if option in LAUNCHER_OPTIONS:
+                continue  # the launcher's rows (tunesdk.launchers.base.apply_launcher)
             if option not in self._rows:
                 if not self._is_user_set(option) and _empty(option_value(self.job, option)):
                     self._add(option, "defaulted", reason="not set")

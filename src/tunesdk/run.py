@@ -87,8 +87,13 @@ class Run:
         check = backend.check_job(job)
         if not check.usable:
             raise BackendUnavailable(backend_name, check.reason or "not usable here", fix=check.fix)
-        plan = backend.plan(job)
+        from tunesdk.launchers.base import apply_launcher
+
+        plan = apply_launcher(job, backend.plan(job), local_backend=backend.kind == "local")
+        launcher = _launcher_of(job, backend)
         backend.preflight(job, plan)
+        if launcher is not None:
+            launcher.preflight(job, plan, backend)
         origin = backend_origin(backend_name)
         if origin is not None and origin.startswith("__main__:") and backend.kind == "local":
             raise TuneError(
@@ -342,6 +347,20 @@ def _stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
 
 
+def _launcher_of(job: Job, backend: Backend) -> Any:
+    """The job's launcher for a local backend (LauncherUnavailable when it cannot run here);
+    None for a managed backend, which `apply_launcher` already checked."""
+    if not isinstance(backend, LocalBackend):
+        return None
+    from tunesdk.launchers import LauncherUnavailable, get_launcher
+
+    launcher = get_launcher(job.resources.launcher)
+    check = launcher.check_job(job)
+    if not check.usable:
+        raise LauncherUnavailable(launcher.name, check.reason or "not usable here", fix=check.fix)
+    return launcher
+
+
 def _reason(exc: BaseException) -> str:
     from tunesdk.worker import one_line
 
@@ -373,7 +392,8 @@ def _resume_checkpoint(job: Job, backend: str, resume: bool | str) -> str:
         ]
     for record in candidates:
         checkpoint = last_checkpoint(record)
-        if checkpoint and Path(checkpoint).exists():
+        # a service's checkpoint (tinker://...) lives there, not on this disk
+        if checkpoint and ("://" in checkpoint or Path(checkpoint).exists()):
             return checkpoint
     raise TuneError(
         "found no checkpoint to resume from",

@@ -223,6 +223,10 @@ def redacted_job(job: Job) -> dict[str, Any]:
             backend: {key: redact(key, value) for key, value in options.items()}
             for backend, options in data["backend_options"].items()
         }
+    if "launcher_options" in data:
+        from tunesdk.secrets import redact_tree
+
+        data["launcher_options"] = redact_tree(data["launcher_options"])
     return data
 
 
