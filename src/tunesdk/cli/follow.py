@@ -170,7 +170,7 @@ def _say_cancelled(run: Run, note: Callable[[str], None], restart_hint: str) -> 
 
     final = next((e for e in reversed(run.record.events()) if e.terminal), None)
     checkpoint = final.checkpoint if isinstance(final, Cancelled) else None
-    if checkpoint and Path(checkpoint).exists():
+    if checkpoint and ("://" in checkpoint or Path(checkpoint).exists()):
         note(f"run {run.run_id} cancelled; last checkpoint: {checkpoint}")
         note(f"  resume it: tunesdk resume {run.run_id}")
     else:
