@@ -33,6 +33,9 @@ class ServeConfig:
     max_upload_bytes: int = 8 * 1024 * MiB
     #: one part of an upload (OpenAI: 64 MB)
     max_part_bytes: int = 64 * MiB
+    #: accept ``python`` graders in reinforcement jobs: their code runs on this machine (in the
+    #: training worker), so only for servers where every key holder may run code here
+    allow_python_graders: bool = False
 
     def __repr__(self) -> str:  # keys are secrets: never in a repr
         keys = f"<{len(self.api_keys)} keys>" if self.api_keys else "none"

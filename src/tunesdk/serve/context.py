@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from tunesdk.serve.auth import authenticate
 from tunesdk.serve.config import ServeConfig
 from tunesdk.serve.errors import not_found
 from tunesdk.serve.file_store import FileStore
+from tunesdk.serve.job_view import JobSidecars, Outcomes
 from tunesdk.serve.ownership import Ownership
 from tunesdk.store import RunRecord, RunStore
 
@@ -32,15 +34,25 @@ class ServeContext:
     ownership: Ownership = field(init=False)
     #: uploaded files and pending Uploads (`tunesdk.serve.file_store`)
     files: FileStore = field(init=False)
+    #: the OpenAI-side facts of each job created through /v1/fine_tuning/jobs
+    job_facts: JobSidecars = field(init=False)
+    #: finished runs' outcomes (fine-tuned model URI, error), read once per run
+    outcomes: Outcomes = field(init=False)
     #: set by `create_app`: call ``ctx.supervisor.watch(run_id)`` after submitting a run
     supervisor: Supervisor | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.store = RunStore(self.config.home)
+        if self.config.home is not None:
+            # Run.submit, Run.attach and the training workers find the store through the
+            # environment: one store for the server and everything it starts
+            os.environ["TUNESDK_HOME"] = str(self.store.home)
         self.serve_dir = self.store.home / "serve"
         (self.serve_dir / "files").mkdir(parents=True, exist_ok=True)
         self.ownership = Ownership(self.serve_dir / "ownership.sqlite")
         self.files = FileStore(self.files_dir, self.serve_dir / "uploads")
+        self.job_facts = JobSidecars(self.serve_dir / "jobs")
+        self.outcomes = Outcomes(self.files_dir)
 
     @property
     def files_dir(self) -> Path:

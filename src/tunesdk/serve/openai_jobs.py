@@ -1,11 +1,329 @@
-"""(being built: see tunesdk.serve)"""
+"""OpenAI's fine-tuning jobs API over tunesdk runs: ``/v1/fine_tuning/jobs``.
+
+Create maps the body onto a `tunesdk.Job` (`tunesdk.serve.job_mapping`) and submits it with
+``Run.submit`` in a worker thread — training happens in tunesdk's worker process or at the
+provider, never in the server. The job id is the run id. Listing reads the ownership table
+(indexed by owner and creation time) one page at a time, then each run's ``state.json``; nothing
+scans the store. Objects: `tunesdk.serve.job_view`.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from tunesdk.errors import TuneError
 from tunesdk.serve.context import ServeContext
+from tunesdk.serve.errors import ServeError, bad_request
+from tunesdk.serve.http import answer, json_body, limit_param, list_object
+from tunesdk.serve.job_mapping import JobRequest, build_job, parse_request
+from tunesdk.serve.job_view import (
+    checkpoint_objects,
+    event_object,
+    job_object,
+    seq_of_event_id,
+)
+from tunesdk.store import RunRecord
+
+_WHERE_PARAMS = {
+    "data": "training_file",
+    "job.data": "training_file",
+    "eval_data": "validation_file",
+    "job.eval_data": "validation_file",
+    "model": "model",
+    "job.model": "model",
+}
+
+
+def facts_for(request: JobRequest, job: Any, body_model: str, created_at: int) -> dict[str, Any]:
+    """The OpenAI-side facts of a new job: what the job object reports besides the run."""
+    default_lr = job.method.default_learning_rate
+    hyper: dict[str, Any] = {
+        "n_epochs": job.epochs,
+        "batch_size": job.batch_size,
+        "learning_rate_multiplier": round((job.learning_rate or default_lr) / default_lr, 6),
+    }
+    if request.method == "dpo":
+        hyper["beta"] = job.beta
+    if request.method == "reinforcement":
+        hyper.update(
+            {
+                k: request.requested.get(k)
+                for k in ("reasoning_effort", "compute_multiplier", "eval_interval", "eval_samples")
+            }
+        )
+        if job.eval_steps is not None:
+            hyper["eval_interval"] = job.eval_steps
+    return {
+        "model": body_model,
+        "backend": request.backend,
+        "created_at": created_at,
+        "training_file": request.training_file,
+        "validation_file": request.validation_file,
+        "method": request.method,
+        "requested": request.requested,
+        "hyperparameters": hyper,
+        "grader": request.grader,
+        "suffix": request.suffix,
+        "seed": job.seed,
+        "metadata": request.metadata,
+        "integrations": request.integrations,
+    }
+
+
+def facts_from_run(record: RunRecord) -> dict[str, Any]:
+    """Facts for a run the server owns but did not create through this API (the native API)."""
+    try:
+        job = record.job
+    except Exception:
+        return {
+            "model": "unknown",
+            "created_at": 0,
+            "training_file": "",
+            "method": "supervised",
+            "hyperparameters": {},
+            "seed": 0,
+        }
+    objective = job.objective or "sft"
+    method = {"dpo": "dpo", "grpo": "reinforcement"}.get(objective, "supervised")
+    default_lr = job.method.default_learning_rate
+    hyper: dict[str, Any] = {
+        "n_epochs": job.epochs,
+        "batch_size": job.batch_size,
+        "learning_rate_multiplier": round((job.learning_rate or default_lr) / default_lr, 6),
+    }
+    if method == "dpo":
+        hyper["beta"] = job.beta
+    from datetime import datetime
+
+    try:
+        created = int(datetime.fromisoformat(record.created_at).timestamp())
+    except (ValueError, TypeError):
+        created = 0
+    model = job.model if isinstance(job.model, str) else job.model.name
+    data = job.data if isinstance(job.data, str) else "inline"
+    return {
+        "model": model,
+        "created_at": created,
+        "training_file": Path(data).name if data != "inline" else data,
+        "validation_file": None,
+        "method": method,
+        "hyperparameters": hyper,
+        "seed": job.seed,
+    }
 
 
 def routes(ctx: ServeContext) -> list[BaseRoute]:
-    return []
+    def facts(record: RunRecord) -> dict[str, Any]:
+        return ctx.job_facts.get(record.run_id) or facts_from_run(record)
+
+    def view(record: RunRecord, *, live: bool = True) -> dict[str, Any]:
+        events = record.events(strict=False) if live else None
+        return job_object(record, facts(record), ctx.outcomes, events=events)
+
+    def stored_file(owner: str, file_id: str, param: str) -> Path:
+        meta = ctx.files.get(file_id) if ctx.ownership.owner_of("file", file_id) == owner else None
+        path = ctx.files.path(file_id) if meta is not None else None
+        if meta is None or path is None:
+            raise bad_request(
+                f"invalid {param}: no such file {file_id}", param=param, code=f"invalid_{param}"
+            )
+        if meta["purpose"] != "fine-tune":
+            raise bad_request(
+                f"File {file_id} has purpose {meta['purpose']!r}; upload it with purpose"
+                " 'fine-tune'.",
+                param=param,
+                code=f"invalid_{param}",
+            )
+        return path
+
+    def refusal(exc: TuneError, paths: dict[str, str]) -> ServeError:
+        """A TuneError from planning or preflight as a 400, server paths replaced by file ids."""
+        text = str(exc)
+        for path, file_id in paths.items():
+            text = text.replace(path, file_id)
+        where = (exc.where or "").split(":", 1)[0].split(" ", 1)[0]
+        param = _WHERE_PARAMS.get(where)
+        if param is None:
+            param = next((p for f, p in paths_params(paths) if f in text), None)
+        return bad_request(text, param=param, code="invalid_job")
+
+    async def create_job(request: Request) -> Response:
+        from tunesdk.registry import installed_names
+        from tunesdk.run import Run
+
+        owner = ctx.owner(request)
+        body = await json_body(request)
+        job_request = parse_request(
+            body,
+            default_backend=ctx.config.default_backend,
+            backends=installed_names(),
+            allow_python=ctx.config.allow_python_graders,
+        )
+        data = stored_file(owner, job_request.training_file, "training_file")
+        eval_data = (
+            stored_file(owner, job_request.validation_file, "validation_file")
+            if job_request.validation_file
+            else None
+        )
+        job = build_job(job_request, data, eval_data)
+        paths = {str(data): job_request.training_file}
+        # the folder too: a message may name it rather than the file
+        paths[str(data.parent)] = job_request.training_file
+        if eval_data is not None and job_request.validation_file:
+            paths[str(eval_data)] = job_request.validation_file
+        created_at = int(time.time())
+        try:
+            run = await asyncio.to_thread(Run.submit, job, job_request.backend)
+        except TuneError as exc:
+            raise refusal(exc, paths) from None
+        record = run.record
+        ctx.job_facts.save(
+            record.run_id, facts_for(job_request, job, str(body["model"]).strip(), created_at)
+        )
+        for message in job_request.warnings:
+            record.log(message, level="warning")
+        ctx.claim_run(owner, record.run_id)
+        return answer(view(record))
+
+    async def list_jobs(request: Request) -> Response:
+        owner = ctx.owner(request)
+        limit = limit_param(request, default=20)
+        after = request.query_params.get("after") or None
+        wanted = {
+            key[len("metadata[") : -1]: value
+            for key, value in request.query_params.items()
+            if key.startswith("metadata[") and key.endswith("]")
+        }
+        null_metadata = request.query_params.get("metadata") == "null"
+        filtered = bool(wanted) or null_metadata
+        page: list[dict[str, Any]] = []
+        more = False
+        cursor = after
+        while True:
+            batch = ctx.ownership.list("run", owner, limit=limit + 1, after=cursor)
+            for row in batch:
+                record = _record(ctx, row.object_id)
+                if record is None:
+                    continue
+                found = facts(record)
+                if filtered:
+                    metadata = found.get("metadata")
+                    if null_metadata and metadata is not None:
+                        continue
+                    if any((metadata or {}).get(k) != v for k, v in wanted.items()):
+                        continue
+                if len(page) == limit:
+                    more = True
+                    break
+                page.append(job_object(record, found, ctx.outcomes))
+            if more or len(batch) <= limit:
+                break
+            cursor = batch[-1].object_id
+        return answer(list_object(page, more, ids=False))
+
+    async def retrieve_job(request: Request) -> Response:
+        record = ctx.run_for(ctx.owner(request), request.path_params["job_id"])
+        return answer(await asyncio.to_thread(view, record))
+
+    async def cancel_job(request: Request) -> Response:
+        from tunesdk.run import Run
+
+        record = ctx.run_for(ctx.owner(request), request.path_params["job_id"])
+        if record.terminal:
+            status = view(record, live=False)["status"]
+            raise bad_request(f"Job {record.run_id} has already {status}; it cannot be cancelled.")
+        run = Run.attach(record.run_id, home=ctx.store.home)
+        try:
+            await asyncio.to_thread(run.cancel, wait=False)
+        except TuneError as exc:
+            raise bad_request(f"Job {record.run_id} could not be cancelled: {exc}") from None
+        return answer(view(record))
+
+    def pause_or_resume(action: str) -> Any:
+        async def handle(request: Request) -> Response:
+            from tunesdk.run import Run
+
+            record = ctx.run_for(ctx.owner(request), request.path_params["job_id"])
+            run = Run.attach(record.run_id, home=ctx.store.home)
+            act = getattr(run.backend, action, None)
+            if not callable(act):
+                raise bad_request(
+                    f"Job {record.run_id} runs on the {record.backend} backend, which cannot"
+                    f" {action} jobs (no tunesdk backend has pause/resume yet). Cancel it instead;"
+                    " a new job can resume from its last checkpoint.",
+                    code="unsupported_operation",
+                )
+            if record.terminal:
+                status = view(record, live=False)["status"]
+                raise bad_request(f"Job {record.run_id} has already {status}; it cannot {action}.")
+            await asyncio.to_thread(act, record)
+            return answer(view(record))
+
+        return handle
+
+    async def list_events(request: Request) -> Response:
+        record = ctx.run_for(ctx.owner(request), request.path_params["job_id"])
+        limit = limit_param(request, default=20)
+        after = request.query_params.get("after") or None
+        before_seq = None
+        if after is not None:
+            before_seq = seq_of_event_id(record.run_id, after)
+            if before_seq is None:
+                raise bad_request(
+                    f"Invalid after {after!r}: not an event of this job.", param="after"
+                )
+        events = await asyncio.to_thread(record.events, strict=False)
+        newest_first = [e for e in reversed(events) if before_seq is None or e.seq < before_seq]
+        page = [event_object(e, ctx.files_dir) for e in newest_first[:limit]]
+        return answer(list_object(page, len(newest_first) > limit, ids=False))
+
+    async def list_checkpoints(request: Request) -> Response:
+        record = ctx.run_for(ctx.owner(request), request.path_params["job_id"])
+        limit = limit_param(request, default=10)
+        after = request.query_params.get("after") or None
+        events = await asyncio.to_thread(record.events, strict=False)
+        found = list(reversed(checkpoint_objects(record.run_id, record.backend, events)))
+        if after is not None:
+            ids = [c["id"] for c in found]
+            if after not in ids:
+                raise bad_request(
+                    f"Invalid after {after!r}: not a checkpoint of this job.", param="after"
+                )
+            found = found[ids.index(after) + 1 :]
+        return answer(list_object(found[:limit], len(found) > limit))
+
+    return [
+        Route("/v1/fine_tuning/jobs", create_job, methods=["POST"]),
+        Route("/v1/fine_tuning/jobs", list_jobs, methods=["GET"]),
+        Route("/v1/fine_tuning/jobs/{job_id}", retrieve_job, methods=["GET"]),
+        Route("/v1/fine_tuning/jobs/{job_id}/cancel", cancel_job, methods=["POST"]),
+        Route("/v1/fine_tuning/jobs/{job_id}/pause", pause_or_resume("pause"), methods=["POST"]),
+        Route("/v1/fine_tuning/jobs/{job_id}/resume", pause_or_resume("resume"), methods=["POST"]),
+        Route("/v1/fine_tuning/jobs/{job_id}/events", list_events, methods=["GET"]),
+        Route("/v1/fine_tuning/jobs/{job_id}/checkpoints", list_checkpoints, methods=["GET"]),
+    ]
+
+
+def paths_params(paths: dict[str, str]) -> list[tuple[str, str]]:
+    """(file id, param) for the files of a create request, training file first."""
+    ids = list(dict.fromkeys(paths.values()))
+    return list(zip(ids, ("training_file", "validation_file"), strict=False))
+
+
+def _record(ctx: ServeContext, run_id: str) -> RunRecord | None:
+    from tunesdk.store.ids import is_run_id
+
+    folder = ctx.store.runs_dir / run_id
+    if not is_run_id(run_id) or not (folder / "state.json").is_file():
+        return None
+    return RunRecord(folder)
+
+
+__all__ = ["facts_for", "facts_from_run", "routes"]
