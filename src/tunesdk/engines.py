@@ -99,6 +99,13 @@ ENGINES: dict[str, EngineSpec] = {
             shown=("trl", "torch", "transformers", "peft", "accelerate"),
             modules=("trl", "peft"),
         ),
+        EngineSpec(
+            name="skypilot",
+            summary="SkyPilot 0.14.1 client, for the skypilot launcher (no cloud extras)",
+            tunesdk=(),  # the launcher's driver script imports only SkyPilot and the stdlib
+            shown=("skypilot",),
+            modules=("sky",),
+        ),
     )
 }
 

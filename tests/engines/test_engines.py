@@ -44,7 +44,8 @@ def test_every_engine_has_an_exact_lock_with_torch_pinned() -> None:
     for name in engines.ENGINES:
         lines = engines.read_lock(name)
         assert lines and all("==" in line and " " not in line for line in lines), name
-        assert "torch==2.13.0" in lines, name  # no local label: the same pin on GPU machines
+        if name != "skypilot":  # the SkyPilot client's environment has no torch
+            assert "torch==2.13.0" in lines, name  # no local label: the same pin on GPU machines
         assert not any(line.startswith(("tunesdk", "-e")) for line in lines), name
     unsloth = {line.split("==")[0] for line in engines.read_lock("unsloth")}
     assert "unsloth" in unsloth and "torchvision" not in unsloth

@@ -1,0 +1,456 @@
+"""The ``skypilot`` launcher: a local backend's worker runs as a SkyPilot managed job.
+
+``job.run(backend="trl", launcher="skypilot")`` builds the task (`tunesdk.launchers.skypilot.task`),
+``sky jobs launch``-es it through SkyPilot's own interpreter (`tunesdk.launchers.skypilot.client`)
+and follows it:
+
+===================  ============================================================================
+SkyPilot status      tunesdk event
+===================  ============================================================================
+PENDING, STARTING    StatusChanged(queued) with SkyPilot's status as ``provider_status``
+RUNNING              StatusChanged(running); then the worker's own events, read from the job log
+RECOVERING           a warning Log (preempted or failed node; training resumes from the last
+                     checkpoint in the outputs bucket)
+CANCELLING           a Log
+SUCCEEDED            Completed: the worker's, its model in the outputs bucket
+FAILED_*             Failed: the worker's reason when it wrote one, else SkyPilot's
+                     ``failure_reason`` (error_type is the status, e.g. FAILED_NO_RESOURCE)
+CANCELLED            Cancelled, with the last checkpoint
+===================  ============================================================================
+
+The worker's events come from the job log: the node script prints each as a tagged line, with
+the remote run id and seq; each is relayed once (its ``source_id`` is
+``skypilot:<job id>:<remote run id>:<remote seq>``), so the local run gets its own gap-free seq
+however often it is polled, by the submitter or after ``Run.attach``. The worker's terminal event
+is held back until SkyPilot's status is terminal too: a managed job may restart after a failure
+(``max_restarts_on_errors``) or a preemption.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from tunesdk.backend import Check
+from tunesdk.errors import JobError
+from tunesdk.events import Cancelled, Completed, Event, Failed, Log, StatusChanged, parse_event
+from tunesdk.launchers.base import Launcher, LauncherUnavailable
+from tunesdk.launchers.skypilot import task as tasks
+from tunesdk.launchers.skypilot.client import (
+    INSTALL_FIX,
+    JobStatus,
+    SkyJobs,
+    SkyPilotMissing,
+    find_interpreter,
+)
+from tunesdk.launchers.skypilot.node import EVENT_TAG
+
+if TYPE_CHECKING:
+    from tunesdk.job import Job
+    from tunesdk.local import LocalBackend
+    from tunesdk.plans import Plan
+    from tunesdk.store import RunRecord
+
+#: SkyPilot's managed-job statuses (``sky.jobs.ManagedJobStatus``, SkyPilot 0.14)
+ACTIVE = ("PENDING", "SUBMITTED", "STARTING", "RUNNING", "WINDING_DOWN", "RECOVERING", "CANCELLING")
+FAILED = (
+    "FAILED",
+    "FAILED_SETUP",
+    "FAILED_PRECHECKS",
+    "FAILED_NO_RESOURCE",
+    "FAILED_CONTROLLER",
+)
+TERMINAL = ("SUCCEEDED", "CANCELLED", *FAILED)
+#: what to do about each failure, after SkyPilot's own reason
+FAILURE_FIXES = {
+    "FAILED_SETUP": "the setup step (pip install of tunesdk and the backend) failed: see "
+    "`sky jobs logs {job_id}`; launcher_options.skypilot.install picks other specs",
+    "FAILED_PRECHECKS": "SkyPilot found no cloud or no offer matching the resources: run "
+    "`sky check` and `sky show-gpus`, or change resources.accelerators / resources.cloud",
+    "FAILED_NO_RESOURCE": "no capacity for these resources anywhere allowed: try another "
+    "accelerator, region or cloud, or resources.spot=false",
+    "FAILED_CONTROLLER": "SkyPilot's jobs controller failed: `sky jobs logs --controller {job_id}`",
+    "FAILED": "the training failed on the cluster: `sky jobs logs {job_id}`",
+}
+#: log lines asked for first; widened (×4) while older events are missing, up to the whole log
+TAIL = 400
+MAX_TAIL = 100_000
+#: seconds between SkyPilot calls while following a run (each is a process: ~1 s of SkyPilot
+#: import); ``$TUNESDK_POLL_INTERVAL`` overrides it
+POLL_SECONDS = 5.0
+
+
+class SkyPilotLauncher(Launcher):
+    """Runs the worker as a SkyPilot managed job (``resources.launcher="skypilot"``)."""
+
+    name: ClassVar[str] = "skypilot"
+    native_format: ClassVar[Literal["json", "yaml"]] = "yaml"
+    option_keys: ClassVar[dict[str, str] | None] = tasks.OPTION_KEYS
+    honours: ClassVar[dict[str, str]] = {
+        "resources.launcher": "launcher",
+        "resources.accelerators": "resources.accelerators",
+        "resources.cloud": "resources.infra",
+        "resources.spot": "resources.use_spot",
+    }
+    #: SkyPilot's cancel tears the cluster down; it does not need a second, harder stop
+    cancel_grace_s: ClassVar[float | None] = 900.0
+
+    def __init__(self) -> None:
+        self._last_poll: dict[str, float] = {}
+
+    # ---- is it usable? ------------------------------------------------------------------------
+
+    def check(self) -> Check:
+        """Usable when an interpreter with SkyPilot is found (no process is started)."""
+        try:
+            found = find_interpreter()
+        except SkyPilotMissing as exc:
+            return Check(usable=False, reason=exc.message, fix=exc.fix)
+        if found is None:
+            return Check(usable=False, reason="SkyPilot is not installed here", fix=INSTALL_FIX)
+        return Check(usable=True, versions={"skypilot-python": str(found.python)})
+
+    def client(self) -> SkyJobs:
+        """The SkyPilot boundary; LauncherUnavailable with the fix when SkyPilot is missing."""
+        try:
+            found = find_interpreter()
+        except SkyPilotMissing as exc:
+            raise LauncherUnavailable(self.name, exc.message, fix=exc.fix) from None
+        if found is None:
+            raise LauncherUnavailable(self.name, "SkyPilot is not installed here", fix=INSTALL_FIX)
+        return SkyJobs(found.python)
+
+    # ---- planning -----------------------------------------------------------------------------
+
+    def native_request(self, job: Job, plan: Plan) -> dict[str, Any]:
+        """The SkyPilot task YAML (as a dict) that ``sky jobs launch`` runs as it is."""
+        return tasks.build_task(job, plan.backend)
+
+    def notes(self, job: Job) -> list[str]:
+        options = tasks.skypilot_options(job)
+        notes = [
+            "skypilot: `tunesdk plan JOB -b BACKEND --launcher skypilot -o task.yaml` writes the "
+            "task; `sky jobs launch task.yaml` runs it without tunesdk here (add `--secret "
+            "HF_TOKEN` for gated models)"
+        ]
+        if tasks.outputs_uri(options) is None:
+            notes.append(
+                "skypilot: no launcher_options.skypilot.outputs bucket — checkpoints and the "
+                "model would stay on the cluster, which a managed job tears down (required to "
+                "launch from tunesdk)"
+            )
+        return notes
+
+    def preflight(self, job: Job, plan: Plan, backend: LocalBackend) -> None:
+        """Before anything is launched: SkyPilot installed, an outputs bucket, the local files
+        there, the accelerator known to SkyPilot, a cloud enabled, and object storage for the
+        buckets."""
+        options = tasks.skypilot_options(job)
+        outputs = tasks.outputs_uri(options)
+        if outputs is None:
+            raise JobError(
+                "a SkyPilot managed job tears its cluster down when it ends, so the model needs "
+                "a bucket to be written to",
+                where="launcher_options.skypilot.outputs",
+                fix="set launcher_options: {skypilot: {outputs: s3://my-bucket/tunesdk}} (any "
+                "bucket SkyPilot can mount: s3://, gs://, r2://, ...)",
+            )
+        task = tasks.build_task(job, backend.name, run_key="preflight")
+        for remote, source in dict(task.get("file_mounts", {})).items():
+            local = isinstance(source, str) and not tasks.is_bucket(source)
+            if local and not Path(source).exists():
+                raise JobError(
+                    f"{source} does not exist on this machine, so SkyPilot cannot ship it "
+                    f"to {remote}",
+                    where="job.model" if remote == tasks.REMOTE_MODEL else "job.data",
+                    fix="check the path, or give a bucket URI (s3://...) the cluster can read",
+                )
+        client = self.client()
+        found = tasks.accelerators(job)
+        checked = options.get("check_accelerators", True)
+        names = [found[0]] if found is not None and checked else []
+        answer = client.call("preflight", {"names": names})
+        if names and names[0] not in answer["accelerators"]["known"]:
+            import difflib
+
+            known = answer["accelerators"]["names"]
+            close = difflib.get_close_matches(names[0], known, n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise JobError(
+                f"SkyPilot does not know the accelerator {names[0]!r} (checked against "
+                f"{answer['accelerators']['source'] or 'its GPU names'})",
+                where="resources.accelerators",
+                fix=f"{hint}see `sky show-gpus` for the names; on a Kubernetes cluster with its "
+                "own GPU labels set launcher_options.skypilot.check_accelerators: false",
+            )
+        self._check_clouds(job, task, answer["clouds"])
+
+    def _check_clouds(self, job: Job, task: dict[str, Any], clouds: dict[str, Any]) -> None:
+        enabled = [str(c) for c in clouds.get("enabled", [])]
+        if not enabled:
+            raise LauncherUnavailable(
+                self.name,
+                "SkyPilot has no cloud or cluster enabled",
+                fix="set up credentials for a cloud (or a Kubernetes/Slurm cluster) and run "
+                "`sky check`",
+            )
+        wanted = job.resources.cloud
+        if wanted:
+            cloud = wanted.split("/", 1)[0].lower()
+            aliases = {"k8s": "kubernetes"}
+            cloud = aliases.get(cloud, cloud)
+            if cloud not in {c.lower() for c in enabled}:
+                raise LauncherUnavailable(
+                    self.name,
+                    f"resources.cloud={wanted!r}, but SkyPilot has only {', '.join(enabled)} "
+                    "enabled",
+                    fix=f"enable it (`sky check {cloud}`) or pick one of {', '.join(enabled)}",
+                )
+        storage = {str(c).lower() for c in clouds.get("storage", [])}
+        buckets = [
+            (remote, source if isinstance(source, str) else source.get("source"))
+            for remote, source in dict(task.get("file_mounts", {})).items()
+        ]
+        buckets = [(r, s) for r, s in buckets if isinstance(s, str) and tasks.is_bucket(s)]
+        if buckets and storage and not storage & {c.lower() for c in enabled}:
+            source = buckets[0][1]
+            raise LauncherUnavailable(
+                self.name,
+                f"{source} is a bucket, but none of the enabled clouds ({', '.join(enabled)}) "
+                "has object storage SkyPilot can mount",
+                fix="enable a cloud with object storage (`sky check aws`, gcp, azure, ...)",
+            )
+
+    # ---- the run lifecycle --------------------------------------------------------------------
+
+    def launch(self, backend: LocalBackend, run: RunRecord) -> None:
+        """``sky jobs launch`` the run's task; the managed job id goes into the run's state."""
+        job = run.job
+        options = tasks.skypilot_options(job)
+        task = tasks.build_task(job, backend.name, run_key=run.run_id)
+        (run.dir / "skypilot-task.yaml").write_text(_yaml(task), encoding="utf-8")
+        client = self.client()
+        run.update_state(
+            skypilot_python=client.python,
+            skypilot_outputs=tasks.outputs_uri(options),
+            skypilot_name=task["name"],
+        )
+        run.emit(
+            StatusChanged(
+                status="queued",
+                provider_status="LAUNCHING",
+                message=f"sky jobs launch {task['name']} ({run.dir / 'skypilot-task.yaml'})",
+            )
+        )
+        job_id = client.launch(task, name=task["name"], secrets=tasks.secret_names(options))
+        run.update_state(skypilot_job_id=job_id)
+        run.log(f"SkyPilot managed job {job_id}: `sky jobs logs {job_id}`, `sky jobs queue`")
+
+    def worker_alive(self, backend: LocalBackend, run: RunRecord) -> bool:
+        """True until SkyPilot reports the managed job ended (as last seen)."""
+        return not run.terminal and run.state.get("skypilot_status") not in TERMINAL
+
+    def poll(self, backend: LocalBackend, run: RunRecord) -> list[Event]:
+        """SkyPilot's status as events, the worker's events from the job log, and the terminal
+        event once SkyPilot's status is terminal. Calls SkyPilot at most every `POLL_SECONDS`."""
+        if run.terminal:
+            return []
+        job_id = run.state.get("skypilot_job_id")
+        if job_id is None:
+            return [Cancelled()] if run.should_stop() else []
+        now = time.monotonic()
+        if now - self._last_poll.get(run.run_id, 0.0) < _interval():
+            return []
+        self._last_poll[run.run_id] = now
+        status, remote = self._read(run, int(job_id))
+        events = self._status_events(run, int(job_id), status)
+        held: dict[str, Any] | None = None
+        for data in remote:
+            event = _relayed(int(job_id), data)
+            if event.terminal:
+                held = data
+            else:
+                events.append(event)
+        if status.status in TERMINAL:
+            events.append(self._ending(backend, run, int(job_id), status, held))
+            self._last_poll.pop(run.run_id, None)
+        if status.status is not None:
+            run.update_state(skypilot_status=status.status)
+        return events
+
+    def _read(self, run: RunRecord, job_id: int) -> tuple[JobStatus, list[dict[str, Any]]]:
+        """The job's status and the tagged events of its log, the window widened until it
+        reaches back to events already relayed."""
+        client = SkyJobs(run.state.get("skypilot_python") or self.client().python)
+        seen = _relayed_seqs(run, job_id)
+        tail: int | None = TAIL
+        while True:
+            status = client.poll(job_id, tail=tail)
+            remote = [data for line in status.lines if (data := _tagged(line)) is not None]
+            if tail is None or len(status.lines) < tail or _reaches_back(remote, seen):
+                return status, remote
+            tail = tail * 4 if tail * 4 <= MAX_TAIL else None
+
+    def _status_events(self, run: RunRecord, job_id: int, status: JobStatus) -> list[Event]:
+        name = status.status
+        if name is None or name in TERMINAL:
+            return []
+        source = f"skypilot:{job_id}:status:{name}:{status.recovery_count}"
+        if name in ("PENDING", "SUBMITTED"):
+            return [
+                StatusChanged(
+                    status="queued",
+                    provider_status=name,
+                    message="waiting for SkyPilot's jobs controller",
+                    source_id=source,
+                )
+            ]
+        if name == "STARTING":
+            return [
+                StatusChanged(
+                    status="queued",
+                    provider_status=name,
+                    message="SkyPilot is provisioning the cluster",
+                    source_id=source,
+                )
+            ]
+        if name == "RUNNING":
+            return [StatusChanged(status="running", provider_status=name, source_id=source)]
+        if name == "RECOVERING":
+            outputs = run.state.get("skypilot_outputs")
+            return [
+                Log(
+                    level="warning",
+                    message=f"SkyPilot is recovering managed job {job_id} (a preempted or "
+                    f"failed node; recovery {status.recovery_count + 1}): training resumes "
+                    f"from the last checkpoint in {outputs}/{run.run_id}",
+                    source_id=source,
+                )
+            ]
+        return [Log(message=f"SkyPilot: managed job {job_id} is {name.lower()}", source_id=source)]
+
+    def _ending(
+        self,
+        backend: LocalBackend,
+        run: RunRecord,
+        job_id: int,
+        status: JobStatus,
+        held: dict[str, Any] | None,
+    ) -> Event:
+        source = f"skypilot:{job_id}:end"
+        name = status.status or ""
+        kept = _relayed(job_id, held) if held is not None else None
+        if name == "SUCCEEDED":
+            if isinstance(kept, Completed):
+                return kept.model_copy(update={"source_id": source})
+            from tunesdk.events import summarize
+            from tunesdk.models import LocalModel
+
+            model = LocalModel(
+                path=f"{run.state.get('skypilot_outputs')}/{run.run_id}/model",
+                base_model=_base_model(run),
+                engine=backend.name,
+            )
+            metrics = summarize(run.events(strict=False))
+            return Completed(model=model, metrics=metrics, source_id=source)
+        if name == "CANCELLED" or (run.should_stop() and name not in FAILED):
+            checkpoint = kept.checkpoint if isinstance(kept, Cancelled) else _last_checkpoint(run)
+            return Cancelled(checkpoint=checkpoint, source_id=source)
+        if isinstance(kept, Failed):
+            return kept.model_copy(update={"source_id": source})
+        reason = status.failure_reason or "no reason given"
+        fix = FAILURE_FIXES.get(name, FAILURE_FIXES["FAILED"]).format(job_id=job_id)
+        return Failed(
+            error=f"SkyPilot ended managed job {job_id} {name}: {reason} — fix: {fix}",
+            error_type=name or "FAILED",
+            source_id=source,
+        )
+
+    def cancel(self, backend: LocalBackend, run: RunRecord) -> None:
+        """``sky jobs cancel``: SkyPilot stops the job and tears the cluster down; Cancelled
+        follows through `poll` once SkyPilot reports CANCELLED."""
+        run.mark_cancel_requested()
+        job_id = run.state.get("skypilot_job_id")
+        if job_id is None:
+            return  # not launched yet: poll records it cancelled
+        SkyJobs(run.state.get("skypilot_python") or self.client().python).cancel(int(job_id))
+        self._last_poll.pop(run.run_id, None)  # the next poll asks at once
+
+    def kill(self, backend: LocalBackend, run: RunRecord) -> None:
+        """The same cancel again (SkyPilot's cancel is already the hard stop)."""
+        if run.state.get("skypilot_job_id") is not None:
+            self.cancel(backend, run)
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def _interval() -> float:
+    override = os.environ.get("TUNESDK_POLL_INTERVAL")
+    return float(override) if override else POLL_SECONDS
+
+
+def _tagged(line: str) -> dict[str, Any] | None:
+    """The event JSON of a tagged log line (SkyPilot may prefix it, e.g. ``(task, pid=1) ``)."""
+    at = line.find(EVENT_TAG)
+    if at < 0:
+        return None
+    try:
+        data = json.loads(line[at + len(EVENT_TAG) :])
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and "type" in data and "seq" in data else None
+
+
+def _relayed(job_id: int, data: dict[str, Any]) -> Event:
+    """A remote event, ready for the local run: its remote run id and seq become its source."""
+    source = f"skypilot:{job_id}:{data.get('run_id', '')}:{data.get('seq')}"
+    fields = {k: v for k, v in data.items() if k not in ("run_id", "seq", "source_id")}
+    return parse_event({**fields, "source_id": source})
+
+
+def _relayed_seqs(run: RunRecord, job_id: int) -> dict[str, int]:
+    """The highest remote seq relayed so far, per remote run (one per attempt)."""
+    prefix = f"skypilot:{job_id}:"
+    seen: dict[str, int] = {}
+    for source in run.state.get("source_ids", []):
+        if not isinstance(source, str) or not source.startswith(prefix):
+            continue
+        remote, _, seq = source[len(prefix) :].rpartition(":")
+        if seq.isdigit() and remote and not remote.startswith("status"):
+            seen[remote] = max(seen.get(remote, 0), int(seq))
+    return seen
+
+
+def _reaches_back(remote: list[dict[str, Any]], seen: dict[str, int]) -> bool:
+    """Whether the window holds every event after those relayed: its oldest attempt's first
+    event in the window follows right after what was relayed of that attempt (or is its first)."""
+    if not remote:
+        return False
+    first = remote[0]
+    return int(first.get("seq", 0)) <= seen.get(str(first.get("run_id")), 0) + 1
+
+
+def _last_checkpoint(run: RunRecord) -> str | None:
+    from tunesdk.worker import last_checkpoint
+
+    return last_checkpoint(run)
+
+
+def _base_model(run: RunRecord) -> str | None:
+    from tunesdk.job import ModelRef
+
+    model = run.job.model
+    return model.name if isinstance(model, ModelRef) else model
+
+
+def _yaml(task: dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(task, sort_keys=False)
+
+
+__all__ = ["ACTIVE", "FAILED", "TERMINAL", "SkyPilotLauncher"]
