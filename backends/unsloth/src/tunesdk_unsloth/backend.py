@@ -1,4 +1,5 @@
-"""UnslothBackend: local SFT/DPO with Unsloth on one GPU, in tunesdk's worker process."""
+"""UnslothBackend: local SFT, DPO, GRPO, KTO and ORPO with Unsloth on one GPU, in tunesdk's
+worker process (Unsloth's model loading and patched TRL trainers, tunesdk-trl's trainer glue)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ from tunesdk_unsloth.plan import build_plan
 
 
 class UnslothBackend(LocalBackend):
-    """Unsloth: SFT and DPO with LoRA (DoRA, rsLoRA), QLoRA 4/8-bit and full fine-tuning, one GPU."""
+    """Unsloth: SFT, DPO, GRPO, KTO and ORPO with LoRA (DoRA, rsLoRA), QLoRA 4/8-bit and full
+    fine-tuning, one GPU."""
 
     name: ClassVar[str] = "unsloth"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        objectives=frozenset({"sft", "dpo"}),
+        objectives=frozenset({"sft", "dpo", "grpo", "kto", "orpo"}),
         methods=frozenset({"full", "lora", "qlora"}),
         needs_gpu=True,
         resume=True,
@@ -37,11 +39,6 @@ class UnslothBackend(LocalBackend):
             "LoRA, QLoRA and full fine-tuning only (the trl backend trains prefix tuning)",
             "adapter": "bottleneck adapters cannot be trained by the unsloth backend: Unsloth "
             "trains LoRA, QLoRA and full fine-tuning only (the trl backend trains adapters)",
-            **{
-                objective: f"the unsloth backend trains SFT and DPO; tunesdk does not run {name} "
-                "through Unsloth yet (the trl backend trains it, on the CPU or a GPU)"
-                for objective, name in (("grpo", "GRPO"), ("kto", "KTO"), ("orpo", "ORPO"))
-            },
         },
     )
 
@@ -80,7 +77,8 @@ class UnslothBackend(LocalBackend):
                     usable=False,
                     reason="Unsloth's CPU mode trains SFT only (LoRA or full), not "
                     f"{job.infer_objective()}",
-                    fix="run DPO on a machine with a GPU, or use the trl backend on this one",
+                    fix=f"run {job.infer_objective().upper()} on a machine with a GPU, or use "
+                    "the trl backend on this one",
                     versions=versions,
                 )
             return Check(usable=True, reason=environment.CPU_MODE, versions=versions)
@@ -95,7 +93,8 @@ class UnslothBackend(LocalBackend):
         return self._check(job)
 
     def plan(self, job: Job) -> Plan:
-        """from_pretrained/get_peft_model kwargs, the SFTConfig/DPOConfig, one row per option.
+        """from_pretrained/get_peft_model kwargs, the TRL config (SFTConfig, DPOConfig, GRPOConfig,
+        KTOConfig or ORPOConfig), one row per option.
         Pure; works without a GPU and without unsloth installed."""
         found = environment.engine()
         version = found.versions.get("unsloth") if found else environment.unsloth_version()

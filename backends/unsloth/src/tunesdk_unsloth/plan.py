@@ -26,6 +26,16 @@ from tunesdk_unsloth.native import (
 )
 
 BACKEND = "unsloth"
+#: how each RL/preference objective runs through Unsloth (it patches TRL's trainers on import)
+RL_NOTES = {
+    "grpo": "GRPO with Unsloth's patched GRPOTrainer; completions are generated with "
+    "transformers' generate (from_pretrained fast_inference stays False: no vLLM); "
+    'backend_options={"unsloth": {"from_pretrained": {"fast_inference": True}}} asks for '
+    "Unsloth's vLLM rollouts (needs vllm; not tested by tunesdk)",
+    "kto": "KTO with Unsloth's patched KTOTrainer (tunesdk-trl's KTO data and config)",
+    "orpo": "ORPO with Unsloth's patched ORPOTrainer (trl.experimental.orpo; tunesdk-trl's "
+    "templated pairs and config)",
+}
 FP = "FastLanguageModel.from_pretrained."
 GPM = "FastLanguageModel.get_peft_model."
 
@@ -119,7 +129,10 @@ def _model_rows(rows: _Rows, native: dict[str, Any]) -> None:
         "mapped",
         FP + "max_seq_length",
         fp["max_seq_length"],
-        reason=f"also {prefix}max_length (the cut tunesdk applies to the data)",
+        reason="Unsloth's context length: prompt and completion must fit (GRPO bounds what it "
+        "generates with max_completion_length)"
+        if "max_length" not in config
+        else f"also {prefix}max_length (the cut tunesdk applies to the data)",
     )
     rows.add(
         "seed",
@@ -226,7 +239,8 @@ def _resource_rows(rows: _Rows, native: dict[str, Any]) -> None:
             "resources.mixed_precision",
             "defaulted",
             reason=_dtype_reason(None)
-            + "; Unsloth's trainer then sets SFTConfig bf16/fp16 to match the model",
+            + f"; Unsloth's patched trainer then sets {native['config_class']} bf16/fp16 to match "
+            "the model",
             native=FP + "dtype",
             native_value=None,
         )
@@ -236,7 +250,7 @@ def _resource_rows(rows: _Rows, native: dict[str, Any]) -> None:
             "mapped",
             FP + "dtype",
             dtype,
-            reason="and SFTConfig bf16/fp16",
+            reason=f"and {native['config_class']} bf16/fp16",
         )
     one_gpu = "this backend trains on one GPU; use backend='axolotl' or 'trl' for several"
     if resources.processes > 1:
@@ -310,10 +324,17 @@ def _notes(job: Job, version: str | None, config: dict[str, Any]) -> list[str]:
         "itself is computed without one",
         f"effective batch = {micro} per step × {accumulation} accumulation steps × 1 GPU "
         f"= {micro * accumulation}",
-        "loss on assistant tokens only unless train_on_inputs=True (tunesdk builds the labels, "
-        "as in the trl backend)",
         'gradient checkpointing: use_gradient_checkpointing="unsloth" (offloaded activations)',
     ]
+    objective = job.infer_objective()
+    if objective == "sft":
+        notes.insert(
+            3,
+            "loss on assistant tokens only unless train_on_inputs=True (tunesdk builds the "
+            "labels, as in the trl backend)",
+        )
+    elif objective in RL_NOTES:
+        notes.append(RL_NOTES[objective])
     if isinstance(job.method, LoRA) and isinstance(job.method.target_modules, str):
         notes.append(
             "target_modules 'all-linear' became "
