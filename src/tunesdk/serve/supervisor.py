@@ -51,6 +51,8 @@ class Supervisor:
         self._threads: dict[str, threading.Thread] = {}
         #: run id -> monotonic deadline by which a cancelled local worker must have stopped
         self._cancel_deadlines: dict[str, float] = {}
+        #: run id -> digest of the problem last logged for it
+        self._problems: dict[str, str] = {}
         self._lock = threading.Lock()
 
     # ---- lifecycle ----------------------------------------------------------------------------
@@ -140,7 +142,7 @@ class Supervisor:
                     delay = min(longest, delay * 1.5)
                 else:  # a failure that heals by waiting: poll_once logged it once
                     delay = min(longest * FAILING_FACTOR, delay * 2.0)
-                if ok and record.state.get(PROBLEM_KEY):
+                if ok and self._problems.pop(run_id, None) is not None:
                     record.update_state(**{PROBLEM_KEY: None})
             except RunNotFound:
                 return  # deleted (tunesdk rm --force)
@@ -166,23 +168,32 @@ class Supervisor:
             record.emit(Cancelled(checkpoint=last_checkpoint(record)))
 
     def _note(self, record: RunRecord | None, run_id: str, exc: Exception) -> None:
-        """Log a problem following ``run_id``: to the server log always, and once per distinct
-        problem into the run as a warning (its watchers see why nothing moves)."""
+        """Log a problem following ``run_id`` once per distinct problem: to the server log (a
+        bug with its traceback) and into the run as a warning (its watchers see why nothing
+        moves). Repeats of the same problem go to the server log at debug level only."""
         if isinstance(exc, TuneError):
-            log.warning("following run %s: %s", run_id, exc.message)
             text = f"the server cannot follow this run: {exc.message}"
             if exc.fix:
                 text += f" (fix: {exc.fix})"
         else:
-            log.exception("following run %s failed (retrying)", run_id, exc_info=exc)
             # only the type: a foreign exception's text may quote anything (a URL, a header)
             text = f"the server cannot follow this run: internal error {type(exc).__name__}"
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        with self._lock:
+            repeated = self._problems.get(run_id) == digest
+            self._problems[run_id] = digest
+        if repeated:
+            log.debug("following run %s: still %s", run_id, text)
+            return
+        if isinstance(exc, TuneError):
+            log.warning("following run %s: %s (retrying)", run_id, exc.message)
+        else:
+            log.error("following run %s failed (retrying)", run_id, exc_info=exc)
         if record is None:
             return
-        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         try:
             if record.state.get(PROBLEM_KEY) == digest:
-                return
+                return  # noted by an earlier server process
             record.update_state(**{PROBLEM_KEY: digest})
             record.log(f"{text}; retrying every {STUCK_RETRY_S:g} s", level="warning")
         except Exception:  # the run's own files are the trouble: the server log has it
