@@ -141,7 +141,7 @@
     const events = [];
     let after = 0;
     for (let page = 0; page < 1000; page++) {
-      const body = await api("/runs/" + encodeURIComponent(id) + "/events?after=" + after);
+      const body = await api("/runs/" + encodeURIComponent(id) + "/events?limit=10000&after=" + after);
       const batch = items(body);
       if (!batch.length) break;
       events.push(...batch);
@@ -161,6 +161,7 @@
     function dispatch(block) {
       let data = "";
       let seqText = null;
+      let kind = "message";
       for (const line of block.split("\n")) {
         if (!line || line.startsWith(":")) continue;
         const colon = line.indexOf(":");
@@ -169,7 +170,9 @@
         if (value.startsWith(" ")) value = value.slice(1);
         if (field === "data") data += (data ? "\n" : "") + value;
         else if (field === "id") seqText = value;
+        else if (field === "event") kind = value;
       }
+      if (kind === "end") { ended = true; return; } // the server's last word after a terminal event
       if (!data) return;
       let event;
       try { event = JSON.parse(data); } catch (e) { return; }
@@ -190,6 +193,7 @@
           const response = await fetch(API + "/runs/" + encodeURIComponent(id) + "/events/stream",
             { headers, signal: controller.signal, cache: "no-store" });
           if (response.status === 401) { onState("needs-key"); return; }
+          if (response.status === 204) { ended = true; break; } // ended, nothing left to send
           if (!response.ok) throw new Error(await errorText(response));
           onState("live");
           delay = 500;
@@ -402,19 +406,40 @@
       fillBackends();
     }).catch(() => { /* the filter still offers the backends seen in runs */ });
 
+    // pages of 100, newest first; "Show more" adds a page, the refresh reloads as many as shown
+    const PAGE = 100;
+    let wanted = PAGE;
+    const more = h("button", { type: "button", id: "more-runs", hidden: true }, "Show more runs");
+    more.addEventListener("click", () => { wanted += PAGE; load(); });
+    view.append(more);
+
+    let loading = false;
     async function load() {
-      const params = new URLSearchParams({ limit: "200" });
-      if (status) params.set("status", status);
-      if (backend) params.set("backend", backend);
-      let body;
+      if (loading) return;
+      loading = true;
+      const runs = [];
+      let hasMore = false;
       try {
-        body = await api("/runs?" + params.toString());
+        let after = null;
+        while (runs.length < wanted) {
+          const params = new URLSearchParams({ limit: String(PAGE) });
+          if (status) params.set("status", status);
+          if (backend) params.set("backend", backend);
+          if (after) params.set("after", after);
+          const body = await api("/runs?" + params.toString());
+          const batch = items(body);
+          runs.push(...batch);
+          hasMore = Boolean(body && body.has_more);
+          if (!hasMore || !batch.length) break;
+          after = runId(batch[batch.length - 1]);
+        }
       } catch (err) {
         stopView();
         showError(err);
         return;
+      } finally {
+        loading = false;
       }
-      const runs = items(body);
       clear(tbody);
       for (const run of runs) {
         const id = runId(run);
@@ -430,8 +455,8 @@
         tbody.append(h("tr", {}, h("td", { colspan: "5", class: "muted" },
           status || backend ? "No runs match these filters." : "No runs yet. Create one with the openai SDK, POST /tunesdk/v1/runs or `tunesdk run`.")));
       }
-      const total = body && typeof body.total === "number" ? body.total : runs.length;
-      count.textContent = total === 1 ? "1 run" : total + " runs";
+      count.textContent = (runs.length === 1 ? "1 run" : runs.length + " runs") + (hasMore ? " shown, more below" : "");
+      more.hidden = !hasMore;
       fillBackends();
     }
 
@@ -480,11 +505,15 @@
     return dl;
   }
 
-  function planTable(plan) {
+  // The plan: the options this backend drops (what the user should know) in view, every
+  // option's fate in a disclosure (a plan has ~40 rows)
+  function planSection(plan) {
     const rows = (plan && Array.isArray(plan.rows)) ? plan.rows : (Array.isArray(plan) ? plan : []);
     if (!rows.length) return h("p", { class: "muted" }, "No plan recorded.");
     const show = (v) => (v === null || v === undefined ? "–" : typeof v === "string" ? v : JSON.stringify(v));
-    return h("div", { class: "table-wrap" }, h("table", { class: "plan responsive", id: "plan" },
+    const count = (fate) => rows.filter((r) => r.status === fate).length;
+    const dropped = rows.filter((r) => r.status === "dropped" && r.user_set);
+    const table = h("div", { class: "table-wrap" }, h("table", { class: "plan responsive", id: "plan" },
       h("caption", { class: "visually-hidden" }, "What happens to every option on this backend"),
       h("thead", {}, h("tr", {},
         h("th", { scope: "col" }, "Option"), h("th", { scope: "col" }, "Value"),
@@ -496,6 +525,14 @@
         h("td", { "data-label": "Fate" }, r.status),
         h("td", { "data-label": "Native", class: "wrap" }, r.native ? r.native + (r.native_value !== undefined && r.native_value !== null ? " = " + show(r.native_value) : "") : "–"),
         h("td", { "data-label": "Why", class: "wrap" }, r.reason || ""))))));
+    return h("div", {},
+      dropped.length
+        ? h("div", { id: "plan-dropped" }, h("p", {}, "Options you set that " + (plan.backend || "this backend") + " drops:"),
+          h("ul", {}, dropped.map((r) => h("li", {}, h("code", {}, r.option), " = " + show(r.value) + ": " + (r.reason || "not supported")))))
+        : h("p", { id: "plan-dropped" }, "Every option you set is honoured."),
+      h("details", { id: "plan-details" },
+        h("summary", {}, "All " + rows.length + " options (" + count("mapped") + " mapped, " + count("defaulted") + " defaulted, " + count("dropped") + " dropped)"),
+        table));
   }
 
   // A run: header, Cancel, live curve, metrics, checkpoints, plan, event log.
@@ -530,7 +567,7 @@
       clear(modelLine);
       if (model) modelLine.append(h("strong", {}, "Model: "), h("code", {}, modelUri(model)));
     }
-    setModel(run.fine_tuned_model || run.result_model || (run.result && run.result.model) || null);
+    setModel((run.result && run.result.model) || null);
 
     function setStatus(next) {
       if (!next || next === status) return;
@@ -572,7 +609,7 @@
         metricsCard,
         h("section", { class: "card", "aria-labelledby": "checkpoints-title" }, h("h2", { id: "checkpoints-title" }, "Checkpoints"), checkpointsList)),
       h("section", { class: "card", "aria-labelledby": "log-title" }, h("h2", { id: "log-title" }, "Events"), logList),
-      h("section", { class: "card", "aria-labelledby": "plan-title" }, h("h2", { id: "plan-title" }, "Plan"), planTable(run.plan)));
+      h("section", { class: "card", "aria-labelledby": "plan-title" }, h("h2", { id: "plan-title" }, "Plan"), planSection(run.plan)));
 
     // the chart: reward for RL runs (their loss is ~0), else train and eval loss
     const curves = newCurves();
@@ -640,10 +677,13 @@
         checkpointsList.append(h("li", {}, "step " + e.step + ": ", h("code", { class: "wrap" }, e.path || e.provider_id || "")));
       }
       const time = e.time ? new Date(e.time) : null;
+      // follow the newest line unless the reader scrolled up to read older ones
+      const atBottom = logList.scrollHeight - logList.scrollTop - logList.clientHeight < 24;
       logList.append(h("li", { class: "event event-" + String(e.type).replace(/[^a-z]/g, "") + (e.level ? " level-" + String(e.level).replace(/[^a-z]/g, "") : ""), "data-seq": e.seq },
         h("time", { datetime: e.time || "" }, time && !isNaN(time) ? time.toLocaleTimeString() : ""),
         " ", h("span", { class: "event-type" }, e.type), " ", h("span", { class: "event-text" }, describeEvent(e))));
       while (logList.children.length > MAX_LOG_LINES) logList.removeChild(logList.firstChild);
+      if (atBottom) logList.scrollTop = logList.scrollHeight;
     }
 
     function onStreamState(state) {
@@ -675,7 +715,7 @@
     const b = query.get("b") || "";
     let runs;
     try {
-      runs = items(await api("/runs?limit=200"));
+      runs = items(await api("/runs?limit=100"));
     } catch (err) {
       clear(view);
       showError(err);
