@@ -53,6 +53,10 @@ PRIORITY = [
     ("unsloth", "qlora"),
     ("axolotl", "qlora"),
     ("trl", "full"),
+    # GRPO, KTO and ORPO through Unsloth's patched trainers: last, when the budget allows
+    ("unsloth", "grpo"),
+    ("unsloth", "kto"),
+    ("unsloth", "orpo"),
 ]
 
 

@@ -14,6 +14,11 @@ transformers/TRL/PEFT as Unsloth asks:
   ``text`` column → TRL's ``SFTTrainer`` with ``bf16=is_bfloat16_supported()``. The optimizer is
   TRL's default (as for the Job), not the notebooks' ``adamw_8bit``, so both sides train alike.
 
+- ``grpo`` / ``kto`` / ``orpo`` (via tunesdk only): the LoRA job as GRPO (a fuzzy-match grader
+  against the conversations' answers), KTO (labelled completions) and ORPO (reversed answers
+  rejected), each through Unsloth's patched TRL trainer (see ``rl_job``). Their rows show the
+  last loss (GRPO's is about 0 on-policy) and ``ok`` when every step logged one.
+
 Usage (a CUDA GPU and ``pip install 'tunesdk-unsloth[gpu]'``)::
 
     python benchmarks/gpu/unsloth_check.py [--steps 30] [--out unsloth.json]
@@ -34,16 +39,21 @@ from typing import Any
 import common
 from common import Case, Row, Size, StepSample
 
+#: objectives Unsloth runs through its patched TRL trainers (LoRA, via tunesdk only)
+RL_OBJECTIVES = ("grpo", "kto", "orpo")
 CASES = [
     Case("unsloth", method, via) for method in ("lora", "qlora") for via in ("tunesdk", "plain")
-]
+] + [Case("unsloth", objective, "tunesdk") for objective in RL_OBJECTIVES]
 LLAMA_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 def run_case(case: Case, model: Path, size: Size, steps: int) -> Row:
     require_unsloth(case)
     importlib.import_module("unsloth")  # first: it patches transformers, TRL and PEFT
-    job = common.make_job(model, case.method, size, steps)
+    if case.method in RL_OBJECTIVES:
+        job = rl_job(model, case.method, size, steps)
+    else:
+        job = common.make_job(model, case.method, size, steps)
     with tempfile.TemporaryDirectory() as tmp:
         if case.via == "tunesdk":
             return common.measure(
@@ -54,6 +64,47 @@ def run_case(case: Case, model: Path, size: Size, steps: int) -> Row:
                 ),
             )
         return common.measure(case, steps, lambda: train_plain_unsloth(job, Path(tmp)))
+
+
+def rl_job(model: Path, objective: str, size: Size, steps: int) -> Any:
+    """The LoRA job of ``common.make_job`` as GRPO, KTO or ORPO on the same conversations:
+
+    - GRPO: the user turns as prompts, the assistant turns as an ``answer`` column, a fuzzy-match
+      grader against it (no Python reward to import), 4 completions per prompt (2 when the
+      batch is 2) of at most 64 tokens;
+    - KTO: each conversation as prompt/completion, every other one labelled undesirable;
+    - ORPO: the assistant turn chosen, the same words reversed rejected.
+    """
+    import tunesdk as ts
+
+    base = common.make_job(model, "lora", size, steps)
+    rows = common.chat_rows(size)
+    turns = [(r["messages"][0]["content"], r["messages"][-1]["content"]) for r in rows]
+    fields: dict[str, Any] = {"objective": objective, "train_on_inputs": False}
+    if objective == "grpo":
+        similar = ts.graders.TextSimilarity(
+            name="close",
+            input="{{sample.output_text}}",
+            reference="{{item.answer}}",
+            evaluation_metric="fuzzy_match",
+        )
+        fields.update(
+            data=[{"prompt": user, "answer": answer} for user, answer in turns],
+            rewards=[similar],
+            num_generations=4 if size.batch % 4 == 0 else 2,
+            max_completion_length=64,
+        )
+    elif objective == "kto":
+        fields["data"] = [
+            {"prompt": user, "completion": answer, "label": i % 2 == 0}
+            for i, (user, answer) in enumerate(turns)
+        ]
+    else:
+        fields["data"] = [
+            {"prompt": user, "chosen": answer, "rejected": " ".join(reversed(answer.split()))}
+            for user, answer in turns
+        ]
+    return ts.Job.model_validate({**base.model_dump(exclude_unset=True), **fields})
 
 
 def require_unsloth(case: Case) -> None:
