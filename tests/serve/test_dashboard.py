@@ -143,6 +143,13 @@ _PROBLEMS: dict[int, list[str]] = {}
 
 
 def _open(browser: Browser, url: str, viewport: dict[str, int]) -> Page:
+    page = _open_new(browser, viewport)
+    page.goto(url)
+    return page
+
+
+def _open_new(browser: Browser, viewport: dict[str, int]) -> Page:
+    """A new page that records script and console errors (`_close` asserts there were none)."""
     page = browser.new_page(viewport=viewport)
     problems = _PROBLEMS.setdefault(id(page), [])
     page.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
@@ -154,7 +161,6 @@ def _open(browser: Browser, url: str, viewport: dict[str, int]) -> Page:
             else None
         ),
     )
-    page.goto(url)
     return page
 
 
@@ -349,6 +355,36 @@ def test_keyboard_reaches_cancel_and_enter_activates_it(site: Any, browser: Brow
     _close(page)
 
 
+def test_a_dropped_stream_resumes_without_losing_or_repeating_events(
+    site: Any, browser: Browser
+) -> None:
+    record = _fed_run(site)
+    for step in range(1, 4):
+        record.emit(Progress(step=step, train_loss=2.0 - step * 0.1))
+    sent = record.events()
+    resumes: list[str | None] = []
+
+    def first_answer_then_drop(route: Any) -> None:
+        resumes.append(route.request.headers.get("last-event-id"))
+        if len(resumes) > 1:
+            route.continue_()  # the real server from here on
+            return
+        # the first connection delivers the events so far, then the connection drops
+        frames = "".join(f"id: {e.seq}\ndata: {e.to_json()}\n\n" for e in sent)
+        route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=frames)
+
+    page = _open_new(browser, WIDE)
+    page.route("**/events/stream", first_answer_then_drop)
+    page.goto(site.base_url + f"/#/runs/{record.run_id}")
+    for step in range(4, 9):
+        record.emit(Progress(step=step, train_loss=2.0 - step * 0.1))
+    _wait(lambda: _points(page) == 8, what="the events after the drop")
+    assert resumes[:2] == [None, str(sent[-1].seq)], resumes
+    seqs = page.locator("#event-log li").evaluate_all("items => items.map(li => +li.dataset.seq)")
+    assert seqs == list(range(1, record.events()[-1].seq + 1))
+    _close(page)
+
+
 def test_a_grpo_run_charts_its_reward(site: Any, browser: Browser) -> None:
     record = _fed_run(site)
     for step in range(1, 7):
@@ -395,4 +431,26 @@ def test_with_api_keys_the_page_asks_for_a_key_and_sends_it_as_a_header(
         expect(page.locator("#run-count")).to_contain_text("0 runs")
         assert not any(key in url for url in urls), "the key reached a URL"
         assert page.evaluate("() => sessionStorage.getItem('tunesdk.apiKey')") == key
+        _close(page)
+
+
+def test_the_list_pages_through_more_than_one_page_of_runs(
+    browser: Browser, serve_kit: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TUNESDK_HOME", str(tmp_path / "home"))
+    register_backend(FedBackend.name, FedBackend)
+    job = ts.Job(model="tiny/model", data=tiny_chat_data(2), max_steps=1)
+    plan = FedBackend().plan(job)
+    store = RunStore()
+    ids = [store.create(job, plan, FedBackend.name).run_id for _ in range(103)]
+    with serve_kit.running(None) as server:
+        page = _open(browser, server.base_url + "/", WIDE)
+        rows = page.locator("#runs tbody tr[data-run-id]")
+        expect(rows).to_have_count(100)
+        expect(page.locator("#run-count")).to_contain_text("more below")
+        page.get_by_role("button", name="Show more runs").click()
+        expect(rows).to_have_count(103)
+        expect(page.get_by_role("button", name="Show more runs")).to_be_hidden()
+        shown = rows.evaluate_all("rows => rows.map(r => r.dataset.runId)")
+        assert sorted(shown) == sorted(ids)
         _close(page)
