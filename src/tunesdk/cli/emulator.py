@@ -25,13 +25,13 @@ Legacy = str | Callable[[str], list[str]] | list[str]
 @app.command("emulator")
 def emulator(
     backend: Annotated[
-        str, typer.Argument(help="backend whose emulator to serve: together, openai, fireworks")
+        str, typer.Argument(help="backend whose emulator to serve: together, openai, fireworks, tinker")
     ],
     port: Annotated[
         int | None,
         typer.Option(
             help="port to listen on (default: the provider's own: together 8765, "
-            "fireworks 8766, openai 8080)"
+            "fireworks 8766, openai 8080, tinker 8767)"
         ),
     ] = None,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",

@@ -33,7 +33,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def build_app(state: ServerState, settings: EmulatorSettings) -> Starlette:
-    def api(handler: Callable[[Request], Any]) -> Handler:
+    def api(handler: Callable[[Request, bytes], Any]) -> Handler:
         """Auth, JSON in and out, `TinkerError` → its status; the handler runs off the loop."""
 
         async def endpoint(request: Request) -> Response:

@@ -70,7 +70,7 @@ class BaseModels:
 
                 with quiet_hf():  # no "Loading weights" bar per training client
                     model = AutoModelForCausalLM.from_pretrained(path, dtype="auto")
-                model.to(self.device)
+                model.to(self.device)  # type: ignore[arg-type]
                 model.requires_grad_(False)
                 self._cache[path] = (model, AutoTokenizer.from_pretrained(path))
             return self._cache[path]

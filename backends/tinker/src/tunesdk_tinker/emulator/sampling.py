@@ -47,6 +47,7 @@ class Params:
                 "sampling_params: max_tokens must be >= 1, temperature >= 0, 0 < top_p <= 1"
             )
         stop = raw.get("stop")
+        strings: tuple[str, ...]
         if stop is None:
             tokens, strings = frozenset(eos), ()
         elif isinstance(stop, str):

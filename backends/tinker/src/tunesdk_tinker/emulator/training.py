@@ -50,7 +50,7 @@ def attach_lora(base: Any, info: RunInfo) -> Any:
 
     config = LoraConfig(
         r=info.lora_rank,
-        lora_alpha=info.lora_alpha,
+        lora_alpha=info.lora_alpha,  # type: ignore[arg-type]  # PEFT takes floats
         lora_dropout=0.0,
         target_modules=lora_targets(base, info),
         bias="none",
@@ -102,9 +102,9 @@ def target_logprobs(model: Any, batch: Sequence[Datum]) -> list[torch.Tensor]:
     logprobs = torch.log_softmax(logits, dim=-1)
     out = []
     for row, datum in enumerate(batch):
-        targets = torch.from_numpy(datum.inputs["target_tokens"].astype(np.int64)).to(device)
+        wanted = torch.from_numpy(datum.inputs["target_tokens"].astype(np.int64)).to(device)
         n = len(datum.tokens)
-        out.append(logprobs[row, :n].gather(-1, targets[:, None]).squeeze(-1).cpu())
+        out.append(logprobs[row, :n].gather(-1, wanted[:, None]).squeeze(-1).cpu())
     return out
 
 
