@@ -21,7 +21,7 @@ from tunesdk.backend import Backend
 from tunesdk.events import Checkpoint, Evaluation, Event, Log, Progress, StatusChanged
 from tunesdk.plans import Plan
 from tunesdk.registry import register_backend
-from tunesdk.serve.auth import LOCAL_OWNER
+from tunesdk.serve.auth import LOCAL_OWNER, owner_id
 from tunesdk.store import RunRecord, RunStore
 from tunesdk.testing import tiny_chat_data
 
@@ -408,6 +408,15 @@ def test_compare_draws_both_runs(site: Any, browser: Browser) -> None:
     expect(page.locator("#compare-caption")).to_contain_text("10 points")
     assert page.locator("#compare-figure").get_attribute("data-points") == "21"
     _close(page)
+    # the run page's link preselects run A; the phone layout keeps to the screen
+    phone = _open(browser, site.base_url + f"/#/runs/{first.run_id}", PHONE)
+    phone.get_by_role("link", name="Compare with another run").click()
+    expect(phone.locator("#compare-a")).to_have_value(first.run_id)
+    phone.select_option("#compare-b", second.run_id)
+    phone.get_by_role("button", name="Compare").click()
+    expect(phone.locator("#compare-caption")).to_contain_text("10 points")
+    _no_horizontal_scroll(phone)
+    _close(phone)
 
 
 def test_with_api_keys_the_page_asks_for_a_key_and_sends_it_as_a_header(
@@ -416,6 +425,11 @@ def test_with_api_keys_the_page_asks_for_a_key_and_sends_it_as_a_header(
     monkeypatch.setenv("TUNESDK_HOME", str(tmp_path / "home"))
     key = "sk-dashboard-test-key"
     with serve_kit.running(None, api_keys={key}) as keyed:
+        record = RunStore().create(_job(), FedBackend().plan(_job()), FedBackend.name)
+        keyed.ctx.ownership.claim("run", record.run_id, owner_id(key), time.time())
+        register_backend(FedBackend.name, FedBackend)
+        FedBackend().launch(record)
+        record.emit(Progress(step=1, train_loss=1.0))
         page = browser.new_page(viewport=WIDE)
         urls: list[str] = []
         page.on("request", lambda request: urls.append(request.url))
@@ -428,10 +442,22 @@ def test_with_api_keys_the_page_asks_for_a_key_and_sends_it_as_a_header(
         with page.expect_request("**/tunesdk/v1/runs?*") as sent:
             page.keyboard.press("Enter")
         assert sent.value.headers["authorization"] == f"Bearer {key}"
-        expect(page.locator("#run-count")).to_contain_text("0 runs")
-        assert not any(key in url for url in urls), "the key reached a URL"
+        expect(page.locator("#run-count")).to_contain_text("1 run")
         assert page.evaluate("() => sessionStorage.getItem('tunesdk.apiKey')") == key
-        _close(page)
+
+        # the key's own run: the event stream (fetch, not EventSource) carries the header too
+        with page.expect_request("**/events/stream") as stream:
+            page.get_by_role("link", name=record.run_id).click()
+        assert stream.value.headers["authorization"] == f"Bearer {key}"
+        _wait(lambda: _points(page) == 1, what="the keyed run's point")
+        record.emit(Progress(step=2, train_loss=0.9))
+        _wait(lambda: _points(page) == 2, what="a live point over the keyed stream")
+        assert not any(key in url for url in urls), "the key reached a URL"
+
+        page.get_by_role("button", name="Forget API key").click()
+        expect(page.get_by_label("API key")).to_be_focused()
+        assert page.evaluate("() => sessionStorage.getItem('tunesdk.apiKey')") is None
+        page.close()
 
 
 def test_the_list_pages_through_more_than_one_page_of_runs(

@@ -721,6 +721,10 @@
       showError(err);
       return;
     }
+    // the runs named in the URL stay choosable even when older than the newest 100
+    for (const id of [a, b]) {
+      if (id && !runs.some((r) => runId(r) === id)) runs.push({ id, status: "older run" });
+    }
     const choose = (name, label, chosen) => h("div", { class: "field" },
       h("label", { for: "compare-" + name }, label),
       h("select", { id: "compare-" + name, name },
