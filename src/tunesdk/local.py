@@ -79,6 +79,12 @@ class LocalBackend(Backend):
 
         validate_job_data(job, self.name, rules=self.name if self.name in RULES else None)
 
+    @staticmethod
+    def trains_here(job: Job) -> bool:
+        """True when the job's worker runs on this machine (the local launcher): only then do
+        this machine's GPUs and packages decide whether it can run."""
+        return job.resources.launcher == "local"
+
     def worker_python(self) -> str:
         """The interpreter that trains: this backend's engine environment when one is set up
         (``$TUNESDK_<NAME>_PYTHON`` or ``tunesdk engine install NAME``), else this one."""

@@ -87,7 +87,10 @@ def run_worker(run_dir: Path) -> int:
             raise PeerStopped
         record.request_stop()
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread (a Ray Train worker): its launcher stops it
+        pass
     if distributed:
         from tunesdk.local import register_rank
 

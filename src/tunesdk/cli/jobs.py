@@ -24,6 +24,16 @@ JsonOpt = Annotated[
 DetachOpt = Annotated[
     bool, typer.Option("--detach", help="submit, print the run id and return at once")
 ]
+LauncherOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--launcher",
+        "-l",
+        metavar="NAME",
+        help="where the worker runs: local, ray, skypilot (sets resources.launcher; see "
+        "`tunesdk launchers`)",
+    ),
+]
 
 
 @app.command()
@@ -33,6 +43,7 @@ def run(
     set_: SetOpt = None,
     json_events: JsonOpt = False,
     detach: DetachOpt = False,
+    launcher: LauncherOpt = None,
 ) -> None:
     """Run a job to the end (or submit it with --detach).
 
@@ -41,10 +52,11 @@ def run(
     """
     from tunesdk.run import Run
 
-    job = load_job(job_file, set_)
+    job = load_job(job_file, set_).with_launcher(launcher)
     restart = shlex.join(
         ["tunesdk", "run", str(job_file), "--backend", backend]
         + [arg for pair in set_ or [] for arg in ("--set", pair)]  # the same job, overrides too
+        + (["--launcher", launcher] if launcher else [])
     )
     _start_and_follow(
         lambda: Run.submit(job, backend),
@@ -138,9 +150,13 @@ def plan(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the whole plan as JSON")] = False,
+    launcher: LauncherOpt = None,
 ) -> None:
-    """Show what BACKEND would run or send, and the fate of every option. Spends nothing."""
-    job = load_job(job_file, set_)
+    """Show what BACKEND would run or send, and the fate of every option. Spends nothing.
+
+    With a launcher other than local, -o writes the launcher's request instead (a SkyPilot task
+    YAML that `sky jobs launch` runs, a Ray job submission as JSON)."""
+    job = load_job(job_file, set_).with_launcher(launcher)
     the_plan = job.plan(backend)
     if output is not None:
         _write_native(the_plan, output)
@@ -154,15 +170,20 @@ def plan(
         print(the_plan.model_dump_json(indent=2))
         return
     print(the_plan.native_text())
+    if the_plan.launcher_native:
+        print(f"# launcher {the_plan.launcher}:")
+        print(the_plan.launcher_text())
     print(the_plan.render())
 
 
 def _write_native(the_plan: Any, output: Path) -> None:
-    """The plan's native request or config, as YAML or JSON by the file's extension."""
+    """The plan's native request or config (the launcher's, when it submits one), as YAML or
+    JSON by the file's extension."""
+    native = the_plan.launcher_native or the_plan.native
     if output.suffix.lower() in (".yml", ".yaml"):
-        text = yaml.safe_dump(the_plan.native, sort_keys=False, allow_unicode=True)
+        text = yaml.safe_dump(native, sort_keys=False, allow_unicode=True)
     else:
-        text = json.dumps(the_plan.native, indent=2) + "\n"
+        text = json.dumps(native, indent=2) + "\n"
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:

@@ -1,4 +1,4 @@
-"""Commands about this machine and tunesdk itself: backends, demo."""
+"""Commands about this machine and tunesdk itself: backends, launchers, demo."""
 
 from __future__ import annotations
 
@@ -20,6 +20,18 @@ def list_backends() -> None:
     for info in all_backends():
         why = "" if info.usable else f"{info.reason or ''}" + (f" — {info.fix}" if info.fix else "")
         table.add_row(info.name, info.kind, "yes" if info.usable else "no", info.version or "", why)
+    out.print(table)
+
+
+@app.command("launchers")
+def list_launchers() -> None:
+    """List launchers (where a local backend's worker runs): usable here, and the fix when not."""
+    from tunesdk.launchers import launchers as all_launchers
+
+    table = Table("launcher", "usable", "why not / fix")
+    for info in all_launchers():
+        why = "" if info.usable else f"{info.reason or ''}" + (f" — {info.fix}" if info.fix else "")
+        table.add_row(info.name, "yes" if info.usable else "no", why)
     out.print(table)
 
 

@@ -82,6 +82,8 @@ class TRLBackend(LocalBackend):
         if not check.usable:
             return check
         launch.check_layout(job)  # a launch layout no machine can run: JobError, not "unusable"
+        if not self.trains_here(job):  # a cluster launcher's machines, not this one, train
+            return check
         for problem in (_missing_tracker(job), launch.hardware_problem(job)):
             if problem is not None:
                 reason, fix = problem

@@ -183,7 +183,7 @@ def check_layout(job: Job) -> None:
             where="resources.deepspeed_stage",
             fix="set resources.strategy='deepspeed' or drop deepspeed_stage",
         )
-    if resources.nodes > 1:
+    if resources.nodes > 1 and resources.launcher == "local":  # cluster launchers rendezvous
         missing = [key for key in RENDEZVOUS_KEYS if key not in launch_options(job)]
         if missing:
             raise JobError(
