@@ -660,11 +660,19 @@
       } else if (e.type === "completed" && e.metrics) {
         Object.assign(liveMetrics, e.metrics); changed = true;
       }
-      if (changed) {
-        const next = metricsList(liveMetrics);
-        metricsBox.replaceWith(next);
-        metricsBox = next;
-      }
+      if (changed) scheduleMetrics();
+    }
+
+    // one re-render per frame however many events arrive (a long run replays thousands)
+    let metricsPending = false;
+    function renderMetrics() {
+      metricsPending = false;
+      const next = metricsList(liveMetrics);
+      metricsBox.replaceWith(next);
+      metricsBox = next;
+    }
+    function scheduleMetrics() {
+      if (!metricsPending) { metricsPending = true; requestAnimationFrame(renderMetrics); }
     }
 
     function onEvent(e) {
@@ -676,12 +684,27 @@
       if (e.type === "checkpoint") {
         checkpointsList.append(h("li", {}, "step " + e.step + ": ", h("code", { class: "wrap" }, e.path || e.provider_id || "")));
       }
-      const time = e.time ? new Date(e.time) : null;
+      pendingLines.push(e);
+      if (pendingLines.length > MAX_LOG_LINES) pendingLines.shift();
+      if (!logPending) { logPending = true; requestAnimationFrame(flushLog); }
+    }
+
+    // log lines are added once per frame (a replay of thousands of events stays fast)
+    let pendingLines = [];
+    let logPending = false;
+    function flushLog() {
+      logPending = false;
       // follow the newest line unless the reader scrolled up to read older ones
       const atBottom = logList.scrollHeight - logList.scrollTop - logList.clientHeight < 24;
-      logList.append(h("li", { class: "event event-" + String(e.type).replace(/[^a-z]/g, "") + (e.level ? " level-" + String(e.level).replace(/[^a-z]/g, "") : ""), "data-seq": e.seq },
-        h("time", { datetime: e.time || "" }, time && !isNaN(time) ? time.toLocaleTimeString() : ""),
-        " ", h("span", { class: "event-type" }, e.type), " ", h("span", { class: "event-text" }, describeEvent(e))));
+      const lines = document.createDocumentFragment();
+      for (const e of pendingLines) {
+        const time = e.time ? new Date(e.time) : null;
+        lines.append(h("li", { class: "event event-" + String(e.type).replace(/[^a-z]/g, "") + (e.level ? " level-" + String(e.level).replace(/[^a-z]/g, "") : ""), "data-seq": e.seq },
+          h("time", { datetime: e.time || "" }, time && !isNaN(time) ? time.toLocaleTimeString() : ""),
+          " ", h("span", { class: "event-type" }, e.type), " ", h("span", { class: "event-text" }, describeEvent(e))));
+      }
+      pendingLines = [];
+      logList.append(lines);
       while (logList.children.length > MAX_LOG_LINES) logList.removeChild(logList.firstChild);
       if (atBottom) logList.scrollTop = logList.scrollHeight;
     }
@@ -696,10 +719,9 @@
           setStatus(fresh.status);
           if (fresh.metrics && Object.keys(fresh.metrics).length) {
             Object.assign(liveMetrics, fresh.metrics);
-            const next = metricsList(liveMetrics);
-            metricsBox.replaceWith(next);
-            metricsBox = next;
+            scheduleMetrics();
           }
+          if (fresh.result && fresh.result.model) setModel(fresh.result.model);
         }).catch(() => {});
       }
     }
