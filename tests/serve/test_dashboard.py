@@ -385,6 +385,14 @@ def test_a_dropped_stream_resumes_without_losing_or_repeating_events(
     _close(page)
 
 
+def test_an_unknown_run_says_so(site: Any, browser: Browser) -> None:
+    page = _open(browser, site.base_url + "/#/runs/simulated-20260101-000000-abcdef", WIDE)
+    expect(page.get_by_role("alert")).to_contain_text("No such run")
+    expect(page.get_by_role("link", name="All runs")).to_be_visible()
+    _PROBLEMS[id(page)].clear()  # the browser logs the 404 itself
+    _close(page)
+
+
 def test_a_grpo_run_charts_its_reward(site: Any, browser: Browser) -> None:
     record = _fed_run(site)
     for step in range(1, 7):

@@ -446,7 +446,8 @@
         if (run.backend) knownBackends.add(run.backend);
         tbody.append(h("tr", { "data-run-id": id },
           h("td", { "data-label": "Run" }, h("a", { href: runHref(id) }, id)),
-          h("td", { "data-label": "Status" }, statusBadge(run.status)),
+          h("td", { "data-label": "Status" }, statusBadge(run.status),
+            run.problem ? h("span", { class: "problem wrap" }, " " + run.problem) : null),
           h("td", { "data-label": "Backend" }, run.backend || "–"),
           h("td", { "data-label": "Model", class: "wrap" }, runModel(run) || "–"),
           h("td", { "data-label": "Created" }, timeEl(run.created_at))));
