@@ -187,7 +187,11 @@ class TinkerBackend(LocalBackend):
             module = service.client_module(provider)
             client = service.service_client(job, provider)
             sampler = service.resolved(client.create_sampling_client(model_path=model.model_id))
-            source = (job and service.options(job).get("tokenizer")) or model.base_model
+            source = (
+                (job and service.options(job).get("tokenizer"))
+                or model.base_model
+                or _base_model_of(sampler)
+            )
             if not source:
                 raise JobError(
                     f"{model.to_uri()} does not say its base model, whose tokenizer chat needs",
@@ -266,6 +270,15 @@ class TinkerBackend(LocalBackend):
             base_url=service.base_url(job, provider), api_key=service.api_key(job, provider)
         )
         return download.fetch(rest, handle, Path(path))
+
+
+def _base_model_of(sampler: Any) -> str | None:
+    """The base model the service says a sampler runs (tinker's ``get_base_model()``)."""
+    getter = getattr(sampler, "get_base_model", None)
+    try:
+        return str(getter()) if callable(getter) else None
+    except Exception:  # an older service or another client: the caller says what is missing
+        return None
 
 
 __all__ = ["TinkerBackend"]

@@ -251,6 +251,8 @@ def build_plan(job: Job, backend: str = "tinker") -> Plan:
     builder.mapped("epochs", "loop.epochs")
     if job.max_steps is not None:
         builder.mapped("max_steps", "loop.max_steps")
+    else:
+        builder.defaulted("max_steps", "every step of every epoch", native="loop.max_steps")
     builder.mapped("learning_rate", "optim_step(AdamParams.learning_rate)", loop["learning_rate"])
     builder.mapped(
         "batch_size",

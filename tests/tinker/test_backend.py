@@ -1,0 +1,300 @@
+"""The tinker backend: its plan, tokenization and schedule (pure), and SFT/DPO/GRPO runs
+through the official client against the offline Tinker server (cancel, resume, events, chat,
+download). The contract suite (test_contract.py) covers completion, attach after a killed
+submitter and secrets for SFT."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tunesdk as ts
+from tunesdk.data import Dataset
+from tunesdk.data.templates import IGNORE_INDEX, tokenize_record
+from tunesdk.errors import JobError
+from tunesdk.events import Cancelled, Checkpoint, Completed, Evaluation, Log, Progress
+from tunesdk.testing import tiny_chat_data, tiny_preference_data
+from tunesdk_tinker import TinkerBackend, data, normalize, schedule
+from tunesdk_tinker.emulator import TinkerServer
+
+COUNT_O = ts.graders.Python(
+    name="count_o",
+    source='def grade(sample, item):\n    return float(sample["output_text"].count("o"))',
+)
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUNESDK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.tinker credentials of the developer
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TUNESDK_POLL_INTERVAL", "0.05")
+    for name in ("TINKER_API_KEY", "TINKER_BASE_URL", "TINKER_CREDENTIAL_CMD", "TOGETHER_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def sft_job(model: Path | str, **fields: Any) -> ts.Job:
+    settings: dict[str, Any] = {
+        "model": str(model),
+        "data": tiny_chat_data(12),
+        "method": ts.LoRA(r=4),
+        "batch_size": 4,
+        "max_seq_length": 64,
+        "max_steps": 3,
+    }
+    return ts.Job(**(settings | fields))
+
+
+# ---- plan: pure, every option accounted for ------------------------------------------------
+
+
+def test_plan_shows_the_loop_and_never_the_key() -> None:
+    job = sft_job(
+        "Qwen/Qwen3-8B",
+        backend_options={"tinker": {"base_url": "https://tinker.example", "api_key": "tml-s3cr3t"}},
+        micro_batch_size=2,
+        lr_scheduler="cosine",
+    )
+    plan = job.plan("tinker")
+    native = plan.native
+    assert plan.kind == "managed"
+    assert native["service"]["base_url"] == "https://tinker.example"
+    assert native["service"]["client"] == "tinker.ServiceClient"
+    assert native["training_client"] | {"call": None} == {
+        "call": None,
+        "rank": 4,
+        "seed": 42,
+        "train_attn": True,
+        "train_mlp": True,
+        "train_unembed": False,  # all-linear leaves lm_head out, as PEFT does
+    }
+    loop = native["loop"]
+    assert loop["loss_fn"] == "cross_entropy"
+    assert loop["forward_backward_calls_per_step"] == 2
+    assert loop["optimizer"]["beta2"] == 0.999 and loop["optimizer"]["eps"] == 1e-8
+    assert plan.row("lr_scheduler").native_value == "cosine"
+    assert "tml-s3cr3t" not in plan.model_dump_json()
+
+
+def test_plan_drops_what_the_service_cannot_honour_only_when_set() -> None:
+    plan = sft_job("m", method=ts.LoRA(r=4, alpha=64, dropout=0.1), packing=True).plan("tinker")
+    assert {r.option for r in plan.dropped} == {"method.alpha", "method.dropout", "packing"}
+    assert sft_job("m").plan("tinker").dropped == []
+
+
+def test_plan_maps_module_names_to_tinkers_groups() -> None:
+    plan = sft_job("m", method=ts.LoRA(r=8, target_modules=["q_proj", "lm_head"])).plan("tinker")
+    client = plan.native["training_client"]
+    assert (client["train_attn"], client["train_mlp"], client["train_unembed"]) == (
+        True,
+        False,
+        True,
+    )
+    with pytest.raises(JobError, match="names no attention, MLP or lm_head"):
+        sft_job("m", method=ts.LoRA(target_modules=["wte"])).plan("tinker")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"provder": "together"}, "unknown backend_options.tinker key"),
+        ({"provider": "acme"}, "unknown Tinker provider"),
+        ({"rl_loss": "kl"}, "not a Tinker policy loss"),
+    ],
+)
+def test_bad_backend_options_are_refused_at_plan(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(JobError, match=message):
+        sft_job("m", backend_options={"tinker": options}).plan("tinker")
+
+
+def test_together_preset_uses_togethers_compatible_client() -> None:
+    plan = sft_job("m", backend_options={"tinker": {"provider": "together"}}).plan("tinker")
+    assert plan.native["service"]["client"] == "together.post_training.tinker.ServiceClient"
+    assert "TOGETHER_API_KEY" in plan.native["service"]["api_key"]
+
+
+def test_methods_and_objectives_the_service_lacks_are_refused() -> None:
+    with pytest.raises(JobError, match="LoRA adapters only"):
+        sft_job("m", method=ts.Full()).plan("tinker")
+    with pytest.raises(JobError, match="no KTO loop"):
+        sft_job("m", objective="kto").plan("tinker")
+
+
+def test_grpo_plan_needs_whole_groups() -> None:
+    rows = [{"prompt": "say o", "answer": "o"}] * 4
+    job = ts.Job(model="m", data=rows, rewards=[COUNT_O], batch_size=6, num_generations=4)
+    with pytest.raises(JobError, match="not a multiple of num_generations"):
+        job.plan("tinker")
+    plan = job.model_copy(update={"batch_size": 8}).plan("tinker")
+    assert plan.native["grpo"]["prompts_per_step"] == 2
+    assert plan.native["loop"]["loss_fn"] == "importance_sampling"
+
+
+def test_check_says_the_fix_when_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    check = TinkerBackend().check()
+    assert not check.usable
+    assert "TINKER_API_KEY" in (check.fix or "") and "tinker auth login" in (check.fix or "")
+    monkeypatch.setenv("TINKER_API_KEY", "tml-x")
+    assert TinkerBackend().check().usable
+    together = sft_job("m", backend_options={"tinker": {"provider": "together"}})
+    assert "TOGETHER_API_KEY" in (TinkerBackend().check_job(together).fix or "")
+
+
+# ---- tokenization, weights, schedule -------------------------------------------------------
+
+
+def test_sft_weights_are_tunesdks_assistant_mask_shifted(tiny_model_path: Path) -> None:
+    tokenizer = data.load_tokenizer(str(tiny_model_path))
+    job = sft_job(tiny_model_path)
+    dataset = Dataset.load(tiny_chat_data(3))
+    sequences, warnings = data.sft_sequences(dataset, tokenizer, job)
+    assert warnings == []
+    for record, sequence in zip(dataset, sequences, strict=True):
+        labels = tokenize_record(record, tokenizer)["labels"]
+        assert sequence.learned == [label != IGNORE_INDEX for label in labels]
+        assert 0 < sequence.learned_targets < len(sequence.tokens) - 1  # prompt not learned
+    import tinker
+
+    datums = data.batch_datums(tinker.types, sequences)
+    total = sum(float(d.loss_fn_inputs["weights"].to_numpy().sum()) for d in datums)
+    assert math.isclose(total, 1.0, rel_tol=1e-5)  # the summed loss is the batch's token mean
+    first = datums[0]
+    assert first.model_input.to_ints() == sequences[0].tokens[:-1]
+    assert first.loss_fn_inputs["target_tokens"].tolist() == sequences[0].tokens[1:]
+
+
+def test_dpo_pairs_learn_only_the_responses(tiny_model_path: Path) -> None:
+    tokenizer = data.load_tokenizer(str(tiny_model_path))
+    [pair] = data.preference_pairs(
+        Dataset.load(tiny_preference_data(1)), tokenizer, sft_job(tiny_model_path)
+    )
+    for side in (pair.chosen, pair.rejected):
+        first = side.learned.index(True)
+        assert not any(side.learned[:first]) and all(side.learned[first:-1] or [True])
+    shared = pair.chosen.learned.index(True)
+    assert pair.chosen.tokens[:shared] == pair.rejected.tokens[:shared]  # the same prompt
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine", "constant_with_warmup", "polynomial"])
+def test_schedule_matches_transformers(name: str) -> None:
+    import torch
+    from transformers import get_scheduler
+
+    total, ratio, peak = 20, 0.1, 2e-4
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=peak)
+    reference = get_scheduler(
+        name,
+        optimizer,
+        num_warmup_steps=schedule.warmup_steps(total, ratio),
+        num_training_steps=total,
+    )
+    for step in range(total):
+        ours = schedule.learning_rate(
+            step, peak=peak, total_steps=total, warmup_ratio=ratio, scheduler=name
+        )
+        assert math.isclose(ours, optimizer.param_groups[0]["lr"], rel_tol=1e-9, abs_tol=1e-15)
+        optimizer.step()
+        reference.step()
+
+
+def test_checkpoint_paths_carry_their_step() -> None:
+    assert normalize.step_of("tinker://abc:train:0/weights/step-12") == 12
+    with pytest.raises(JobError, match="not a checkpoint of the tinker backend"):
+        normalize.step_of("tinker://abc/weights/my-own")
+
+
+# ---- runs against the offline server ---------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_dpo_run_events_chat_and_download(
+    tiny_model_path: Path, tinker_env: TinkerServer, tmp_path: Path
+) -> None:
+    job = ts.Job(
+        model=str(tiny_model_path),
+        data=tiny_preference_data(8),
+        eval_data=tiny_preference_data(4, seed=1),
+        method=ts.LoRA(r=4),
+        batch_size=4,
+        micro_batch_size=2,
+        epochs=2,
+        max_seq_length=64,
+        learning_rate=5e-3,
+        warmup_ratio=0.0,
+    )
+    result = job.run(backend="tinker", progress=False)
+    events = result.events()
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert [p.step for p in progress] == [1, 2, 3, 4]
+    assert {p.total_steps for p in progress} == {4}
+    assert math.isclose(progress[0].train_loss or 0, math.log(2), rel_tol=1e-4)  # π = ref
+    assert (progress[-1].train_loss or 1) < math.log(2)  # the chosen answers gained
+    assert progress[0].learning_rate == 5e-3 and progress[-1].epoch == 2.0
+    evaluations = [e for e in events if isinstance(e, Evaluation)]
+    assert [e.step for e in evaluations] == [2, 4]  # once per epoch
+    assert "rewards/accuracies" in evaluations[-1].metrics
+    checkpoints = [e for e in events if isinstance(e, Checkpoint)]
+    assert [c.step for c in checkpoints] == [2, 4]
+    assert all(str(c.path).startswith("tinker://") for c in checkpoints)
+    model = result.model
+    assert isinstance(model, ts.ProviderModel) and model.provider == "tinker"
+    assert "/sampler_weights/final" in model.model_id
+    answer = model.chat([{"role": "user", "content": "What does the cow say?"}], max_new_tokens=4)
+    assert isinstance(answer, str)
+    local = model.download(tmp_path / "adapter")
+    assert local.kind == "adapter" and local.engine == "trl"
+    config = json.loads((Path(local.path) / "adapter_config.json").read_text())
+    assert config["r"] == 4 and ts.load_model(local.to_uri()).path == local.path
+
+
+@pytest.mark.slow
+def test_cancel_saves_state_and_resume_continues_from_it(
+    tiny_model_path: Path, tinker_env: TinkerServer
+) -> None:
+    job = sft_job(tiny_model_path, batch_size=2, epochs=8)
+    job = job.model_copy(update={"max_steps": None})  # 48 steps
+    run = job.submit("tinker")
+    for event in run.events():
+        if isinstance(event, Progress):
+            run.cancel()
+    assert run.status == "cancelled"
+    cancelled = run.record.events()[-1]
+    assert isinstance(cancelled, Cancelled) and cancelled.checkpoint
+    saved = normalize.step_of(cancelled.checkpoint)
+    last = [e for e in run.record.events() if isinstance(e, Progress)][-1]
+    assert saved == last.step < 48
+
+    resumed = job.submit("tinker", resume=run.run_id)
+    events = list(resumed.events())
+    assert isinstance(events[-1], Completed)
+    steps = [e.step for e in events if isinstance(e, Progress)]
+    assert steps == list(range(saved + 1, 49))
+    assert any(isinstance(e, Log) and cancelled.checkpoint in e.message for e in events)
+
+
+@pytest.mark.slow
+def test_grpo_run_reports_rewards(tiny_model_path: Path, tinker_env: TinkerServer) -> None:
+    rows = [{"prompt": f"say {word}", "answer": "o"} for word in ("foo", "bar", "zoo", "moo")]
+    job = ts.Job(
+        model=str(tiny_model_path),
+        data=rows,
+        rewards=[COUNT_O],
+        method=ts.LoRA(r=4),
+        batch_size=4,
+        num_generations=2,
+        max_completion_length=6,
+        max_steps=2,
+        seed=0,
+    )
+    result = job.run(backend="tinker", progress=False)
+    progress = [e for e in result.events() if isinstance(e, Progress)]
+    assert [p.step for p in progress] == [1, 2]
+    for event in progress:
+        assert event.reward_mean is not None and event.reward_std is not None
+        assert event.rewards is not None and set(event.rewards) == {"count_o"}
+        assert 0 < (event.completion_length or 0) <= 6
+    assert "reward" in result.metrics
