@@ -252,6 +252,28 @@ def test_bad_requests_fail_fast_with_a_clear_error(
     assert time.monotonic() - started < 30  # no retry loop
 
 
+def test_a_retried_request_runs_once(
+    service_client: Any, tinker_model: str, tinker_server: TinkerServer
+) -> None:
+    def fresh() -> Any:
+        return service_client.create_lora_training_client(
+            base_model=tinker_model, rank=4, seed=7
+        ).result(timeout=120)
+
+    faulted, clean = fresh(), fresh()
+    datum = sft_datum(clean.get_tokenizer())
+    np.testing.assert_allclose(logprobs_of(faulted, datum), logprobs_of(clean, datum))
+    # the server queues the work, then the answer is lost: the client sends it again
+    tinker_server.fault(kind="commit_then_drop", path="/api/v1/forward_backward$")
+    tinker_server.fault(kind="commit_then_drop", path="/api/v1/optim_step$")
+    train(faulted, datum, 2)
+    train(clean, datum, 2)
+    # the same weights: no step applied twice, no gradient added twice
+    np.testing.assert_allclose(logprobs_of(faulted, datum), logprobs_of(clean, datum), atol=1e-6)
+    faults = [r.fault for r in tinker_server.requests if r.fault]
+    assert faults.count("commit_then_drop") == 2
+
+
 def test_api_key_and_unknown_routes(tinker_server: TinkerServer) -> None:
     url = tinker_server.base_url
     assert httpx.post(f"{url}/api/v1/create_session", json={}).status_code == 401

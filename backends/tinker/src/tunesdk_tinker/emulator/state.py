@@ -8,9 +8,11 @@ touches torch models, so requests run one at a time, in order.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -66,9 +68,22 @@ class ServerState:
         self.pending_models: set[str] = set()  # created or being created
         self.samplers: dict[str, SamplerSpec] = {}
         self._loaded: OrderedDict[str, Any] = OrderedDict()  # sampler_id -> model (LRU)
+        self._seen: dict[tuple[str, int], str] = {}  # (model or sampler, seq_id) -> request id
+        self._seen_lock = threading.Lock()
 
     def close(self) -> None:
         self.futures.close()
+
+    def once(self, owner: str, seq_id: Any, submit: Callable[[], str]) -> str:
+        """Queue a request once per ``(owner, seq_id)``: a retry of a request whose answer was
+        lost gets the first request's id back instead of running twice (no doubled gradients)."""
+        if seq_id is None:
+            return submit()
+        key = (owner, int(seq_id))
+        with self._seen_lock:
+            if key not in self._seen:
+                self._seen[key] = submit()
+            return self._seen[key]
 
     def live(self, **changes: Any) -> None:
         """Apply changed settings (model names, lora_alpha, ...) to what is created next."""
@@ -97,6 +112,9 @@ class ServerState:
             for sampler_id in [s for s in self.samplers if s.startswith(f"{session_id}:")]:
                 self.samplers.pop(sampler_id, None)
                 self._loaded.pop(sampler_id, None)
+            with self._seen_lock:
+                for key in [k for k in self._seen if k[0].startswith(f"{session_id}:")]:
+                    del self._seen[key]
             return Result("json", None)
 
         self.futures.submit(release)
@@ -133,7 +151,7 @@ class ServerState:
                 self.store.create_run(info)
             return Result("json", {"type": "create_model", "model_id": model_id})
 
-        return self.futures.submit(create)
+        return self.once(model_id, 0, lambda: self.futures.submit(create))
 
     def _new_model(self, info: RunInfo) -> Any:
         from tunesdk_tinker.emulator.training import TrainingModel
@@ -193,7 +211,7 @@ class ServerState:
             )
             return Result("proto", forward_backward_output(outputs, metrics))
 
-        return self.futures.submit(run)
+        return self.once(model_id, request.seq_id or None, lambda: self.futures.submit(run))
 
     def optim_step(self, body: dict[str, Any]) -> str:
         model_id = self._known_model(body.get("model_id"))
@@ -204,7 +222,7 @@ class ServerState:
         def run() -> Result:
             return Result("json", {"metrics": self._model(model_id).optim_step(params)})
 
-        return self.futures.submit(run)
+        return self.once(model_id, body.get("seq_id"), lambda: self.futures.submit(run))
 
     # ---- checkpoints --------------------------------------------------------------------------
 
@@ -242,13 +260,14 @@ class ServerState:
                 "json", {"type": "save_weights_for_sampler", "sampling_session_id": sampler_id}
             )
 
-        return self.futures.submit(snapshot)
+        return self.once(model_id, body.get("seq_id"), lambda: self.futures.submit(snapshot))
 
     def _save(
         self, ref: CheckpointRef, model_id: str, body: dict[str, Any], *, optimizer: bool, kind: str
     ) -> str:
         overwrite = bool(body.get("overwrite", False))
-        if self.store.folder(ref).exists() and not overwrite:
+        seen = (model_id, int(body["seq_id"])) in self._seen if body.get("seq_id") else False
+        if self.store.folder(ref).exists() and not overwrite and not seen:
             raise BadRequest(f"checkpoint {ref.tinker_path} already exists; pick another name")
 
         def save() -> Result:
@@ -260,7 +279,7 @@ class ServerState:
                 payload["size_bytes"] = self.store.describe(ref)["size_bytes"]
             return Result("json", payload)
 
-        return self.futures.submit(save)
+        return self.once(model_id, body.get("seq_id"), lambda: self.futures.submit(save))
 
     def load_weights(self, body: dict[str, Any]) -> str:
         """Load a checkpoint into a model, or (``session_id`` + ``model_seq_id``) create a new
@@ -286,13 +305,14 @@ class ServerState:
             info = None
 
         def load() -> Result:
-            if info is not None:
+            if info is not None and model_id not in self.models:
                 self._new_model(info)
                 self.store.create_run(info)
             self._model(model_id).load(folder, optimizer=optimizer)
             return Result("json", {"type": "load_weights", "path": path, "model_id": model_id})
 
-        return self.futures.submit(load)
+        seq_id = body.get("seq_id") if info is None else 0  # create-via-load is the model's first
+        return self.once(model_id, seq_id, lambda: self.futures.submit(load))
 
     # ---- sampling -----------------------------------------------------------------------------
 
@@ -362,7 +382,9 @@ class ServerState:
             )
             return Result("proto", sample_response(sequences, scored))
 
-        return self.futures.submit(run), num_samples
+        return self.once(
+            spec.sampler_id, body.get("seq_id"), lambda: self.futures.submit(run)
+        ), num_samples
 
     def _sampler_model(self, spec: SamplerSpec) -> tuple[Any, Any]:
         """The sampler's model, loaded once and kept among the last few used."""
