@@ -24,6 +24,7 @@ from tunesdk.models import LocalModel, ModelHandle
 
 if TYPE_CHECKING:
     from tunesdk.backend import Plan
+    from tunesdk.plans import BackendKind
     from tunesdk.events import Event
     from tunesdk.job import Job
     from tunesdk.launchers.base import Launcher
@@ -68,7 +69,8 @@ def require_local(model: ModelHandle, backend: str) -> LocalModel:
 class LocalBackend(Backend):
     """Base class of backends that train on this machine through the worker process."""
 
-    kind = "local"
+    #: "local" for engines on this machine; a service driven by a local loop says "managed"
+    kind: ClassVar[BackendKind] = "local"
     #: seconds a cancelled worker gets to save a checkpoint before it is killed
     cancel_grace_s: ClassVar[float] = 60.0
 
