@@ -104,7 +104,10 @@ class LocalModel(_Handle):
         return backend.export_gguf(self, Path(path), quantization)
 
     def to_uri(self) -> str:
-        """``local:/abs/path``, readable by ``ts.load_model``."""
+        """``local:/abs/path``, readable by ``ts.load_model``; a model a cluster left in a
+        bucket keeps its URI (``local:s3://bucket/prefix/model``)."""
+        if "://" in self.path:
+            return f"local:{self.path}"
         return f"local:{Path(self.path).resolve()}"
 
     def save_metadata(self) -> Path:
@@ -153,6 +156,8 @@ def load_model(uri: str, *, base_model: str | None = None) -> ModelHandle:
             fix="use local:/path/to/model or <provider>:<model id>, e.g. together:acct/my-model",
         )
     if scheme == "local":
+        if "://" in rest:  # in a bucket (a cluster launcher's outputs): nothing to read here
+            return LocalModel(path=rest, base_model=base_model)
         return _local_from_path(Path(rest), base_model)
     return ProviderModel(provider=scheme, model_id=rest, base_model=base_model)
 

@@ -297,10 +297,14 @@ class PlanContract(ContractFixtures):
         options = [row.option for row in plan.rows]
         assert len(options) == len(set(options)), "an option has two rows"
         assert set(job_options(job, plan.objective)) <= set(options)
-        for option in job.options_set() - {"model", "data"}:
+        # sections have a row per field (resources.gpus), launcher_options one per key of the
+        # job's launcher (launcher_options.NAME.KEY)
+        for option in job.options_set() - {"model", "data", "resources", "launcher_options"}:
             row = plan.row(option)
             assert row.user_set, option
             assert row.status in ("mapped", "defaulted", "dropped"), option
+        for key in job.launcher_options.get(job.resources.launcher, {}):
+            assert plan.row(f"launcher_options.{job.resources.launcher}.{key}").user_set, key
         assert all(row.reason for row in plan.rows if row.status == "dropped")
         [dropped] = contract.facts.dropped
         assert [row.option for row in plan.dropped] == [dropped]

@@ -165,6 +165,10 @@ class SkyJobs:
         """The task as ``sky.Task.from_yaml_config`` parsed it (offline)."""
         return self.call("validate", {"task": task})
 
+    def validate_all(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`validate` for several tasks in one SkyPilot process."""
+        return list(self.call("validate", {"tasks": tasks})["described"])
+
     def accelerators(self, names: list[str]) -> dict[str, Any]:
         """``{"source", "known": {asked: canonical}, "names"}`` from SkyPilot's offline data."""
         return self.call("accelerators", {"names": names})

@@ -85,6 +85,9 @@ def version(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate(request: dict[str, Any]) -> dict[str, Any]:
+    """One task (``task``), or several at once (``tasks``: ``{"described": [...]}``)."""
+    if "tasks" in request:
+        return {"described": [_describe(_task({"task": task})) for task in request["tasks"]]}
     return _describe(_task(request))
 
 

@@ -28,7 +28,6 @@ is held back until SkyPilot's status is terminal too: a managed job may restart 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -46,7 +45,7 @@ from tunesdk.launchers.skypilot.client import (
     SkyPilotMissing,
     find_interpreter,
 )
-from tunesdk.launchers.skypilot.node import EVENT_TAG
+from tunesdk.launchers.skypilot.protocol import tagged
 
 if TYPE_CHECKING:
     from tunesdk.job import Job
@@ -75,6 +74,16 @@ FAILURE_FIXES = {
     "FAILED_CONTROLLER": "SkyPilot's jobs controller failed: `sky jobs logs --controller {job_id}`",
     "FAILED": "the training failed on the cluster: `sky jobs logs {job_id}`",
 }
+#: accelerator names checked when SkyPilot has neither a cached catalog nor its own list:
+#: SkyPilot 0.14's canonical GPU names (``sky.utils.gpu_names``), its AWS/Intel accelerators,
+#: TPUs by prefix (``tpu-v5e-8``)
+KNOWN_ACCELERATORS = (
+    *("GB300", "GB200", "B300", "B200", "B100", "GH200", "H200", "H100-80GB", "H100-MEGA"),
+    *("H100", "A100-80GB", "A100", "A10G", "A10", "A16", "A30", "A40", "RTX6000-Ada", "L40S"),
+    *("L40", "L4", "A6000", "A5000", "A4000", "V100-32GB", "V100", "P100", "P40", "P4000"),
+    *("P4", "T4g", "T4", "K80", "M60", "Inferentia", "Inferentia2", "Trainium", "Trainium2"),
+    "Gaudi HL-205",
+)
 #: log lines asked for first; widened (×4) while older events are missing, up to the whole log
 TAIL = 400
 MAX_TAIL = 100_000
@@ -158,6 +167,14 @@ class SkyPilotLauncher(Launcher):
                 fix="set launcher_options: {skypilot: {outputs: s3://my-bucket/tunesdk}} (any "
                 "bucket SkyPilot can mount: s3://, gs://, r2://, ...)",
             )
+        local = options.get("outputs_local")
+        if local is not None and not Path(str(local)).expanduser().is_dir():
+            raise JobError(
+                f"launcher_options.skypilot.outputs_local={local!r} is not a folder here",
+                where="launcher_options.skypilot.outputs_local",
+                fix=f"mount {outputs} there first (mountpoint-s3, gcsfuse, ...), or drop the "
+                "option to address the model in the bucket",
+            )
         task = tasks.build_task(job, backend.name, run_key="preflight")
         for remote, source in dict(task.get("file_mounts", {})).items():
             local = isinstance(source, str) and not tasks.is_bucket(source)
@@ -173,15 +190,27 @@ class SkyPilotLauncher(Launcher):
         checked = options.get("check_accelerators", True)
         names = [found[0]] if found is not None and checked else []
         answer = client.call("preflight", {"names": names})
-        if names and names[0] not in answer["accelerators"]["known"]:
+        catalog = answer["accelerators"]
+        if not catalog["names"]:  # SkyPilot offered no list offline: the documented one
+            lower = {n.lower(): n for n in KNOWN_ACCELERATORS}
+            catalog = {
+                "source": "tunesdk's list of SkyPilot 0.14 accelerator names",
+                "names": list(KNOWN_ACCELERATORS),
+                "known": {
+                    n: lower.get(n.lower(), n)
+                    for n in names
+                    if n.lower() in lower or n.lower().startswith("tpu-")
+                },
+            }
+        if names and names[0] not in catalog["known"]:
             import difflib
 
-            known = answer["accelerators"]["names"]
+            known = catalog["names"]
             close = difflib.get_close_matches(names[0], known, n=3, cutoff=0.5)
             hint = f"did you mean {', '.join(close)}? " if close else ""
             raise JobError(
                 f"SkyPilot does not know the accelerator {names[0]!r} (checked against "
-                f"{answer['accelerators']['source'] or 'its GPU names'})",
+                f"{catalog['source']})",
                 where="resources.accelerators",
                 fix=f"{hint}see `sky show-gpus` for the names; on a Kubernetes cluster with its "
                 "own GPU labels set launcher_options.skypilot.check_accelerators: false",
@@ -233,9 +262,11 @@ class SkyPilotLauncher(Launcher):
         task = tasks.build_task(job, backend.name, run_key=run.run_id)
         (run.dir / "skypilot-task.yaml").write_text(_yaml(task), encoding="utf-8")
         client = self.client()
+        local = options.get("outputs_local")
         run.update_state(
             skypilot_python=client.python,
             skypilot_outputs=tasks.outputs_uri(options),
+            skypilot_outputs_local=str(Path(local).expanduser().resolve()) if local else None,
             skypilot_name=task["name"],
         )
         run.emit(
@@ -269,7 +300,7 @@ class SkyPilotLauncher(Launcher):
         events = self._status_events(run, int(job_id), status)
         held: dict[str, Any] | None = None
         for data in remote:
-            event = _relayed(int(job_id), data)
+            event = _relayed(int(job_id), _localized(run, data))
             if event.terminal:
                 held = data
             else:
@@ -289,7 +320,7 @@ class SkyPilotLauncher(Launcher):
         tail: int | None = TAIL
         while True:
             status = client.poll(job_id, tail=tail)
-            remote = [data for line in status.lines if (data := _tagged(line)) is not None]
+            remote = [data for line in status.lines if (data := tagged(line)) is not None]
             if tail is None or len(status.lines) < tail or _reaches_back(remote, seen):
                 return status, remote
             tail = tail * 4 if tail * 4 <= MAX_TAIL else None
@@ -342,15 +373,16 @@ class SkyPilotLauncher(Launcher):
     ) -> Event:
         source = f"skypilot:{job_id}:end"
         name = status.status or ""
-        kept = _relayed(job_id, held) if held is not None else None
+        kept = _relayed(job_id, _localized(run, held)) if held is not None else None
         if name == "SUCCEEDED":
             if isinstance(kept, Completed):
                 return kept.model_copy(update={"source_id": source})
             from tunesdk.events import summarize
             from tunesdk.models import LocalModel
 
+            where = f"{run.state.get('skypilot_outputs')}/{run.run_id}/model"
             model = LocalModel(
-                path=f"{run.state.get('skypilot_outputs')}/{run.run_id}/model",
+                path=_local_path(run, where),
                 base_model=_base_model(run),
                 engine=backend.name,
             )
@@ -393,23 +425,29 @@ def _interval() -> float:
     return float(override) if override else POLL_SECONDS
 
 
-def _tagged(line: str) -> dict[str, Any] | None:
-    """The event JSON of a tagged log line (SkyPilot may prefix it, e.g. ``(task, pid=1) ``)."""
-    at = line.find(EVENT_TAG)
-    if at < 0:
-        return None
-    try:
-        data = json.loads(line[at + len(EVENT_TAG) :])
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) and "type" in data and "seq" in data else None
-
-
 def _relayed(job_id: int, data: dict[str, Any]) -> Event:
     """A remote event, ready for the local run: its remote run id and seq become its source."""
     source = f"skypilot:{job_id}:{data.get('run_id', '')}:{data.get('seq')}"
     fields = {k: v for k, v in data.items() if k not in ("run_id", "seq", "source_id")}
     return parse_event({**fields, "source_id": source})
+
+
+def _local_path(run: RunRecord, path: str) -> str:
+    """``path`` in the outputs bucket as this machine sees it (``outputs_local``), else as is."""
+    bucket, local = run.state.get("skypilot_outputs"), run.state.get("skypilot_outputs_local")
+    if bucket and local and (path == bucket or path.startswith(bucket + "/")):
+        return local + path[len(bucket) :]
+    return path
+
+
+def _localized(run: RunRecord, data: dict[str, Any]) -> dict[str, Any]:
+    """A remote event with its model or checkpoint path as this machine sees it."""
+    model = data.get("model")
+    if isinstance(model, dict) and isinstance(model.get("path"), str):
+        data = {**data, "model": {**model, "path": _local_path(run, model["path"])}}
+    if data.get("type") == "checkpoint" and isinstance(data.get("path"), str):
+        data = {**data, "path": _local_path(run, data["path"])}
+    return data
 
 
 def _relayed_seqs(run: RunRecord, job_id: int) -> dict[str, int]:

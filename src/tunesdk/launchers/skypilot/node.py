@@ -11,7 +11,7 @@ Runs on every node of the cluster, where the task's ``setup`` installed tunesdk 
    ``SKYPILOT_NODE_IPS``, this node's rank from ``SKYPILOT_NODE_RANK``) for the backend's
    ``accelerate launch`` (trl, unsloth) or a plain torchrun;
 4. starts ``python -m tunesdk.worker`` through the backend, and on node 0 prints every event the
-   worker appends as one tagged line (`EVENT_TAG` + the event's JSON) on stdout, which SkyPilot
+   worker appends as one tagged line (`tunesdk.launchers.skypilot.protocol`) on stdout, which SkyPilot
    keeps as the job log. The launcher reads those lines back into the local run.
 
 The model path in the Completed event is rewritten from the mount to the bucket URI.
@@ -24,37 +24,35 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-#: the prefix of an event line in the job log (SkyPilot may put its own prefix before it)
-EVENT_TAG = "TUNESDK-EVENT "
+from tunesdk.launchers.skypilot.protocol import event_line
+
 #: the port node 0 listens on for the rendezvous
 MASTER_PORT = 29500
 #: backends whose worker command is ``accelerate launch`` with rendezvous options
 ACCELERATE_BACKENDS = ("trl", "unsloth")
 
 
-def event_line(data: dict[str, Any]) -> str:
-    """One tagged log line for an event (as JSON)."""
-    return EVENT_TAG + json.dumps(data, separators=(",", ":"))
-
-
 def to_uri(path: str, outputs: str, outputs_uri: str | None) -> str:
     """``path`` under the outputs mount as the bucket URI (unchanged elsewhere)."""
-    mount = os.path.abspath(os.path.expanduser(outputs))
-    if outputs_uri and (path == mount or path.startswith(mount + "/")):
-        return outputs_uri.rstrip("/") + path[len(mount) :]
+    mount = os.path.realpath(os.path.expanduser(outputs))
+    real = os.path.realpath(path)
+    if outputs_uri and (real == mount or real.startswith(mount + "/")):
+        return outputs_uri.rstrip("/") + real[len(mount) :]
     return path
 
 
 def newest_checkpoint(folder: Path) -> Path | None:
-    """The ``checkpoint-N`` folder with the highest N under ``folder`` (recursively)."""
+    """The ``checkpoint-N`` folder with the highest N in ``folder`` or its ``checkpoints``
+    (where the trl backend saves them); not deeper, as the bucket mount may be slow to list."""
     found = []
-    for candidate in folder.glob("**/checkpoint-*"):
+    for candidate in [*folder.glob("checkpoint-*"), *folder.glob("*/checkpoint-*")]:
         tail = candidate.name.rsplit("-", 1)[-1]
         if candidate.is_dir() and tail.isdigit():
             found.append((int(tail), candidate))
@@ -109,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     store = RunStore(Path(os.environ.get("TUNESDK_NODE_HOME", "~/tunesdk/home")).expanduser())
     record = store.create(job, plan_checked(backend, job), args.backend)
+    # the run's outputs folder is the bucket's: backends that save checkpoints there (rather
+    # than in job.output_dir) keep them past a preemption too
+    shutil.rmtree(record.outputs_dir)
+    record.outputs_dir.symlink_to(outputs.resolve(), target_is_directory=True)
     main_node = rank == 0
     checkpoint = newest_checkpoint(outputs)
     if checkpoint is not None:

@@ -65,6 +65,8 @@ DEFAULT_SECRETS = ("HF_TOKEN",)
 OPTION_KEYS: dict[str, str] = {
     "outputs": "bucket URI (s3://bucket/prefix) mounted at ~/tunesdk/outputs for checkpoints "
     "and the model; required to launch (a managed job's cluster is torn down at the end)",
+    "outputs_local": "where this machine sees the outputs bucket (a mount of it, e.g. with "
+    "mountpoint-s3 or gcsfuse): model handles and checkpoints then name local files",
     "outputs_mode": "how the outputs bucket is mounted: MOUNT_CACHED (default) or MOUNT",
     "name": "the managed job's name (default: tunesdk-<run id>)",
     "recovery": "managed-job recovery strategy: EAGER_NEXT_REGION (default) or FAILOVER",

@@ -1,0 +1,416 @@
+"""The skypilot launcher, offline: tasks checked by SkyPilot's own parser (in SkyPilot's own
+environment), and launch / poll / cancel / recovery / attach against a fake ``sky`` client
+(tests/launchers/fake_sky) whose managed jobs follow SkyPilot's state machine and run the task's
+``run`` script on this machine, one process per node."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import tunesdk as ts
+from tunesdk.errors import JobError, TuneError
+from tunesdk.events import Cancelled, Completed, Failed, Log, Progress, StatusChanged
+from tunesdk.launchers import LauncherUnavailable, get_launcher
+from tunesdk.launchers.skypilot import build_task
+from tunesdk.launchers.skypilot.client import SkyJobs, find_interpreter
+from tunesdk.launchers.skypilot.launcher import TERMINAL, SkyPilotLauncher
+from tunesdk.testing import tiny_chat_data
+from tunesdk.testing.contract import BackendContract, BackendFacts
+
+FAKE_SKY = Path(__file__).with_name("fake_sky")
+OUTPUTS = "s3://tunesdk-test-bucket/runs"
+#: SkyPilot's own environment (tunesdk engine install skypilot), found before tests isolate HOME
+ENGINES_DIR = Path(
+    os.environ.get("TUNESDK_ENGINES_DIR") or Path.home() / ".tunesdk" / "engines"
+).expanduser()
+REAL_SKY_PYTHON = os.environ.get("TUNESDK_SKYPILOT_PYTHON") or str(
+    ENGINES_DIR / "skypilot" / "bin" / "python"
+)
+
+
+@pytest.fixture(scope="module")
+def real_sky() -> SkyJobs:
+    """SkyPilot 0.14 itself, in its own environment (skipped, saying how, when absent)."""
+    if not Path(REAL_SKY_PYTHON).exists():
+        pytest.skip(
+            f"no SkyPilot environment at {REAL_SKY_PYTHON}: `bash scripts/setup.sh --engines` "
+            "(or `tunesdk engine install skypilot`) builds it"
+        )
+    return SkyJobs(REAL_SKY_PYTHON, timeout=120)
+
+
+@pytest.fixture
+def data_file(tmp_path: Path) -> Path:
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in tiny_chat_data(8)), encoding="utf-8")
+    return path
+
+
+def sky_job(data: Any, **fields: Any) -> ts.Job:
+    options = fields.pop("options", {"outputs": OUTPUTS})
+    resources = {"launcher": "skypilot", **fields.pop("resources", {})}
+    return ts.Job(
+        model="Qwen/Qwen2.5-0.5B-Instruct",
+        data=data,
+        objective="sft",
+        resources=resources,
+        launcher_options={"skypilot": options},
+        **fields,
+    )
+
+
+# ---- Job -> task --------------------------------------------------------------------------------
+
+
+def test_tasks_for_several_jobs_pass_skypilot_own_parser(
+    real_sky: SkyJobs, data_file: Path
+) -> None:
+    jobs = {
+        "one node, CPU": sky_job(str(data_file)),
+        "two nodes": sky_job(str(data_file), resources={"nodes": 2, "accelerators": "A100:4"}),
+        "spot": sky_job(
+            str(data_file),
+            resources={"accelerators": "H100:8", "spot": True, "cloud": "aws"},
+            options={"outputs": OUTPUTS, "recovery": "FAILOVER", "max_restarts_on_errors": 2},
+        ),
+        "gpus fill the count": sky_job(str(data_file), resources={"accelerators": "L4", "gpus": 2}),
+        "bucket data": sky_job("s3://my-data/train.jsonl", eval_data="gs://my-data/val.jsonl"),
+    }
+    tasks = [build_task(job, "trl") for job in jobs.values()]
+    parsed = dict(zip(jobs, real_sky.validate_all(tasks), strict=True))
+
+    cpu = parsed["one node, CPU"]
+    assert cpu["num_nodes"] == 1 and cpu["resources"][0]["accelerators"] is None
+    assert cpu["file_mounts"] == {"~/tunesdk/inputs/data/train.jsonl": str(data_file)}
+    assert cpu["storage_mounts"]["~/tunesdk/outputs"] == {"source": OUTPUTS, "mode": "MOUNT_CACHED"}
+    assert "tunesdk==" in cpu["setup"] and "tunesdk-trl==" in cpu["setup"]
+    assert (
+        "python -m tunesdk.launchers.skypilot.node ~/tunesdk/job.json --backend trl" in cpu["run"]
+    )
+
+    two = parsed["two nodes"]
+    assert two["num_nodes"] == 2 and two["resources"][0]["accelerators"] == {"A100": 4}
+    assert "SKYPILOT_NODE_RANK" in two["run"]  # the rendezvous comes from SkyPilot's variables
+
+    spot = parsed["spot"]["resources"][0]
+    assert spot["use_spot"] is True and spot["cloud"] == "AWS"
+    assert spot["accelerators"] == {"H100": 8}
+    assert spot["job_recovery"] == {"strategy": "FAILOVER", "max_restarts_on_errors": 2}
+
+    assert parsed["gpus fill the count"]["resources"][0]["accelerators"] == {"L4": 2}
+    bucket = parsed["bucket data"]
+    assert bucket["file_mounts"] == {
+        "~/tunesdk/inputs/data/train.jsonl": "s3://my-data/train.jsonl",
+        "~/tunesdk/inputs/eval_data/val.jsonl": "gs://my-data/val.jsonl",
+    }
+
+
+def test_the_run_script_carries_the_job_with_data_at_the_mounts(data_file: Path) -> None:
+    task = build_task(
+        sky_job(str(data_file), resources={"accelerators": "H100:8", "nodes": 2}), "trl"
+    )
+    script = task["run"]
+    body = script.split("<<'TUNESDK_JOB_EOF'\n", 1)[1].split("\nTUNESDK_JOB_EOF\n", 1)[0]
+    remote = json.loads(body)
+    assert remote["data"] == "~/tunesdk/inputs/data/train.jsonl"
+    assert remote["resources"] == {"gpus": 8, "nodes": 2}  # launcher fields stay here
+    assert "launcher_options" not in remote and "output_dir" not in remote
+    assert ts.Job.from_dict(remote).resources.gpus == 8
+
+
+def test_in_memory_records_travel_inside_the_task_and_datasets_are_refused() -> None:
+    rows = tiny_chat_data(4)
+    task = build_task(sky_job(rows), "simulated")
+    assert json.dumps(rows, separators=(",", ":"), sort_keys=True) in task["run"]
+    assert "file_mounts" in task and "~/tunesdk/inputs/data" not in str(task["file_mounts"])
+    with pytest.raises(JobError, match="too many to ship") as caught:
+        build_task(sky_job(tiny_chat_data(4000)), "simulated")
+    assert caught.value.where == "job.data"
+
+
+def test_secrets_never_reach_the_task(monkeypatch: pytest.MonkeyPatch, data_file: Path) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value_0123456789")
+    task = build_task(sky_job(str(data_file)), "trl")
+    assert task["secrets"] == {"HF_TOKEN": None}  # filled in by SkyPilot at launch
+    assert "hf_secret_value" not in yaml.safe_dump(task)
+    with pytest.raises(JobError, match="looks like a secret") as caught:
+        build_task(
+            sky_job(str(data_file), options={"outputs": OUTPUTS, "envs": {"WANDB_API_KEY": "x"}}),
+            "trl",
+        )
+    assert "secrets: [WANDB_API_KEY]" in (caught.value.fix or "")
+
+
+@pytest.mark.parametrize(
+    ("resources", "options", "where", "words"),
+    [
+        ({"gpus": 4}, {}, "resources.accelerators", "which GPU"),
+        ({"accelerators": "H100:8", "gpus": 4}, {}, "resources.gpus", "disagree"),
+        ({"accelerators": "H100:x"}, {}, "resources.accelerators", "TYPE:COUNT"),
+        ({}, {"outputs": "/mnt/out"}, "launcher_options.skypilot.outputs", "not a bucket"),
+        ({}, {"recovery": "LAZY"}, "launcher_options.skypilot.recovery", "recovery strategy"),
+        ({}, {"outptus": OUTPUTS}, "launcher_options.skypilot.outptus", "did you mean"),
+    ],
+)
+def test_bad_options_are_clear_errors_at_plan_time(
+    data_file: Path, resources: dict[str, Any], options: dict[str, Any], where: str, words: str
+) -> None:
+    job = sky_job(str(data_file), resources=resources, options=options)
+    with pytest.raises(JobError, match=words) as caught:
+        job.plan("simulated")
+    assert caught.value.where == where and caught.value.fix
+
+
+def test_the_plan_shows_the_task_and_a_row_per_launcher_field(data_file: Path) -> None:
+    plan = sky_job(str(data_file), resources={"accelerators": "H100:8", "spot": True}).plan(
+        "simulated"
+    )
+    rows = {row.option: row for row in plan.rows}
+    assert rows["resources.accelerators"].native == "resources.accelerators"
+    assert rows["resources.spot"].native == "resources.use_spot"
+    assert rows["launcher_options.skypilot.outputs"].status == "mapped"
+    text = plan.launcher_text()
+    assert yaml.safe_load(text)["resources"]["use_spot"] is True
+    assert "run: |" in text  # scripts as literal blocks, as people write tasks
+
+
+# ---- the SkyPilot environment -------------------------------------------------------------------
+
+
+def test_skypilot_missing_is_unusable_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("TUNESDK_SKYPILOT_PYTHON", raising=False)
+    monkeypatch.setenv("TUNESDK_ENGINES_DIR", str(tmp_path / "no-engines"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `sky` command
+    assert find_interpreter() is None
+    check = SkyPilotLauncher().check()
+    assert not check.usable and "tunesdk engine install skypilot" in (check.fix or "")
+    monkeypatch.setenv("TUNESDK_SKYPILOT_PYTHON", str(tmp_path / "nope" / "python"))
+    assert "does not exist" in (SkyPilotLauncher().check().reason or "")
+
+
+def test_the_sky_command_on_path_names_the_interpreter(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("TUNESDK_SKYPILOT_PYTHON", raising=False)
+    sky = tmp_path / "bin" / "sky"
+    sky.parent.mkdir()
+    sky.write_text(f"#!{sys.executable}\nimport sky.client.cli\n")
+    sky.chmod(0o755)
+    monkeypatch.setenv("PATH", str(sky.parent))
+    found = find_interpreter()
+    assert found is not None and found.source == "path" and str(found.python) == sys.executable
+
+
+def test_the_fake_knows_every_managed_job_status_skypilot_has(real_sky: SkyJobs) -> None:
+    code = "import json, sky.jobs as j; print(json.dumps({s.name: s.value for s in j.ManagedJobStatus}))"
+    import subprocess
+
+    real = json.loads(
+        subprocess.run(
+            [real_sky.python, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.splitlines()[-1]
+    )
+    sys.path.insert(0, str(FAKE_SKY))
+    try:
+        from sky.jobs import ManagedJobStatus
+    finally:
+        sys.path.remove(str(FAKE_SKY))
+        for name in [m for m in sys.modules if m == "sky" or m.startswith("sky.")]:
+            del sys.modules[name]
+    assert {s.name: s.value for s in ManagedJobStatus} == real
+    assert set(TERMINAL) == {
+        v for k, v in real.items() if k in ("SUCCEEDED", "CANCELLED") or k.startswith("FAILED")
+    }
+
+
+def test_skypilot_knows_accelerator_names_offline(real_sky: SkyJobs) -> None:
+    answer = real_sky.accelerators(["H100", "a100-80gb", "H100X", "tpu-v5e-8"])
+    assert answer["known"] == {"H100": "H100", "a100-80gb": "A100-80GB", "tpu-v5e-8": "tpu-v5e-8"}
+    assert answer["source"]
+
+
+# ---- launch, poll, cancel, attach against the fake sky.jobs -------------------------------------
+
+
+@pytest.fixture
+def fake_sky(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """The fake ``sky`` for the driver (this interpreter, the fake first on PYTHONPATH); its
+    state folder is returned, with ``configure(...)`` writing its config."""
+    home = tmp_path / "fake-sky"
+    home.mkdir()
+    monkeypatch.setenv("FAKE_SKY_HOME", str(home))
+    monkeypatch.setenv("TUNESDK_SKYPILOT_PYTHON", sys.executable)
+    inherited = os.environ.get("PYTHONPATH", "")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(FAKE_SKY), inherited])))
+    monkeypatch.setenv("TUNESDK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TUNESDK_POLL_INTERVAL", "0.05")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    yield home
+
+
+def configure(home: Path, **values: Any) -> None:
+    path = home / "config.json"
+    current = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**current, **values}))
+
+
+def simulated_job(data: Path, steps: int = 4, step_seconds: float = 0.05, **more: Any) -> ts.Job:
+    options = more.pop("options", {"outputs": OUTPUTS})
+    return sky_job(
+        str(data),
+        max_steps=steps,
+        resources={"accelerators": "H100:1", **more.pop("resources", {})},
+        backend_options={"simulated": {"step_seconds": step_seconds, **more.pop("backend", {})}},
+        options=options,
+        **more,
+    )
+
+
+def test_a_run_completes_with_gap_free_events_and_its_model_in_the_bucket(
+    fake_sky: Path, data_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value_0123456789")
+    configure(fake_sky, step_seconds=0.3)  # slow enough to see PENDING and STARTING
+    run = simulated_job(data_file).submit("simulated")
+    events = list(run.events(timeout=60))
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    provider = [e.provider_status for e in events if isinstance(e, StatusChanged)]
+    assert provider[:2] == ["LAUNCHING", "PENDING"] and "STARTING" in provider
+    assert [e.step for e in events if isinstance(e, Progress)] == [1, 2, 3, 4]
+    done = events[-1]
+    assert isinstance(done, Completed) and sum(e.terminal for e in events) == 1
+    assert done.model.path == f"{OUTPUTS}/{run.run_id}"  # where the node wrote it
+    assert ts.load_model(done.model.to_uri()).path == done.model.path
+    assert (fake_sky / "buckets" / OUTPUTS.split("://")[1] / run.run_id).is_dir()
+    # the token went to the job through SkyPilot's secrets, never into a file of the run
+    assert json.loads((fake_sky / "jobs" / "1" / "secrets.json").read_text()) == {
+        "HF_TOKEN": "hf_secret_value_0123456789"
+    }
+    for path in run.record.dir.rglob("*"):
+        if path.is_file():
+            assert "hf_secret_value" not in path.read_text(errors="replace"), path
+    # a second follower, as after Run.attach, sees the same events
+    again = list(ts.Run.attach(run.run_id).events(timeout=10))
+    assert [e.seq for e in again] == [e.seq for e in events]
+
+
+def test_a_preempted_spot_job_recovers_and_resumes_from_its_checkpoint(
+    fake_sky: Path, data_file: Path
+) -> None:
+    configure(fake_sky, scenario="preempt_once")
+    job = simulated_job(
+        data_file, steps=6, step_seconds=0.3, resources={"spot": True}, n_checkpoints=6
+    )
+    events = list(job.submit("simulated").events(timeout=90))
+    recovering = [e for e in events if isinstance(e, Log) and "recovering" in e.message]
+    assert len(recovering) == 1 and recovering[0].level == "warning"
+    resumed = [e for e in events if isinstance(e, Log) and "resuming from checkpoint" in e.message]
+    assert resumed and OUTPUTS in resumed[0].message
+    steps = [e.step for e in events if isinstance(e, Progress)]
+    assert steps[-1] == 6 and steps.count(1) == 1  # resumed, not restarted from step 1
+    assert isinstance(events[-1], Completed)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+@pytest.mark.parametrize(
+    ("scenario", "status", "words"),
+    [
+        ("no_resource", "FAILED_NO_RESOURCE", "Failed to acquire resources"),
+        ("fail_setup", "FAILED_SETUP", "setup"),
+    ],
+)
+def test_skypilot_failures_end_the_run_failed_with_its_reason(
+    fake_sky: Path, data_file: Path, scenario: str, status: str, words: str
+) -> None:
+    configure(fake_sky, scenario=scenario)
+    run = simulated_job(data_file).submit("simulated")
+    with pytest.raises(ts.RunFailed if hasattr(ts, "RunFailed") else TuneError):
+        run.wait(timeout=30)
+    failed = run.record.events()[-1]
+    assert isinstance(failed, Failed) and failed.error_type == status
+    assert words in failed.error and "fix:" in failed.error
+
+
+def test_a_training_failure_keeps_the_workers_own_reason(fake_sky: Path, data_file: Path) -> None:
+    run = simulated_job(data_file, backend={"fail_at_step": 2}).submit("simulated")
+    events = list(run.events(timeout=60))
+    failed = events[-1]
+    assert isinstance(failed, Failed) and "simulated failure at step 2" in failed.error
+    assert sum(e.terminal for e in events) == 1
+
+
+def test_cancel_stops_the_managed_job(fake_sky: Path, data_file: Path) -> None:
+    run = simulated_job(data_file, steps=400, step_seconds=0.05).submit("simulated")
+    for event in run.events(timeout=60):
+        if isinstance(event, Progress):
+            break
+    run.cancel(timeout=60)
+    events = run.record.events()
+    assert isinstance(events[-1], Cancelled) and sum(e.terminal for e in events) == 1
+    status = json.loads((fake_sky / "jobs" / "1" / "status.json").read_text())
+    assert status["status"] == "CANCELLED"
+    assert "CANCELLING" in (fake_sky / "jobs" / "1" / "history.log").read_text()
+
+
+def test_checks_before_launch_name_the_fix(fake_sky: Path, data_file: Path, tmp_path: Path) -> None:
+    with pytest.raises(JobError, match="tears its cluster down") as caught:
+        simulated_job(data_file, options={}).submit("simulated")
+    assert caught.value.where == "launcher_options.skypilot.outputs"
+    with pytest.raises(JobError, match="does not know the accelerator 'H100X'") as caught:
+        simulated_job(data_file, resources={"accelerators": "H100X:8"}).submit("simulated")
+    assert "did you mean H100" in (caught.value.fix or "")
+    configure(fake_sky, enabled=[])
+    with pytest.raises(LauncherUnavailable, match="no cloud") as unavailable:
+        simulated_job(data_file).submit("simulated")
+    assert "sky check" in (unavailable.value.fix or "")
+    configure(fake_sky, enabled=["Kubernetes"])
+    with pytest.raises(LauncherUnavailable, match="object storage"):
+        simulated_job(data_file).submit("simulated")
+    with pytest.raises(LauncherUnavailable, match="only Kubernetes enabled"):
+        simulated_job(data_file, resources={"cloud": "gcp"}).submit("simulated")
+    assert not (fake_sky / "jobs").exists()  # nothing was launched
+    assert get_launcher("skypilot").check().usable
+
+
+# ---- the contract suite's lifecycle cases, through the fake ------------------------------------
+
+
+class TestSkyPilotLauncherContract(BackendContract):
+    """The backend contract with the worker launched as a SkyPilot managed job (the simulated
+    backend trains; the fake sky client runs the job here)."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def contract_facts(cls, tmp_path_factory: pytest.TempPathFactory) -> BackendFacts:
+        home = tmp_path_factory.mktemp("fake-sky")
+        bucket = home / "buckets" / OUTPUTS.split("://", 1)[1]  # the fake's bucket, seen here
+        bucket.mkdir(parents=True)
+        return BackendFacts(
+            "simulated",
+            job={
+                "model": "Qwen/Qwen2.5-0.5B-Instruct",
+                "data": tiny_chat_data(12),
+                "max_steps": 4,
+                "resources": {"launcher": "skypilot", "accelerators": "L4:1"},
+                "launcher_options": {
+                    "skypilot": {"outputs": OUTPUTS, "outputs_local": str(bucket)}
+                },
+            },
+            long_job={"max_steps": 2000},  # 20 s at the simulated 0.01 s a step: cancelled sooner
+            dropped={"weight_decay": 0.05},
+            env={
+                "FAKE_SKY_HOME": str(home),
+                "TUNESDK_SKYPILOT_PYTHON": sys.executable,
+            },
+            python_path=[FAKE_SKY],
+        )
