@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tunesdk.errors import TuneError
 from tunesdk.serve.errors import bad_request
 
 METHODS = {"supervised": "sft", "dpo": "dpo", "reinforcement": "grpo"}
@@ -420,6 +421,13 @@ def build_job(request: JobRequest, data: Path, eval_data: Path | None) -> Any:
         loc = ".".join(str(part) for part in first["loc"])
         param = _param_of(loc, multiplier is not None, request)
         raise bad_request(f"Invalid {param}: {first['msg']}", param=param) from None
+    except TuneError as exc:  # Job wraps pydantic's errors as "field.path: problem"
+        head, sep, problem = exc.message.partition(": ")
+        loc = (exc.where or (head if sep and " " not in head else "job")).removeprefix("job.")
+        param = _param_of(loc, multiplier is not None, request)
+        text = problem if sep and " " not in head else exc.message
+        fix = f" (fix: {exc.fix})" if exc.fix else ""
+        raise bad_request(f"Invalid {param}: {text}{fix}", param=param) from None
     return job
 
 

@@ -29,8 +29,13 @@ def limit_for(path: str, config: ServeConfig) -> tuple[str, int]:
     return "the request body", config.max_body_bytes
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(ServeError):
+    """Raised from ``receive`` inside the app, so the app's own ServeError handler answers the
+    413 (a bare exception there would reach the catch-all 500 handler first)."""
+
+    def __init__(self, what: str, limit: int) -> None:
+        error = too_large(what, None, limit)
+        super().__init__(error.status, error.message, code=error.code)
 
 
 class BodyLimit:
@@ -58,7 +63,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _TooLarge
+                    raise _TooLarge(what, limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -69,9 +74,9 @@ class BodyLimit:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
+        except _TooLarge as exc:
             if not started:
-                await _answer(send, too_large(what, None, limit))
+                await _answer(send, exc)
 
 
 def _content_length(scope: Scope) -> int | None:

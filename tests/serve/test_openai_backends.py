@@ -1,0 +1,151 @@
+"""Whole fine-tuning jobs through ``tunesdk serve`` with the official ``openai`` SDK, unchanged, on
+real backends: ``trl`` (the tiny model, a worker process that trains) and ``together`` (its
+emulator, through the official ``together`` SDK). Upload, create, events, checkpoints, cancel,
+pause/resume, chat on the result; every request and answer checked against OpenAI's spec."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tunesdk.testing import tiny_chat_data
+
+FINISHED = ("succeeded", "failed", "cancelled")
+MARKER = "sk-together-MARKER-0123456789-must-never-leak"
+TOGETHER_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+def jsonl(rows: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(row) + "\n" for row in rows).encode()
+
+
+def wait_for(
+    client: Any, job_id: str, statuses: tuple[str, ...] = FINISHED, timeout: float = 180
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.fine_tuning.jobs.retrieve(job_id)
+        if job.status in statuses:
+            return job
+        assert time.monotonic() < deadline, f"job {job_id} stayed {job.status}"
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_a_whole_trl_job_on_the_tiny_model(
+    server: Any, tiny_model_path: Path, spec_recorder: Any
+) -> None:
+    client = server.openai(http_client=spec_recorder.http_client())
+    train = client.files.create(
+        file=("train.jsonl", jsonl(tiny_chat_data(16))), purpose="fine-tune"
+    )
+    valid = client.files.create(
+        file=("valid.jsonl", jsonl(tiny_chat_data(4, seed=1))), purpose="fine-tune"
+    )
+    job = client.fine_tuning.jobs.create(
+        model=str(tiny_model_path),  # the server's default backend: trl
+        training_file=train.id,
+        validation_file=valid.id,
+        suffix="animals",
+        method={
+            "type": "supervised",
+            "supervised": {"hyperparameters": {"n_epochs": 1, "batch_size": 4}},
+        },
+        extra_body={"tunesdk": {"max_steps": 3, "max_seq_length": 64, "eval_steps": 3}},
+    )
+    assert job.id.startswith("trl-")
+    done = wait_for(client, job.id)
+    assert done.status == "succeeded", done.error
+    assert done.fine_tuned_model and done.fine_tuned_model.startswith("local:")
+    events = list(client.fine_tuning.jobs.list_events(job.id, limit=100))
+    steps = [e.data["step"] for e in events if e.type == "metrics" and "train_loss" in e.data]
+    assert sorted(steps) == [1, 2, 3]
+    assert any("valid_loss" in (e.data or {}) for e in events)
+    # the stored file's path never shows: messages name the file id
+    assert not any(str(server.ctx.files_dir) in e.message for e in events)
+    assert any(e.level == "warn" and "suffix" in e.message for e in events)  # dropped by trl
+    checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id).data
+    assert checkpoints and checkpoints[0].fine_tuned_model_checkpoint.startswith("local:")
+    reply = client.chat.completions.create(
+        model=done.fine_tuned_model,
+        messages=[{"role": "user", "content": "What does the cat say?"}],
+        max_tokens=4,
+    )
+    assert isinstance(reply.choices[0].message.content, str)
+    with pytest.raises(openai.BadRequestError, match="trl backend"):
+        client.fine_tuning.jobs.pause(job.id)
+    problems = spec_recorder.problems()
+    assert problems == [], "\n".join(problems)
+
+
+@pytest.fixture
+def together(providers: Any, monkeypatch: pytest.MonkeyPatch, serve_home: Path) -> Any:
+    """The Together emulator, the server's environment pointed at it (its key: ``MARKER``)."""
+    with providers.together() as provider:
+        provider.emulator.configure(api_keys=[MARKER])  # only the marker gets in
+        provider.wire(monkeypatch, serve_home)
+        monkeypatch.setenv("TOGETHER_API_KEY", MARKER)
+        yield provider
+
+
+def test_a_whole_together_job_and_the_provider_key_never_shows(
+    together: Any, start_server: Callable[..., Any], serve_home: Path, spec_recorder: Any
+) -> None:
+    server = start_server(api_keys={"client-key"})
+    client = server.openai("client-key", http_client=spec_recorder.http_client())
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"What is item {i}?"},
+                {"role": "assistant", "content": f"Item{i}"},
+            ]
+        }
+        for i in range(16)
+    ]
+    train = client.files.create(file=("train.jsonl", jsonl(rows)), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(
+        model=f"together:{TOGETHER_MODEL}",  # the backend from the model's prefix
+        training_file=train.id,
+        method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2}}},
+        extra_body={"tunesdk": {"n_checkpoints": 2}},
+    )
+    assert job.id.startswith("together-") and job.model == f"together:{TOGETHER_MODEL}"
+    done = wait_for(client, job.id, timeout=60)
+    assert done.status == "succeeded", done.error
+    assert done.fine_tuned_model and done.fine_tuned_model.startswith("together:")
+    events = list(client.fine_tuning.jobs.list_events(job.id, limit=100))
+    assert any(e.type == "metrics" for e in events)
+    checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id)
+    assert checkpoints.data, "the Together job's checkpoint events became checkpoints"
+    reply = client.chat.completions.create(
+        model=done.fine_tuned_model, messages=[{"role": "user", "content": "What is item 3?"}]
+    )
+    assert reply.choices[0].message.content
+    # the backend through extra_body this time; a slow job, cancelled
+    together.set_seconds_per_step(5.0)
+    slow = client.fine_tuning.jobs.create(
+        model=TOGETHER_MODEL, training_file=train.id, extra_body={"backend": "together"}
+    )
+    client.fine_tuning.jobs.cancel(slow.id)
+    assert wait_for(client, slow.id, timeout=60).status == "cancelled"
+    with pytest.raises(openai.BadRequestError, match="together backend"):
+        client.fine_tuning.jobs.resume(slow.id)
+    problems = spec_recorder.problems()
+    assert problems == [], "\n".join(problems)
+    # the provider key reaches the provider (which accepts only it), and nothing else
+    assert together.jobs() == 2
+    for response in spec_recorder.seen:
+        assert MARKER not in response.text
+        assert MARKER not in str(response.headers)
+    leaked = [
+        path
+        for path in serve_home.rglob("*")
+        if path.is_file() and MARKER.encode() in path.read_bytes()
+    ]
+    assert leaked == []
