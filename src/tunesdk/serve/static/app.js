@@ -26,6 +26,8 @@
 
   // what the current view started (timers, streams, charts); stopped when the route changes
   let cleanups = [];
+  // bumped on every route change: a view whose request returns after the user moved on stops
+  let routeToken = 0;
 
   // ---- small DOM helpers (text only: no HTML parsing of data) --------------------------------
 
@@ -295,6 +297,7 @@
   });
 
   function renderKeyForm(message) {
+    routeToken++;
     stopView();
     clear(view);
     const input = h("input", { id: "api-key", type: "password", name: "api-key", autocomplete: "off", required: true, spellcheck: "false" });
@@ -353,6 +356,7 @@
   async function renderList() {
     setNav("runs");
     document.title = "Runs · tunesdk";
+    const mine = routeToken;
     const query = hashQuery();
     const status = query.get("status") || "";
     const backend = query.get("backend") || "";
@@ -434,6 +438,7 @@
           after = runId(batch[batch.length - 1]);
         }
       } catch (err) {
+        if (mine !== routeToken) return;
         stopView();
         showError(err);
         return;
@@ -462,6 +467,7 @@
     }
 
     await load();
+    if (mine !== routeToken) return;
     const timer = setInterval(() => { if (!document.hidden) load(); }, LIST_REFRESH_MS);
     cleanups.push(() => clearInterval(timer));
   }
@@ -540,15 +546,18 @@
   async function renderRun(id) {
     setNav("runs");
     document.title = id + " · tunesdk";
+    const mine = routeToken;
     let run;
     try {
       run = await api("/runs/" + encodeURIComponent(id));
     } catch (err) {
+      if (mine !== routeToken) return;
       clear(view);
       view.append(h("p", {}, h("a", { href: "#/" }, "← All runs")));
       showError(err);
       return;
     }
+    if (mine !== routeToken) return;
     let status = run.status;
     const badge = h("span", { id: "run-status" }, statusBadge(status));
     const streamState = h("span", { class: "muted", id: "stream-state" }, "");
@@ -736,14 +745,17 @@
     const query = hashQuery();
     const a = query.get("a") || "";
     const b = query.get("b") || "";
+    const mine = routeToken;
     let runs;
     try {
       runs = items(await api("/runs?limit=100"));
     } catch (err) {
+      if (mine !== routeToken) return;
       clear(view);
       showError(err);
       return;
     }
+    if (mine !== routeToken) return;
     // the runs named in the URL stay choosable even when older than the newest 100
     for (const id of [a, b]) {
       if (id && !runs.some((r) => runId(r) === id)) runs.push({ id, status: "older run" });
@@ -775,6 +787,7 @@
     let events;
     try {
       events = await Promise.all([allEvents(a), allEvents(b)]);
+      if (mine !== routeToken) return;
     } catch (err) {
       caption.textContent = "";
       showError(err, figure);
@@ -803,6 +816,7 @@
   // ---- routing --------------------------------------------------------------------------------
 
   function route() {
+    routeToken++;
     stopView();
     updateKeyButton();
     const hash = location.hash || "#/";
