@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import tunesdk as ts
+from tunesdk import registry
 from tunesdk.backend import Backend
 from tunesdk.events import Checkpoint, Evaluation, Event, Log, Progress, StatusChanged
 from tunesdk.plans import Plan
@@ -119,9 +120,16 @@ class FedBackend(Backend):
         run.emit(ts.Cancelled())
 
 
+@pytest.fixture(scope="module", autouse=True)
+def fed_backend() -> Iterator[None]:
+    """`FedBackend` registered for this module only (the server finds runs' backends by name)."""
+    register_backend(FedBackend.name, FedBackend)
+    yield
+    registry._registered.pop(FedBackend.name, None)
+
+
 def _fed_run(site: Any, model: str = "tiny/model") -> RunRecord:
     """A running `FedBackend` run: its events are what the test emits."""
-    register_backend(FedBackend.name, FedBackend)
     job = ts.Job(model=model, data=tiny_chat_data(8), max_steps=40, weight_decay=0.05)
     backend = FedBackend()
     record = RunStore().create(job, backend.plan(job), FedBackend.name)
@@ -435,7 +443,6 @@ def test_with_api_keys_the_page_asks_for_a_key_and_sends_it_as_a_header(
     with serve_kit.running(None, api_keys={key}) as keyed:
         record = RunStore().create(_job(), FedBackend().plan(_job()), FedBackend.name)
         keyed.ctx.ownership.claim("run", record.run_id, owner_id(key), time.time())
-        register_backend(FedBackend.name, FedBackend)
         FedBackend().launch(record)
         record.emit(Progress(step=1, train_loss=1.0))
         page = browser.new_page(viewport=WIDE)
@@ -472,7 +479,6 @@ def test_the_list_pages_through_more_than_one_page_of_runs(
     browser: Browser, serve_kit: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TUNESDK_HOME", str(tmp_path / "home"))
-    register_backend(FedBackend.name, FedBackend)
     job = ts.Job(model="tiny/model", data=tiny_chat_data(2), max_steps=1)
     plan = FedBackend().plan(job)
     store = RunStore()
