@@ -16,7 +16,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,6 +37,12 @@ UPLOAD_TTL_S = 3600
 def _extension(filename: str) -> str:
     lowered = filename.lower()
     return next((ext for ext in _EXTENSIONS if lowered.endswith(ext)), "")
+
+
+def read_chunks(handle: IO[bytes]) -> Iterator[bytes]:
+    """A binary file object's bytes, one ``CHUNK`` at a time (never the whole file at once)."""
+    while block := handle.read(CHUNK):
+        yield block
 
 
 def display_name(filename: str | None) -> str:
@@ -63,24 +69,17 @@ class FileStore:
         folder = self.files_dir / file_id
         return folder if (folder / "file.json").is_file() else None
 
-    def add(
-        self, filename: str, purpose: str, chunks: Iterable[bytes] | IO[bytes]
-    ) -> dict[str, Any]:
-        """Store a new file from ``chunks`` (an iterable of bytes or a binary file object)."""
+    def add(self, filename: str, purpose: str, chunks: Iterable[bytes]) -> dict[str, Any]:
+        """Store a new file from ``chunks`` (`read_chunks` of a binary file object)."""
         file_id = new_id(FILE_PREFIX)
         folder = self.files_dir / file_id
         folder.mkdir()
         name = display_name(filename)
         target = folder / f"content{_extension(name)}"
-        size = 0
         with target.open("wb") as out:
-            if hasattr(chunks, "read"):
-                shutil.copyfileobj(chunks, out, CHUNK)  # type: ignore[arg-type]
-                size = out.tell()
-            else:
-                for chunk in chunks:  # type: ignore[union-attr]
-                    out.write(chunk)
-                    size += len(chunk)
+            for chunk in chunks:
+                out.write(chunk)
+            size = out.tell()
         meta = {
             "id": file_id,
             "object": "file",
@@ -231,4 +230,11 @@ def public_upload(upload: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in upload.items() if key != "mime_type"}
 
 
-__all__ = ["FILE_PREFIX", "PART_PREFIX", "UPLOAD_PREFIX", "FileStore", "display_name"]
+__all__ = [
+    "FILE_PREFIX",
+    "PART_PREFIX",
+    "UPLOAD_PREFIX",
+    "FileStore",
+    "display_name",
+    "read_chunks",
+]

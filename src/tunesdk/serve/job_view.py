@@ -204,7 +204,8 @@ def hide_paths(text: str, files_dir: Path) -> str:
 def event_object(event: Event, files_dir: Path | None = None) -> dict[str, Any]:
     """One tunesdk event as a FineTuningJobEvent (``type`` ``metrics`` for progress/evaluation);
     ``files_dir``: stored files' paths in messages become file ids."""
-    level, kind, data = "info", "message", {}
+    level, kind = "info", "message"
+    data: dict[str, Any] = {}
     if isinstance(event, StatusChanged):
         message = f"Status: {STATUSES.get(event.status, event.status)}"
         if event.message:

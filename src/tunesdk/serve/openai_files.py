@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from tunesdk.serve.context import ServeContext
 from tunesdk.serve.errors import ServeError, bad_request, not_found
+from tunesdk.serve.file_store import read_chunks
 from tunesdk.serve.http import answer, json_body, limit_param, list_object
 
 FILE_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
@@ -67,7 +68,7 @@ def routes(ctx: ServeContext) -> list[BaseRoute]:
             purpose = _check_purpose(form.get("purpose"), FILE_PURPOSES)
             filename = upload.filename or "file"
             _check_fine_tune_name(filename, purpose, "file")
-            meta = await run_in_threadpool(store.add, filename, purpose, upload.file)
+            meta = await run_in_threadpool(store.add, filename, purpose, read_chunks(upload.file))
         finally:
             await form.close()
         ctx.ownership.claim("file", meta["id"], owner, time.time())
