@@ -385,3 +385,75 @@ def test_an_unknown_path_answers_in_openais_shape(server: Any) -> None:
     answer = httpx.get(server.base_url + "/v1/fine_tuning/nothing")
     assert answer.status_code == 404
     assert set(answer.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_dpo_and_reinforcement_map_onto_the_job() -> None:
+    from tunesdk.serve.job_mapping import build_job, parse_request
+
+    dpo = parse_request(
+        {
+            "model": "m",
+            "training_file": "file-a",
+            "method": {
+                "type": "dpo",
+                "dpo": {"hyperparameters": {"beta": 0.3, "learning_rate_multiplier": 2}},
+            },
+        },
+        default_backend="trl",
+        backends=["trl", "together"],
+        allow_python=False,
+    )
+    job = build_job(dpo, Path("/data/prefs.jsonl"), None)
+    assert job.objective == "dpo" and job.beta == 0.3
+    assert job.learning_rate == pytest.approx(4e-4)
+    grader = {
+        "type": "string_check",
+        "name": "exact",
+        "input": "{{sample.output_text}}",
+        "reference": "{{item.answer}}",
+        "operation": "eq",
+    }
+    rl = parse_request(
+        {
+            "model": "together:m",
+            "training_file": "file-a",
+            "method": {
+                "type": "reinforcement",
+                "reinforcement": {
+                    "grader": grader,
+                    "hyperparameters": {"eval_interval": 5, "reasoning_effort": "low"},
+                },
+            },
+        },
+        default_backend="trl",
+        backends=["trl", "together"],
+        allow_python=False,
+    )
+    assert rl.backend == "together" and rl.model == "m"
+    job = build_job(rl, Path("/data/prompts.jsonl"), None)
+    assert job.objective == "grpo" and job.eval_steps == 5
+    assert job.rewards[0].to_openai()["name"] == "exact"
+    assert rl.warnings == [
+        "reasoning_effort='low' dropped: tunesdk has no reasoning effort setting"
+    ]
+
+
+def test_a_method_the_backend_lacks_is_a_400_before_anything_runs(server: Any) -> None:
+    client = server.openai()
+    training = client.files.create(file=("train.jsonl", CHAT), purpose="fine-tune")
+    grader = {
+        "type": "string_check",
+        "name": "g",
+        "input": "{{sample.output_text}}",
+        "reference": "{{item.answer}}",
+        "operation": "eq",
+    }
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.fine_tuning.jobs.create(
+            model="simulated:m",
+            training_file=training.id,
+            method={"type": "reinforcement", "reinforcement": {"grader": grader}},
+        )
+    assert "grpo" in refused.value.message and "simulated" in refused.value.message
+    assert str(server.ctx.files_dir) not in refused.value.message
+    assert client.fine_tuning.jobs.list().data == []
