@@ -66,7 +66,7 @@ backends=()
 for dir in backends/*/; do
   [ -f "$dir/pyproject.toml" ] && backends+=(-e "$dir")
 done
-.venv/bin/pip install -q -e ".[dev,datasets,parquet,tokens,emulator,eval,docs,ray]" "${backends[@]}"
+.venv/bin/pip install -q -e ".[dev,datasets,parquet,tokens,emulator,serve,eval,docs,ray]" "${backends[@]}"
 [ "$engines" = 0 ] || build_engines
 [ "$browser" = 0 ] || setup_browser
 if [ "$demo" = 1 ]; then
