@@ -42,6 +42,17 @@ def serve(
     max_file_mb: Annotated[
         int, typer.Option(help="largest file through files.create, in MiB (larger: Uploads API)")
     ] = 512,
+    max_upload_mb: Annotated[
+        int, typer.Option(help="largest file through the Uploads API, in MiB")
+    ] = 8192,
+    allow_python_graders: Annotated[
+        bool,
+        typer.Option(
+            "--allow-python-graders",
+            help="accept python graders in reinforcement jobs (their code runs on this machine:"
+            " only where every key holder may run code here)",
+        ),
+    ] = False,
 ) -> None:
     """Serve the OpenAI-compatible fine-tuning API (point the openai SDK's base_url at
     http://HOST:PORT/v1), the native API under /tunesdk/v1 and the dashboard at /, until Ctrl-C."""
@@ -55,6 +66,8 @@ def serve(
         api_keys=ServeConfig.keys_from(api_key),
         home=home,
         max_file_bytes=max_file_mb * MiB,
+        max_upload_bytes=max_upload_mb * MiB,
+        allow_python_graders=allow_python_graders,
     )
     config.check_bind()
     auth = f"{len(config.api_keys)} API key(s)" if config.authenticated else "no API keys"
