@@ -11,6 +11,18 @@ One function per target turns a canonical record into the dict that target reads
 - ``axolotl``: ``chat_template`` datasets (per-turn ``training`` flag from ``weight``),
   ``input_output`` segments for plain pairs, ``completion`` text, ``chat_template.default`` DPO.
 - ``jsonl``: tunesdk's canonical shape, lossless and re-loadable (keeps unmodelled fields too).
+
+Prompt-only data (GRPO / reinforcement fine-tuning) and KTO's labelled completions:
+- ``openai`` and ``fireworks``: the RFT shape, ``messages`` ending on the prompt's last turn
+  (a plain prompt becomes one user turn) plus the reference columns (``answer``, ...) the graders
+  read; no KTO (neither provider trains it).
+- ``trl`` / ``unsloth``: ``prompt`` (text, or messages for chat prompts) plus the reference
+  columns, which TRL hands to reward functions; KTO as ``prompt`` / ``completion`` / ``label``
+  (text, or the prompt's messages and the final message as the completion).
+- ``axolotl``: KTO as its user-defined KTO type (``prompt`` / ``completion`` / ``label`` text, an
+  optional ``system``; one user turn and one answer); no prompt-only data (tunesdk runs no GRPO
+  on Axolotl).
+- ``together`` takes neither (it has no RL).
 """
 
 from __future__ import annotations
@@ -27,15 +39,19 @@ from tunesdk.errors import DataError
 
 OUTPUT_FORMATS = ("openai", "together", "fireworks", "trl", "unsloth", "axolotl", "jsonl")
 
-#: which record kinds each output format can carry
+#: which record kinds each output format can carry (prompt: prompt-only RL data; kto: labelled)
 SUPPORTED_KINDS = {
-    "openai": ("sft", "dpo"),
-    "fireworks": ("sft", "dpo"),
+    "openai": ("sft", "dpo", "prompt"),
+    "fireworks": ("sft", "dpo", "prompt"),
     "together": ("sft", "dpo", "text"),
-    "trl": ("sft", "dpo", "text"),
-    "unsloth": ("sft", "dpo", "text"),
-    "axolotl": ("sft", "dpo", "text"),
-    "jsonl": ("sft", "dpo", "text"),
+    "trl": ("sft", "dpo", "text", "prompt", "kto"),
+    "unsloth": ("sft", "dpo", "text", "prompt", "kto"),
+    "axolotl": ("sft", "dpo", "text", "kto"),
+    "jsonl": ("sft", "dpo", "text", "prompt", "kto"),
+}
+_KIND_NAMES = {
+    "prompt": "prompt-only (reinforcement fine-tuning)",
+    "kto": "KTO (labelled completions)",
 }
 
 
@@ -47,10 +63,13 @@ def check_output_format(fmt: str, kind: str) -> None:
             fix=f"use one of {', '.join(OUTPUT_FORMATS)}",
         )
     if kind not in SUPPORTED_KINDS[fmt]:
+        takers = [name for name, kinds in SUPPORTED_KINDS.items() if kind in kinds]
+        fix = f"write it as {', '.join(takers)}"
+        if kind == "text":
+            fix = "convert plain text to conversations first, or " + fix
         raise DataError(
-            f"{fmt} fine-tuning does not take {kind} data",
-            fix="convert plain text to conversations first, or pick a backend that trains on "
-            "raw text (together, trl, unsloth, axolotl)",
+            f"{fmt} fine-tuning does not take {_KIND_NAMES.get(kind, kind)} data",
+            fix=fix,
         )
 
 
@@ -123,8 +142,86 @@ def _plain_pair(conv: Conversation) -> tuple[str, str]:
     return conv.messages[0].text, conv.messages[-1].text
 
 
+def _rft_prompt(conv: Conversation) -> dict[str, Any]:
+    """OpenAI's RFT row (Fireworks reads the same): the prompt's messages + reference columns."""
+    out = _tools({"messages": [openai_message(m) for m in conv.messages]}, conv)
+    return {**conv.meta, **out}
+
+
+def _trl_prompt(conv: Conversation) -> dict[str, Any]:
+    """TRL's prompt-only row: ``prompt`` as text or messages, + the reference columns."""
+    if not conv.chat:
+        return {**conv.meta, "prompt": conv.messages[0].text}
+    return {**conv.meta, **_tools({"prompt": [hf_message(m) for m in conv.messages]}, conv)}
+
+
+def _kto_parts(conv: Conversation) -> tuple[list[Message], Message]:
+    """(the prompt's messages, the completion): the final message is what the label judges."""
+    *context, completion = conv.messages
+    return context, completion
+
+
+def _trl_kto(conv: Conversation) -> dict[str, Any]:
+    """TRL's unpaired preference row: ``prompt`` / ``completion`` / ``label``."""
+    context, completion = _kto_parts(conv)
+    if not conv.chat:
+        return {"prompt": context[0].text, "completion": completion.text, "label": conv.label}
+    return _tools(
+        {
+            "prompt": [hf_message(m) for m in context],
+            "completion": [hf_message(completion)],
+            "label": conv.label,
+        },
+        conv,
+    )
+
+
+#: the dataset ``type`` of Axolotl 0.19's user-defined KTO loader for `axolotl_kto_row` files
+AXOLOTL_KTO_TYPE = {
+    "field_system": "system",
+    "field_prompt": "prompt",
+    "field_completion": "completion",
+    "field_label": "label",
+    "prompt_format": "{prompt}",
+}
+
+
+def axolotl_kto_row(record: Record) -> dict[str, Any]:
+    """Axolotl's user-defined KTO row: one prompt text, one completion text, the label, and the
+    system message (if any) apart. DataError for other shapes (multi-turn KTO trains on trl)."""
+    label = getattr(record, "label", None)
+    messages = list(getattr(record, "messages", None) or [])
+    system = [m.text for m in messages if m.role == "system"]
+    turns = [m for m in messages if m.role != "system"]
+    if label is None or len(turns) != 2 or [m.role for m in turns] != ["user", "assistant"]:
+        raise DataError(
+            "Axolotl's KTO data is one prompt and one completion with a label",
+            where=str(record.source) if record.source else None,
+            fix='give rows like {"prompt": "...", "completion": "...", "label": true}; '
+            "multi-turn KTO examples train on the trl backend",
+        )
+    row: dict[str, Any] = {"prompt": turns[0].text, "completion": turns[1].text, "label": label}
+    if system:
+        row["system"] = "\n".join(system)
+    return row
+
+
+def _unsupported(record: Conversation, target: str) -> DataError:
+    kind = "prompt" if record.prompt_only else "kto"
+    takers = [name for name, kinds in SUPPORTED_KINDS.items() if kind in kinds]
+    return DataError(
+        f"{target} fine-tuning does not take {_KIND_NAMES[kind]} data",
+        where=str(record.source) if record.source else None,
+        fix=f"write it as {', '.join(takers)}",
+    )
+
+
 def to_openai(record: Record) -> dict[str, Any]:
     if isinstance(record, Conversation):
+        if record.prompt_only:
+            return _rft_prompt(record)
+        if record.label is not None:
+            raise _unsupported(record, "openai")
         return _openai_chat(record)
     if isinstance(record, Preference):
         return _openai_dpo(record)
@@ -133,6 +230,10 @@ def to_openai(record: Record) -> dict[str, Any]:
 
 def to_fireworks(record: Record) -> dict[str, Any]:
     if isinstance(record, Conversation):
+        if record.prompt_only:
+            return _rft_prompt(record)
+        if record.label is not None:
+            raise _unsupported(record, "fireworks")
         return _tools({"messages": [openai_message(m) for m in record.messages]}, record)
     if isinstance(record, Preference):
         return _openai_dpo(record, keep_parallel=False)
@@ -141,6 +242,8 @@ def to_fireworks(record: Record) -> dict[str, Any]:
 
 def to_together(record: Record) -> dict[str, Any]:
     if isinstance(record, Conversation):
+        if record.prompt_only or record.label is not None:
+            raise _unsupported(record, "together")
         if not record.chat:
             prompt, completion = _plain_pair(record)
             return {"prompt": prompt, "completion": completion}
@@ -159,6 +262,10 @@ def to_together(record: Record) -> dict[str, Any]:
 
 def to_trl(record: Record) -> dict[str, Any]:
     if isinstance(record, Conversation):
+        if record.prompt_only:
+            return _trl_prompt(record)
+        if record.label is not None:
+            return _trl_kto(record)
         if not record.chat:
             prompt, completion = _plain_pair(record)
             return {"prompt": prompt, "completion": completion}
@@ -183,6 +290,10 @@ def to_trl(record: Record) -> dict[str, Any]:
 
 def to_axolotl(record: Record) -> dict[str, Any]:
     if isinstance(record, Conversation):
+        if record.prompt_only:
+            raise _unsupported(record, "axolotl")
+        if record.label is not None:
+            return axolotl_kto_row(record)
         if not record.chat:
             prompt, completion = _plain_pair(record)
             return {
@@ -205,7 +316,9 @@ def to_axolotl(record: Record) -> dict[str, Any]:
 def to_canonical(record: Record) -> dict[str, Any]:
     """tunesdk's lossless JSONL shape; loading it back gives equal records."""
     out: dict[str, Any]
-    if isinstance(record, Conversation):
+    if isinstance(record, Conversation) and (record.prompt_only or record.label is not None):
+        out = _canonical_rl(record)
+    elif isinstance(record, Conversation):
         if record.chat:
             out = _openai_chat(record)
         else:
@@ -222,6 +335,27 @@ def to_canonical(record: Record) -> dict[str, Any]:
     if record.meta:
         out.update(record.meta)
     return out
+
+
+def _canonical_rl(conv: Conversation) -> dict[str, Any]:
+    """A prompt-only or KTO record as TRL's columns with OpenAI-shaped messages: the shape that
+    reads back as the same record (a bare chat prompt in ``messages`` would read as SFT)."""
+    if conv.prompt_only:
+        prompt: Any = (
+            [openai_message(m) for m in conv.messages] if conv.chat else conv.messages[0].text
+        )
+        return _tools({"prompt": prompt}, conv)
+    context, completion = _kto_parts(conv)
+    if not conv.chat:
+        return {"prompt": context[0].text, "completion": completion.text, "label": conv.label}
+    return _tools(
+        {
+            "prompt": [openai_message(m) for m in context],
+            "completion": [openai_message(completion)],
+            "label": conv.label,
+        },
+        conv,
+    )
 
 
 def _no_text(target: str) -> DataError:
@@ -280,6 +414,8 @@ def axolotl_dataset_entry(data: Any, path: str | Path) -> dict[str, Any]:
     wrote (``data`` is a ``Dataset``; its first record tells chat from plain pairs)."""
     entry: dict[str, Any] = {"path": str(path), "ds_type": "json", "split": "train"}
     first = data.head(1)
+    if data.kind == "kto":
+        return {"path": str(path), "split": "train", "type": dict(AXOLOTL_KTO_TYPE)}
     if data.kind == "dpo":
         del entry["ds_type"]  # Axolotl's DPO dataset schema has no ds_type (json is inferred)
         entry.update(

@@ -97,7 +97,8 @@ class Checker:
             if self.counter is not None:
                 self._check_length(record, file, line)
         if not getattr(record, "chat", True):
-            self.plain_pairs = True
+            # a plain RL prompt has no completion: it becomes one user turn, as documented
+            self.plain_pairs |= not getattr(record, "prompt_only", False)
 
     def _note_digest(self, record: Record) -> None:
         assert self.digests is not None

@@ -15,15 +15,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tunesdk.data.convert import AXOLOTL_KTO_TYPE, axolotl_kto_row
 from tunesdk.errors import DataError
 
-KTO_TYPE = {
-    "field_system": "system",
-    "field_prompt": "prompt",
-    "field_completion": "completion",
-    "field_label": "label",
-    "prompt_format": "{prompt}",
-}
+KTO_TYPE = AXOLOTL_KTO_TYPE
 ORPO_TYPE = "chat_template.argilla"
 
 
@@ -52,25 +47,8 @@ def _where(record: Any) -> str | None:
 
 
 def kto_row(record: Any) -> dict[str, Any]:
-    label = getattr(record, "label", None)
-    messages = list(getattr(record, "messages", None) or [])
-    system = [m.text for m in messages if m.role == "system"]
-    turns = [m for m in messages if m.role != "system"]
-    if label is None or len(turns) != 2 or [m.role for m in turns] != ["user", "assistant"]:
-        raise DataError(
-            "Axolotl's KTO data is one prompt and one completion with a label",
-            where=_where(record),
-            fix='give rows like {"prompt": "...", "completion": "...", "label": true}; '
-            "multi-turn KTO examples train on the trl backend",
-        )
-    row: dict[str, Any] = {
-        "prompt": turns[0].text,
-        "completion": turns[1].text,
-        "label": bool(label),
-    }
-    if system:
-        row["system"] = "\n".join(system)
-    return row
+    """One KTO example in Axolotl's user-defined KTO shape (``Dataset.to("axolotl")``'s)."""
+    return axolotl_kto_row(record)
 
 
 def orpo_row(record: Any) -> dict[str, Any]:

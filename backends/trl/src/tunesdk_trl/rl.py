@@ -80,10 +80,11 @@ def grpo_kwargs(job: Job) -> dict[str, Any]:
 
 def grpo_dataset(dataset: Any) -> Any:
     """``prompt`` (text, or messages for chat data) plus every reference column, as
-    ``datasets.Dataset``: TRL passes the extra columns to reward functions as kwargs."""
+    ``datasets.Dataset`` (``Dataset.to("trl")``'s rows): TRL passes the extra columns to reward
+    functions as kwargs."""
     import datasets
 
-    from tunesdk.data.templates import hf_message
+    from tunesdk.data.convert import to_trl
 
     rows: list[dict[str, Any]] = []
     for record in dataset:
@@ -95,46 +96,27 @@ def grpo_dataset(dataset: Any) -> Any:
                 fix='give {"prompt": ..., "answer": ...} rows, or messages without the final '
                 "assistant turn",
             )
-        prompt: Any = (
-            [hf_message(m) for m in record.messages] if record.chat else record.messages[0].text
-        )
-        rows.append({**record.meta, "prompt": prompt})
+        rows.append(to_trl(record))
     return datasets.Dataset.from_list(rows)
 
 
 def kto_dataset(dataset: Any) -> Any:
-    """``prompt``/``completion``/``label`` columns (TRL's unpaired preference shape)."""
+    """``prompt``/``completion``/``label`` columns (TRL's unpaired preference shape,
+    ``Dataset.to("trl")``'s rows)."""
     import datasets
 
-    from tunesdk.data.templates import hf_message
+    from tunesdk.data.convert import to_trl
 
     rows: list[dict[str, Any]] = []
     for record in dataset:
-        label = getattr(record, "label", None)
-        if label is None:
+        if getattr(record, "label", None) is None:
             raise DataError(
                 f"objective kto needs prompt/completion/label rows; {record.source or 'a row'} "
                 "has no label",
                 where="job.data",
                 fix='give {"prompt": ..., "completion": ..., "label": true|false} rows',
             )
-        if record.chat:
-            *context, answer = record.messages
-            rows.append(
-                {
-                    "prompt": [hf_message(m) for m in context],
-                    "completion": [hf_message(answer)],
-                    "label": label,
-                }
-            )
-        else:
-            rows.append(
-                {
-                    "prompt": record.messages[0].text,
-                    "completion": record.messages[1].text,
-                    "label": label,
-                }
-            )
+        rows.append(to_trl(record))
     return datasets.Dataset.from_list(rows)
 
 
