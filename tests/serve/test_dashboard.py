@@ -2,13 +2,15 @@
 
 One server and one browser for the module. Runs are ordinary store runs: one the test feeds with
 events itself (`RunRecord.emit`), so the chart's growth is exact, and simulated-backend runs for
-Cancel. Screenshots of the list and of a run page at 1280 and 390 px go to docs/images/.
+Cancel. Screenshots of the list and of a run page at 1280 and 390 px go to docs/images/ with
+``TUNESDK_UPDATE_SCREENSHOTS=1`` (else to a scratch folder).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +35,7 @@ CHROMIUM = os.environ.get("TUNESDK_CHROMIUM", "/usr/bin/chromium")
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 WIDE = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
+_SCRATCH = Path(tempfile.gettempdir()) / "tunesdk-dashboard-screenshots"
 #: a run name a user chose, with markup in it: the page must show it as text
 HOSTILE = '<img src=x onerror="window.__pwned=1">'
 
@@ -190,8 +193,12 @@ def _no_horizontal_scroll(page: Page) -> None:
 
 
 def _shot(page: Page, name: str) -> None:
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMAGES / name), full_page=True)
+    """A full-page screenshot: into docs/images with ``TUNESDK_UPDATE_SCREENSHOTS=1`` (then
+    commit them), else into a scratch folder (a test run leaves the checkout as it was)."""
+    folder = IMAGES if os.environ.get("TUNESDK_UPDATE_SCREENSHOTS") == "1" else _SCRATCH
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / name), full_page=True)
+    assert (folder / name).stat().st_size > 10_000
 
 
 def _wait(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
@@ -236,7 +243,6 @@ def test_the_run_list_renders_the_stores_runs_and_filters_them(
     expect(row).to_contain_text("Qwen/Qwen2.5-0.5B-Instruct")
     expect(row).to_contain_text("s ago")
     expect(page.locator(f'tr[data-run-id="{finished.run_id}"]')).to_contain_text("completed")
-    _shot(page, "dashboard-runs-1280.png")
 
     page.select_option("#filter-status", "cancelled")
     expect(page.locator(f'tr[data-run-id="{running.run_id}"]')).to_have_count(0)
@@ -254,7 +260,6 @@ def test_the_run_list_renders_the_stores_runs_and_filters_them(
     phone = _open(browser, site.base_url + "/", PHONE)
     expect(phone.locator(f'tr[data-run-id="{done.run_id}"]')).to_be_visible()
     _no_horizontal_scroll(phone)
-    _shot(phone, "dashboard-runs-390.png")
     _close(phone)
 
 
@@ -494,3 +499,42 @@ def test_the_list_pages_through_more_than_one_page_of_runs(
         shown = rows.evaluate_all("rows => rows.map(r => r.dataset.runId)")
         assert sorted(shown) == sorted(ids)
         _close(page)
+
+
+def test_list_screenshots(
+    browser: Browser, serve_kit: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The docs' pictures of the list: a store as a user's looks (several backends, every end)."""
+    monkeypatch.setenv("TUNESDK_HOME", str(tmp_path / "home"))
+    store = RunStore()
+    shown = [
+        ("trl", "Qwen/Qwen2.5-0.5B-Instruct", "running"),
+        ("together", "meta-llama/Llama-3.2-3B-Instruct", "completed"),
+        ("openai", "gpt-4.1-mini-2025-04-14", "queued"),
+        ("unsloth", "unsloth/Qwen2.5-7B-Instruct-bnb-4bit", "failed"),
+        ("trl", "HuggingFaceTB/SmolLM2-360M-Instruct", "cancelled"),
+        ("fireworks", "accounts/fireworks/models/llama-v3p1-8b-instruct", "completed"),
+    ]
+    for backend, model, status in reversed(shown):
+        job = ts.Job(model=model, data=tiny_chat_data(2), max_steps=1)
+        record = store.create(job, FedBackend().plan(job), backend)
+        if status == "completed":
+            record.emit(ts.Completed(model=ts.LocalModel(path="/m", base_model=model)))
+        elif status == "failed":
+            record.emit(ts.Failed(error="CUDA out of memory"))
+        elif status == "cancelled":
+            record.emit(ts.Cancelled())
+        else:
+            record.emit(StatusChanged(status=status))  # type: ignore[arg-type]
+    with serve_kit.running(None) as server:
+        for viewport, name in (
+            (WIDE, "dashboard-runs-1280.png"),
+            (PHONE, "dashboard-runs-390.png"),
+        ):
+            page = _open(browser, server.base_url + "/", viewport)
+            expect(page.locator("#runs tbody tr[data-run-id]")).to_have_count(len(shown))
+            statuses = page.locator("#runs tbody tr .status").all_inner_texts()
+            assert statuses == [status for _, _, status in shown]
+            _no_horizontal_scroll(page)
+            _shot(page, name)
+            _close(page)
