@@ -158,8 +158,14 @@ class SkyJobs:
             )
         raise SkyPilotError(f"SkyPilot: {kind}: {message}", kind=kind)
 
-    def version(self) -> str:
-        return str(self.call("version")["version"])
+    def batch(self, *calls: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """Several driver commands in one SkyPilot process; their results in order."""
+        found = self.call("batch", {"calls": [list(call) for call in calls]})
+        return [dict(result) for result in found["results"]]
+
+    def version(self) -> dict[str, Any]:
+        """``{"version", "python", "statuses": {name: value}}``."""
+        return self.call("version")
 
     def validate(self, task: dict[str, Any]) -> dict[str, Any]:
         """The task as ``sky.Task.from_yaml_config`` parsed it (offline)."""

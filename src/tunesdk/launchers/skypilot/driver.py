@@ -6,12 +6,12 @@ uvicorn<0.36), so tunesdk never imports it: it runs this file, which imports onl
 library and SkyPilot's Python SDK, and reads back one result line (`RESULT` + JSON) on stdout —
 SkyPilot's own messages may come before it. Commands:
 
-- ``version``: SkyPilot's version.
+- ``version``: SkyPilot's version and its managed-job statuses.
 - ``validate``: parse a task with ``sky.Task.from_yaml_config`` (offline) and describe it.
 - ``accelerators``: which of the given accelerator names SkyPilot knows, offline: its cached
   catalog (``common/accelerators.csv``) when one was downloaded, else its canonical GPU names.
 - ``clouds``: the enabled infra (``sky check``'s result) and the clouds with object storage.
-- ``preflight``: ``accelerators`` and ``clouds`` at once.
+- ``batch``: several of these in one process.
 - ``launch``: ``sky.jobs.launch`` a task as a managed job; the job id.
 - ``poll``: the job's record from ``sky.jobs.queue_v2`` (status, failure reason, recoveries) and
   the last ``tail`` lines of its log (``sky.jobs.tail_logs(follow=False)``).
@@ -79,9 +79,11 @@ def _describe(task: Any) -> dict[str, Any]:
 
 
 def version(request: dict[str, Any]) -> dict[str, Any]:
+    """SkyPilot's version and its managed-job statuses (``sky.jobs.ManagedJobStatus``)."""
     import sky
 
-    return {"version": sky.__version__, "python": sys.executable}
+    statuses = {status.name: status.value for status in sky.jobs.ManagedJobStatus}
+    return {"version": sky.__version__, "python": sys.executable, "statuses": statuses}
 
 
 def validate(request: dict[str, Any]) -> dict[str, Any]:
@@ -141,9 +143,10 @@ def clouds(request: dict[str, Any]) -> dict[str, Any]:
     return {"enabled": [str(c) for c in enabled or []], "storage": storage}
 
 
-def preflight(request: dict[str, Any]) -> dict[str, Any]:
-    """`accelerators` and `clouds` in one process (SkyPilot's import is the slow part)."""
-    return {"accelerators": accelerators(request), "clouds": clouds(request)}
+def batch(request: dict[str, Any]) -> dict[str, Any]:
+    """Several commands in one process (SkyPilot's import is the slow part): ``calls`` is a
+    list of ``[command, request]``; the results in order (the first failure is raised)."""
+    return {"results": [COMMANDS[name](body) for name, body in request["calls"]]}
 
 
 def launch(request: dict[str, Any]) -> dict[str, Any]:
@@ -197,7 +200,7 @@ COMMANDS = {
     "validate": validate,
     "accelerators": accelerators,
     "clouds": clouds,
-    "preflight": preflight,
+    "batch": batch,
     "launch": launch,
     "poll": poll,
     "cancel": cancel,

@@ -189,8 +189,7 @@ class SkyPilotLauncher(Launcher):
         found = tasks.accelerators(job)
         checked = options.get("check_accelerators", True)
         names = [found[0]] if found is not None and checked else []
-        answer = client.call("preflight", {"names": names})
-        catalog = answer["accelerators"]
+        catalog, clouds = client.batch(("accelerators", {"names": names}), ("clouds", {}))
         if not catalog["names"]:  # SkyPilot offered no list offline: the documented one
             lower = {n.lower(): n for n in KNOWN_ACCELERATORS}
             catalog = {
@@ -215,7 +214,7 @@ class SkyPilotLauncher(Launcher):
                 fix=f"{hint}see `sky show-gpus` for the names; on a Kubernetes cluster with its "
                 "own GPU labels set launcher_options.skypilot.check_accelerators: false",
             )
-        self._check_clouds(job, task, answer["clouds"])
+        self._check_clouds(job, task, clouds)
 
     def _check_clouds(self, job: Job, task: dict[str, Any], clouds: dict[str, Any]) -> None:
         enabled = [str(c) for c in clouds.get("enabled", [])]
@@ -349,19 +348,37 @@ class SkyPilotLauncher(Launcher):
                 )
             ]
         if name == "RUNNING":
-            return [StatusChanged(status="running", provider_status=name, source_id=source)]
-        if name == "RECOVERING":
-            outputs = run.state.get("skypilot_outputs")
             return [
+                *self._recoveries(run, job_id, status, now=False),
+                StatusChanged(status="running", provider_status=name, source_id=source),
+            ]
+        if name == "RECOVERING":
+            return self._recoveries(run, job_id, status, now=True)
+        return [Log(message=f"SkyPilot: managed job {job_id} is {name.lower()}", source_id=source)]
+
+    def _recoveries(
+        self, run: RunRecord, job_id: int, status: JobStatus, *, now: bool
+    ) -> list[Event]:
+        """A warning Log per recovery: the one under way (``now``), and any that began and
+        ended between two polls (SkyPilot's ``recovery_count`` grew)."""
+        logged = int(run.state.get("skypilot_recoveries", 0))
+        recovering = run.state.get("skypilot_status") == "RECOVERING"
+        count = max(status.recovery_count, logged + 1 if now and not recovering else logged)
+        outputs = run.state.get("skypilot_outputs")
+        events: list[Event] = []
+        for number in range(logged + 1, count + 1):
+            events.append(
                 Log(
                     level="warning",
                     message=f"SkyPilot is recovering managed job {job_id} (a preempted or "
-                    f"failed node; recovery {status.recovery_count + 1}): training resumes "
-                    f"from the last checkpoint in {outputs}/{run.run_id}",
-                    source_id=source,
+                    f"failed node; recovery {number}): training resumes from the last "
+                    f"checkpoint in {outputs}/{run.run_id}",
+                    source_id=f"skypilot:{job_id}:recovery:{number}",
                 )
-            ]
-        return [Log(message=f"SkyPilot: managed job {job_id} is {name.lower()}", source_id=source)]
+            )
+        if count > logged:
+            run.update_state(skypilot_recoveries=count)
+        return events
 
     def _ending(
         self,
@@ -458,7 +475,7 @@ def _relayed_seqs(run: RunRecord, job_id: int) -> dict[str, int]:
         if not isinstance(source, str) or not source.startswith(prefix):
             continue
         remote, _, seq = source[len(prefix) :].rpartition(":")
-        if seq.isdigit() and remote and not remote.startswith("status"):
+        if seq.isdigit() and remote and not remote.startswith(("status:", "recovery")):
             seen[remote] = max(seen.get(remote, 0), int(seq))
     return seen
 
