@@ -279,6 +279,20 @@ def test_api_key_and_unknown_routes(tinker_server: TinkerServer) -> None:
     assert httpx.post(f"{url}/api/v1/create_session", json={}).status_code == 401
     answer = httpx.get(f"{url}/api/v1/nope", headers={"X-API-Key": "tml-x"})
     assert answer.status_code == 404 and "no route" in answer.json()["detail"]
+    malformed = httpx.post(
+        f"{url}/api/v1/create_model",
+        headers={"X-API-Key": "tml-x"},
+        json={"session_id": "x", "model_seq_id": "not-a-number"},
+    )
+    assert malformed.status_code in (400, 404)  # never a 5xx, which the client retries
+    session = httpx.post(f"{url}/api/v1/create_session", headers={"X-API-Key": "tml-x"}, json={})
+    session_id = session.json()["session_id"]
+    malformed = httpx.post(
+        f"{url}/api/v1/create_model",
+        headers={"X-API-Key": "tml-x"},
+        json={"session_id": session_id, "model_seq_id": "not-a-number"},
+    )
+    assert malformed.status_code == 400 and "malformed" in malformed.json()["detail"]
 
 
 def test_the_cli_finds_the_server() -> None:

@@ -44,6 +44,10 @@ def build_app(state: ServerState, settings: EmulatorSettings) -> Starlette:
                 result = await run_in_threadpool(handler, request, await request.body())
             except TinkerError as exc:
                 return JSONResponse(exc.body(), status_code=exc.status)
+            except (KeyError, TypeError, ValueError) as exc:  # a field of the wrong shape
+                # 400, not 500: the client would retry a 500 for five minutes
+                message = f"malformed {request.url.path} request: {type(exc).__name__}: {exc}"
+                return JSONResponse(BadRequest(message).body(), status_code=400)
             return result if isinstance(result, Response) else JSONResponse(result)
 
         return endpoint
