@@ -184,6 +184,23 @@ def test_list_filters_by_status_and_backend_and_pages_newest_first(
         assert answer.status_code == 400 and answer.json()["error"]["param"] == param
 
 
+def test_a_filtered_page_finds_a_keys_runs_among_many_of_another_key(
+    served: Any, a: httpx.Client
+) -> None:
+    from tunesdk.serve import native
+
+    mine = [fabricate(served, KEY_A, "openai", "failed") for _ in range(3)]
+    theirs = [fabricate(served, KEY_B, "openai", "failed") for _ in range(native.WINDOW_MIN + 8)]
+    first = a.get("/tunesdk/v1/runs", params={"backend": "openai", "limit": 2}).json()
+    assert [row["id"] for row in first["data"]] == [mine[2], mine[1]] and first["has_more"]
+    rest = a.get(
+        "/tunesdk/v1/runs", params={"backend": "openai", "limit": 2, "after": first["last_id"]}
+    ).json()
+    assert [row["id"] for row in rest["data"]] == [mine[0]] and not rest["has_more"]
+    foreign = a.get("/tunesdk/v1/runs", params={"backend": "openai", "after": theirs[0]})
+    assert foreign.status_code == 400 and foreign.json()["error"]["param"] == "after"
+
+
 @pytest.mark.parametrize(
     ("body", "param"),
     [

@@ -36,7 +36,7 @@ from tunesdk.events import Completed, Event, Failed, summarize
 from tunesdk.serve.context import ServeContext
 from tunesdk.serve.errors import ServeError, bad_request, not_found
 from tunesdk.serve.native_jobs import as_bad_request, backend_of, job_of
-from tunesdk.serve.sse import event_stream, resume_point
+from tunesdk.serve.sse import as_stored, event_stream, resume_point, shaped
 from tunesdk.store import RunRecord, RunSummary
 from tunesdk.store.state import DAMAGED, STATUSES, summarize_folder
 
@@ -45,6 +45,8 @@ RUN_KIND = "run"
 #: events per page of ``GET .../events``
 EVENTS_DEFAULT, EVENTS_MAX = 1000, 10_000
 RUNS_DEFAULT, RUNS_MAX = 20, 100
+#: the first window of index rows a filtered listing reads
+WINDOW_MIN = 64
 
 
 def routes(ctx: ServeContext) -> list[BaseRoute]:
@@ -130,19 +132,33 @@ class NativeAPI:
                 except RunNotFound:
                     continue  # deleted with `tunesdk rm`
             return rows[:limit], len(rows) > limit
-        if not self.ctx.config.authenticated and after is None:
-            page = store.query(status=status, backend=backend, limit=limit + 1)
-            return page.runs[:limit], len(page.runs) > limit
-        found = store.query(status=status, backend=backend).runs
-        if self.ctx.config.authenticated:
-            mine = {item.object_id for item in self.ctx.ownership.list(RUN_KIND, owner)}
-            found = [row for row in found if row.run_id in mine]
-        if after is not None:
-            at = next((i for i, row in enumerate(found) if row.run_id == after), None)
-            if at is None:
-                raise bad_request(f"after={after[:80]!r} is not one of your runs", param="after")
-            found = found[at + 1 :]
-        return found[:limit], len(found) > limit
+        # Filtered (or a keyless server's whole store): newest matches from the run index in
+        # growing windows, the key's own picked out of each window with one query, until the
+        # page (after the cursor) is full or the index has no more. A page costs a few small
+        # index queries whatever the store's size, unless the key owns few of the matches.
+        window = max(WINDOW_MIN, 4 * (limit + 1))
+        while True:
+            page = store.query(status=status, backend=backend, limit=window)
+            found = page.runs
+            if self.ctx.config.authenticated:
+                ids = [row.run_id for row in found]
+                mine = self.ctx.ownership.owned_among(RUN_KIND, owner, ids)
+                found = [row for row in found if row.run_id in mine]
+            complete = len(page.runs) >= page.total
+            if after is not None:
+                at = next((i for i, row in enumerate(found) if row.run_id == after), None)
+                if at is None and complete:
+                    raise bad_request(
+                        f"after={after[:80]!r} is not one of your runs (with these filters)",
+                        param="after",
+                    )
+                found = found[at + 1 :] if at is not None else []
+                if at is None:
+                    window *= 4
+                    continue
+            if len(found) > limit or complete:
+                return found[:limit], len(found) > limit
+            window *= 4
 
     async def create_run(self, request: Request) -> Response:
         from starlette.concurrency import run_in_threadpool
@@ -223,7 +239,7 @@ class NativeAPI:
         record = self._record(owner, request.path_params["run_id"])
         after = resume_point(request)
         self._follow(record)
-        return event_stream(record, after, native_event)
+        return event_stream(record, after, as_stored)
 
     def stream_job(self, request: Request) -> Response:
         owner = self.ctx.owner(request)
@@ -234,7 +250,7 @@ class NativeAPI:
         record = self.ctx.run_for(owner, request.path_params["job_id"], kind="fine-tuning job")
         after = resume_point(request)
         self._follow(record)
-        return event_stream(record, after, event_object)
+        return event_stream(record, after, shaped(event_object))
 
     def _follow(self, record: RunRecord) -> None:
         """Make sure someone polls the run's backend while clients watch it (a run submitted

@@ -2,7 +2,7 @@
 
 Two routes share this one implementation (only the JSON of each event differs):
 
-- ``GET /tunesdk/v1/runs/{id}/events/stream`` — tunesdk's events (`native.native_event`)
+- ``GET /tunesdk/v1/runs/{id}/events/stream`` — tunesdk's events, each line of the log as it is
 - ``GET /v1/fine_tuning/jobs/{id}/events/stream`` — OpenAI's ``FineTuningJobEvent`` shape
   (`job_view.event_object`, the shape ``fine_tuning.jobs.list_events`` answers with)
 
@@ -26,6 +26,7 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,43 @@ RETRY_MS = 2000
 #: the largest event log read in one go (a long log streams out in slices)
 READ_CHUNK = 4 * 1024 * 1024
 
-Render = Callable[[Event], dict[str, Any]]
+TERMINAL_TYPES = frozenset({"completed", "failed", "cancelled"})
+EVENT_TYPES = frozenset({"status", "progress", "evaluation", "checkpoint", "log", *TERMINAL_TYPES})
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One event line of the log: its seq and type, the line itself and its parsed JSON."""
+
+    seq: int
+    type: str
+    raw: bytes
+    data: dict[str, Any]
+
+    @property
+    def terminal(self) -> bool:
+        return self.type in TERMINAL_TYPES
+
+    def event(self) -> Event:
+        return parse_event(self.data)
+
+
+#: an event line -> the JSON text of its ``data:`` field (one line)
+Render = Callable[[Line], bytes]
+
+
+def as_stored(line: Line) -> bytes:
+    """The event exactly as the run's log holds it (tunesdk's own event JSON)."""
+    return line.raw
+
+
+def shaped(shape: Callable[[Event], dict[str, Any]]) -> Render:
+    """A `Render` giving each event in another shape (OpenAI's ``FineTuningJobEvent``)."""
+
+    def render(line: Line) -> bytes:
+        return json.dumps(shape(line.event()), separators=(",", ":")).encode()
+
+    return render
 
 
 class EventTail:
@@ -74,8 +111,8 @@ class EventTail:
             self.offset = 0
         return size > self.offset
 
-    def read(self) -> list[Event]:
-        """The events with a seq above the last one returned, in order."""
+    def read(self) -> list[Line]:
+        """The event lines with a seq above the last one returned, in order."""
         try:
             with open(self.path, "rb") as handle:
                 handle.seek(self.offset)
@@ -84,16 +121,28 @@ class EventTail:
             return []
         end = chunk.rfind(b"\n") + 1
         self.offset += end
-        events: list[Event] = []
+        lines: list[Line] = []
         for raw in chunk[:end].splitlines():
-            try:
-                event = parse_event(raw)
-            except Exception:
-                continue
-            if event.seq > self.after:
-                events.append(event)
-                self.after = event.seq
-        return events
+            line = _line(raw)
+            if line is not None and line.seq > self.after:
+                lines.append(line)
+                self.after = line.seq
+        return lines
+
+
+def _line(raw: bytes) -> Line | None:
+    """The event line ``raw`` (stdlib JSON: the store wrote and validated it), or None for a
+    line that is not an event."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    seq, kind = data.get("seq"), data.get("type")
+    if not isinstance(seq, int) or isinstance(seq, bool) or kind not in EVENT_TYPES:
+        return None
+    return Line(seq, kind, raw.strip(), data)
 
 
 def resume_point(request: Request) -> int:
@@ -118,10 +167,9 @@ def _seq(text: str, param: str) -> int:
     return value
 
 
-def frame(event: Event, render: Render) -> bytes:
-    """One SSE message: ``id: <seq>`` and the event's JSON on one ``data:`` line."""
-    data = json.dumps(render(event), separators=(",", ":"))
-    return f"id: {event.seq}\ndata: {data}\n\n".encode()
+def frames(lines: list[Line], render: Render) -> bytes:
+    """SSE messages, one per event: ``id: <seq>`` and the event's JSON on one ``data:`` line."""
+    return b"".join(b"id: %d\ndata: %s\n\n" % (line.seq, render(line)) for line in lines)
 
 
 END_FRAME = b'event: end\ndata: {"reason":"the run ended"}\n\n'
@@ -130,15 +178,15 @@ KEEPALIVE_FRAME = b": keep-alive\n\n"
 
 def event_stream(record: RunRecord, after: int, render: Render) -> Response:
     """The SSE response for ``record``'s events after seq ``after`` (204 when the run has ended
-    and nothing is left to send)."""
+    and nothing is left to send). Called from a worker thread (it reads the log)."""
     tail = EventTail(record.events_path, after)
-    first = tail.read() if tail.grown() else []
-    if not first and _ended(record):
-        first = tail.read()  # a terminal event appended between the two looks
-        if not first:
+    first = _next(tail, render)
+    if first.count == 0 and _ended(record):
+        first = _next(tail, render)  # a terminal event appended between the two looks
+        if first.count == 0:
             return Response(status_code=204)
     return StreamingResponse(
-        _frames(record, tail, first, render),
+        _stream(record, tail, first, render),
         media_type="text/event-stream",
         headers={
             "Cache-Control": "no-cache",
@@ -147,35 +195,52 @@ def event_stream(record: RunRecord, after: int, render: Render) -> Response:
     )
 
 
-async def _frames(
-    record: RunRecord, tail: EventTail, first: list[Event], render: Render
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    body: bytes
+    count: int
+    terminal: bool
+
+
+def _next(tail: EventTail, render: Render) -> _Chunk:
+    """The next events as SSE bytes (reading and rendering: run in a worker thread), up to and
+    including a terminal event."""
+    lines = tail.read() if tail.grown() else []
+    for i, line in enumerate(lines):
+        if line.terminal:
+            lines = lines[: i + 1]
+            return _Chunk(frames(lines, render), len(lines), True)
+    return _Chunk(frames(lines, render), len(lines), False)
+
+
+async def _stream(
+    record: RunRecord, tail: EventTail, first: _Chunk, render: Render
 ) -> AsyncIterator[bytes]:
     # A client that goes away is noticed by Starlette (it listens for the disconnect and cancels
-    # this generator), so the loop only reads, sends and sleeps.
-    yield f"retry: {RETRY_MS}\n\n".encode()
-    batch = first
+    # this generator), so the loop only reads, sends and sleeps. Only a `stat` runs in the
+    # event loop; reading and rendering run in worker threads.
+    yield b"retry: %d\n\n" % RETRY_MS
+    chunk = first
     wake = WAKE_FIRST_S
     last_sent = last_state_look = time.monotonic()
     while True:
-        for event in batch:
-            yield frame(event, render)
-        if any(event.terminal for event in batch):
-            yield END_FRAME
-            return
-        if batch:
+        if chunk.count:
+            yield chunk.body
+            if chunk.terminal:
+                yield END_FRAME
+                return
             last_sent = time.monotonic()
             wake = WAKE_FIRST_S
         if tail.grown():
-            batch = await asyncio.to_thread(tail.read)
-            if batch:
+            chunk = await asyncio.to_thread(_next, tail, render)
+            if chunk.count:
                 continue
         elif time.monotonic() - last_state_look >= STATE_LOOK_S:
             last_state_look = time.monotonic()
             if await asyncio.to_thread(_ended, record):
                 # the state says it ended but the log shows no terminal event (a damaged log):
                 # send what is left and stop rather than keep clients waiting forever
-                for event in await asyncio.to_thread(tail.read):
-                    yield frame(event, render)
+                yield (await asyncio.to_thread(_next, tail, render)).body
                 yield END_FRAME
                 return
         if time.monotonic() - last_sent >= KEEPALIVE_S:
@@ -183,7 +248,7 @@ async def _frames(
             last_sent = time.monotonic()
         await asyncio.sleep(wake)
         wake = min(WAKE_LONGEST_S, wake * 1.5)
-        batch = []
+        chunk = _Chunk(b"", 0, False)
 
 
 def _ended(record: RunRecord) -> bool:
@@ -193,4 +258,13 @@ def _ended(record: RunRecord) -> bool:
         return True
 
 
-__all__ = ["KEEPALIVE_S", "EventTail", "event_stream", "frame", "resume_point"]
+__all__ = [
+    "KEEPALIVE_S",
+    "EventTail",
+    "Line",
+    "as_stored",
+    "event_stream",
+    "frames",
+    "resume_point",
+    "shaped",
+]
