@@ -1,5 +1,6 @@
 """Job → the exact Unsloth calls and TRL config: ``FastLanguageModel.from_pretrained`` and
-``get_peft_model`` kwargs plus the ``SFTConfig``/``DPOConfig`` kwargs of the shared trainer glue.
+``get_peft_model`` kwargs plus the TRL config kwargs (``SFTConfig``, ``DPOConfig``, ``GRPOConfig``,
+``KTOConfig``, ``ORPOConfig``) of the shared trainer glue.
 
 Pure: imports neither torch nor unsloth, so ``job.plan("unsloth")`` works on any machine. The
 worker builds the real calls from this same dict, so the plan shows exactly what runs.
@@ -122,7 +123,8 @@ def single_process(job: Job) -> Job:
 
 
 def config_kwargs(job: Job, objective: str, outputs_dir: Path | None = None) -> dict[str, Any]:
-    """``SFTConfig``/``DPOConfig`` kwargs: the trl backend's, with unsloth's backend options."""
+    """The TRL config kwargs: the trl backend's (GRPO's knobs included), with unsloth's backend
+    options."""
     kwargs = trainer_kwargs(single_process(job), objective, outputs_dir)
     if job.n_checkpoints is None:
         kwargs.setdefault("save_total_limit", DEFAULT_CHECKPOINTS_KEPT)
