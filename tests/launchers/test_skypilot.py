@@ -58,7 +58,7 @@ def sky_job(data: Any, **fields: Any) -> ts.Job:
     options = fields.pop("options", {"outputs": OUTPUTS})
     resources = {"launcher": "skypilot", **fields.pop("resources", {})}
     return ts.Job(
-        model="Qwen/Qwen2.5-0.5B-Instruct",
+        model=fields.pop("model", "Qwen/Qwen2.5-0.5B-Instruct"),
         data=data,
         objective="sft",
         resources=resources,
@@ -91,8 +91,10 @@ def real_answers(real_sky: SkyJobs, tmp_path_factory: pytest.TempPathFactory) ->
     ``sky.Task.from_yaml_config`` parsed them."""
     data_file = tmp_path_factory.mktemp("sky-data") / "train.jsonl"
     data_file.write_text("".join(json.dumps(r) + "\n" for r in tiny_chat_data(8)))
-    jobs = several_jobs(data_file)
+    jobs: dict[str, Any] = several_jobs(data_file)
     tasks = [build_task(job, "trl") for job in jobs.values()]
+    jobs["tunesdk plan -o"] = None
+    tasks.append(yaml.safe_load(plan_to_file(data_file.parent)))
     version, names, parsed = real_sky.batch(
         ("version", {}),
         ("accelerators", {"names": ["H100", "a100-80gb", "H100X", "tpu-v5e-8"]}),
@@ -100,6 +102,40 @@ def real_answers(real_sky: SkyJobs, tmp_path_factory: pytest.TempPathFactory) ->
     )
     described = dict(zip(jobs, parsed["described"], strict=True))
     return {"version": version, "accelerators": names, "parsed": described, "data": data_file}
+
+
+def plan_to_file(folder: Path) -> str:
+    """``tunesdk plan job.yaml -b trl --launcher skypilot -o task.yaml``; the file's text."""
+    from typer.testing import CliRunner
+
+    from tunesdk.cli import app
+
+    (folder / "train.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in tiny_chat_data(8)), encoding="utf-8"
+    )
+    spec = {
+        "model": "Qwen/Qwen2.5-0.5B-Instruct",
+        "data": "train.jsonl",  # relative to the job file
+        "batch_size": 64,
+        "micro_batch_size": 4,
+        "resources": {"accelerators": "H100:8", "nodes": 2, "spot": True},
+        "launcher_options": {"skypilot": {"outputs": OUTPUTS}},
+    }
+    (folder / "job.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    task = folder / "task.yaml"
+    args = ["plan", str(folder / "job.yaml"), "-b", "trl", "--launcher", "skypilot", "-o"]
+    done = CliRunner().invoke(app, [*args, str(task)])
+    assert done.exit_code == 0, done.output
+    return task.read_text(encoding="utf-8")
+
+
+def test_plan_writes_a_task_file_that_sky_jobs_launch_runs(tmp_path: Path) -> None:
+    text = plan_to_file(tmp_path)
+    task = yaml.safe_load(text)
+    assert task["num_nodes"] == 2 and task["resources"]["use_spot"] is True
+    assert task["file_mounts"]["~/tunesdk/inputs/data/train.jsonl"] == str(tmp_path / "train.jsonl")
+    assert "TUNESDK_RUN_KEY" not in task["envs"]  # outputs keyed by $SKYPILOT_TASK_ID instead
+    assert "run: |" in text and "pip install --upgrade tunesdk==" in text
 
 
 def test_tasks_for_several_jobs_pass_skypilot_own_parser(real_answers: dict[str, Any]) -> None:
@@ -123,6 +159,8 @@ def test_tasks_for_several_jobs_pass_skypilot_own_parser(real_answers: dict[str,
     assert spot["job_recovery"] == {"strategy": "FAILOVER", "max_restarts_on_errors": 2}
 
     assert parsed["gpus fill the count"]["resources"][0]["accelerators"] == {"L4": 2}
+    from_cli = parsed["tunesdk plan -o"]
+    assert from_cli["num_nodes"] == 2 and from_cli["resources"][0]["use_spot"] is True
     bucket = parsed["bucket data"]
     assert bucket["file_mounts"] == {
         "~/tunesdk/inputs/data/train.jsonl": "s3://my-data/train.jsonl",
@@ -197,6 +235,28 @@ def test_the_plan_shows_the_task_and_a_row_per_launcher_field(data_file: Path) -
     text = plan.launcher_text()
     assert yaml.safe_load(text)["resources"]["use_spot"] is True
     assert "run: |" in text  # scripts as literal blocks, as people write tasks
+
+
+def test_the_node_script_rewrites_outputs_and_finds_the_newest_checkpoint(tmp_path: Path) -> None:
+    from tunesdk.launchers.skypilot import node
+
+    outputs = tmp_path / "outputs"
+    for step in (2, 10, 9):
+        (outputs / "run-1" / "checkpoints" / f"checkpoint-{step}").mkdir(parents=True)
+    assert node.newest_checkpoint(outputs / "run-1") == (
+        outputs / "run-1" / "checkpoints" / "checkpoint-10"
+    )
+    assert node.newest_checkpoint(tmp_path / "empty") is None
+    path = str(outputs / "run-1" / "model")
+    assert node.to_uri(path, str(outputs), OUTPUTS) == f"{OUTPUTS}/run-1/model"
+    assert node.to_uri("/elsewhere/model", str(outputs), OUTPUTS) == "/elsewhere/model"
+    job: dict[str, Any] = {}
+    node._rendezvous(job, "trl", 1, 2, ["10.0.0.5", "10.0.0.6"])
+    assert job["backend_options"]["trl"]["accelerate"] == {
+        "main_process_ip": "10.0.0.5",
+        "main_process_port": node.MASTER_PORT,
+        "machine_rank": 1,
+    }
 
 
 # ---- the SkyPilot environment -------------------------------------------------------------------
@@ -381,6 +441,21 @@ def test_checks_before_launch_name_the_fix(fake_sky: Path, data_file: Path, tmp_
         simulated_job(data_file, resources={"cloud": "gcp"}).submit("simulated")
     assert not (fake_sky / "jobs").exists()  # nothing was launched
     assert get_launcher("skypilot").check().usable
+
+
+def test_the_cluster_not_this_machine_must_reach_the_hub(fake_sky: Path, data_file: Path) -> None:
+    """Offline here, a hub model id for a cluster run is the cluster's to download: the trl
+    backend's checks of this machine step aside, and the launcher's own checks speak."""
+    configure(fake_sky, enabled=[])
+    job = sky_job(
+        str(data_file),
+        model="org/not-cached-here",
+        resources={"accelerators": "H100:8", "nodes": 2},
+        batch_size=64,
+        micro_batch_size=4,
+    )
+    with pytest.raises(LauncherUnavailable, match="no cloud"):
+        job.submit("trl")
 
 
 # ---- the contract suite's lifecycle cases, through the fake ------------------------------------

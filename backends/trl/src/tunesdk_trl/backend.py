@@ -117,8 +117,11 @@ class TRLBackend(LocalBackend):
 
         super().preflight(job, plan)  # the data, before any model file is read
         source = job.model_for(self.name)
-        check_model_path(source)
-        check_precision(job.resources.mixed_precision)
+        if self.trains_here(job):
+            check_model_path(source)
+            check_precision(job.resources.mixed_precision)
+        elif Path(source).expanduser().exists():  # shipped to the cluster: it must be a model
+            check_model_path(source)  # (a hub id is the cluster's to download, not this machine's)
         method = job.method
         if (
             isinstance(method, LoRA)

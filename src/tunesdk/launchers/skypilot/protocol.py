@@ -1,13 +1,16 @@
-"""What the node script and the launcher share: how an event travels in the job log."""
+"""What the node script and the launcher share: how an event travels in the job log.
+
+The same tagged line as the Ray launcher's (`tunesdk.launchers.ray_entry.TAG`): the tag, then
+the event's JSON with the node's run id and seq. SkyPilot may put its own prefix before it
+(``(worker1, rank=1, pid=..., ip=...)``), which is ignored.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-#: the prefix of an event line in the job log (SkyPilot may put its own prefix before it, such as
-#: ``(worker1, rank=1, pid=..., ip=...)``); the event's JSON follows, with the node's run id and seq
-EVENT_TAG = "TUNESDK-EVENT "
+from tunesdk.launchers.ray_entry import TAG as EVENT_TAG
 
 
 def event_line(data: dict[str, Any]) -> str:
