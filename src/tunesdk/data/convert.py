@@ -161,15 +161,19 @@ def _kto_parts(conv: Conversation) -> tuple[list[Message], Message]:
     return context, completion
 
 
-def _trl_kto(conv: Conversation) -> dict[str, Any]:
-    """TRL's unpaired preference row: ``prompt`` / ``completion`` / ``label``."""
+def _kto_row(
+    conv: Conversation, message: Callable[[Message], dict[str, Any]] = hf_message
+) -> dict[str, Any]:
+    """The unpaired preference row, ``prompt`` / ``completion`` / ``label``: strings for plain
+    pairs, else the prompt's messages and ``[final message]`` in ``message``'s shape (TRL's by
+    default)."""
     context, completion = _kto_parts(conv)
     if not conv.chat:
         return {"prompt": context[0].text, "completion": completion.text, "label": conv.label}
     return _tools(
         {
-            "prompt": [hf_message(m) for m in context],
-            "completion": [hf_message(completion)],
+            "prompt": [message(m) for m in context],
+            "completion": [message(completion)],
             "label": conv.label,
         },
         conv,
@@ -265,7 +269,7 @@ def to_trl(record: Record) -> dict[str, Any]:
         if record.prompt_only:
             return _trl_prompt(record)
         if record.label is not None:
-            return _trl_kto(record)
+            return _kto_row(record)
         if not record.chat:
             prompt, completion = _plain_pair(record)
             return {"prompt": prompt, "completion": completion}
@@ -345,17 +349,7 @@ def _canonical_rl(conv: Conversation) -> dict[str, Any]:
             [openai_message(m) for m in conv.messages] if conv.chat else conv.messages[0].text
         )
         return _tools({"prompt": prompt}, conv)
-    context, completion = _kto_parts(conv)
-    if not conv.chat:
-        return {"prompt": context[0].text, "completion": completion.text, "label": conv.label}
-    return _tools(
-        {
-            "prompt": [openai_message(m) for m in context],
-            "completion": [openai_message(completion)],
-            "label": conv.label,
-        },
-        conv,
-    )
+    return _kto_row(conv, openai_message)
 
 
 def _no_text(target: str) -> DataError:
