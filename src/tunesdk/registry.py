@@ -21,6 +21,7 @@ KNOWN_BACKENDS: dict[str, tuple[str, Literal["local", "managed"]]] = {
     "openai": ("tunesdk-openai", "managed"),
     "together": ("tunesdk-together", "managed"),
     "fireworks": ("tunesdk-fireworks", "managed"),
+    "tinker": ("tunesdk-tinker", "managed"),
 }
 
 _registered: dict[str, type[Backend]] = {}

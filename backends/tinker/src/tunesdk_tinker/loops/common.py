@@ -179,12 +179,13 @@ class Loop:
         if self.eval_fn is not None and self._eval_due(done, last):
             loss = self.eval_fn(self)
             self.run.emit(normalize.evaluation(done, loss, self.last_eval_metrics))
+        saved = self._checkpoint_due(done)
+        if saved:
+            self.save(done)
         if self.run.should_stop():
-            if not last:
+            if not saved:  # a state to resume from, even after the last step
                 self.save(done)
             raise RunCancelled(self.run.run_id)
-        if self._checkpoint_due(done):
-            self.save(done)
 
     def _eval_due(self, done: int, last: bool) -> bool:
         every = self.settings["eval"]["every_steps"] if self.settings["eval"] else None
@@ -252,7 +253,26 @@ def steps(count: int, batch_size: int, job: Job) -> tuple[int, int]:
 
 
 def tokenizer_for(native: dict[str, Any], job: Job) -> Any:
+    """The base model's tokenizer (or ``backend_options.tinker.tokenizer``'s)."""
     return load_tokenizer(native["tokenizer"], job.chat_template)
+
+
+def service_tokenizer(session: Session, job: Job) -> Any:
+    """The tokenizer the service names for the training client (``get_info``'s
+    ``tokenizer_id``, through the SDK's ``get_tokenizer()``), with the job's chat template;
+    None when the client has no such call or the tokenizer does not load."""
+    getter = getattr(session.training, "get_tokenizer", None)
+    if not callable(getter):
+        return None
+    try:
+        tokenizer = getter()
+    except Exception:  # not loadable here either: the caller reports the job's model
+        return None
+    if job.chat_template is not None:
+        from tunesdk.paths import chat_template_text
+
+        tokenizer.chat_template = chat_template_text(job.chat_template)
+    return tokenizer
 
 
 __all__ = ["Loop", "Session", "open_session", "steps", "tokenizer_for"]
