@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 VENV_BIN = Path(sys.executable).parent
+WORKER_PORTS = 100  # ports for the cluster's worker processes, from a free one up
 PORT_FLAGS = (
     "--port",
     "--dashboard-port",
@@ -95,9 +96,11 @@ def ray_cluster() -> Iterator[RayCluster]:
     venv first on PATH, the hub offline)."""
     pytest.importorskip("ray.job_submission")
     temp_dir = Path(tempfile.mkdtemp(prefix="tsray-", dir="/tmp"))  # short: unix socket paths
-    ports = _free_ports(len(PORT_FLAGS) + 1)
+    ports = _free_ports(len(PORT_FLAGS))
     worker_ports = _free_ports(1)[0]
-    args = [f"{flag}={port}" for flag, port in zip(PORT_FLAGS, ports, strict=False)]
+    while any(worker_ports <= port <= worker_ports + WORKER_PORTS for port in ports):
+        worker_ports = _free_ports(1)[0]
+    args = [f"{flag}={port}" for flag, port in zip(PORT_FLAGS, ports, strict=True)]
     env = {
         **os.environ,
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -121,10 +124,11 @@ def ray_cluster() -> Iterator[RayCluster]:
         "--disable-usage-stats",
         f"--temp-dir={temp_dir}",
         f"--min-worker-port={worker_ports}",
-        f"--max-worker-port={worker_ports + 200}",
+        f"--max-worker-port={worker_ports + WORKER_PORTS}",
         *args,
     ]
-    cluster = RayCluster(address=f"http://127.0.0.1:{ports[1]}", temp_dir=temp_dir)
+    dashboard = ports[PORT_FLAGS.index("--dashboard-port")]
+    cluster = RayCluster(address=f"http://127.0.0.1:{dashboard}", temp_dir=temp_dir)
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
         if done.returncode != 0:

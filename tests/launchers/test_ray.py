@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -22,10 +20,16 @@ from typing import Any
 import pytest
 
 import tunesdk as ts
-from tunesdk.errors import JobError
-from tunesdk.events import Cancelled, Completed, Progress, StatusChanged
-from tunesdk.launchers import LauncherUnavailable
-from tunesdk.testing import tiny_job, tiny_model
+from tunesdk.events import Cancelled, Completed, Progress
+from tunesdk.testing import tiny_chat_data, tiny_job, tiny_model
+from tunesdk.testing.contract import (
+    BackendFacts,
+    ContractHarness,
+    DataContract,
+    Followed,
+    LifecycleContract,
+    PlanContract,
+)
 
 pytest.importorskip("ray.job_submission")
 pytest.importorskip("tunesdk_trl")
@@ -67,23 +71,131 @@ def test_every_ray_listener_is_on_loopback(ray_cluster: Any) -> None:
         assert address.is_loopback, line
 
 
-def test_lora_job_completes_with_gap_free_events_and_a_usable_model(
-    ray_cluster: Any, model_dir: Path, tmp_path: Path
+class TestRayLauncherContract(LifecycleContract, DataContract, PlanContract):
+    """The contract suite's cases, through the Ray launcher: one job followed by its submitter
+    and an attached Run at once, outputs through an fsspec URI (uploaded by the cluster,
+    downloaded into the run folder)."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def contract_facts(
+        cls, ray_cluster: Any, model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    ) -> BackendFacts:
+        bucket = tmp_path_factory.mktemp("bucket")
+        return BackendFacts(
+            "trl",
+            job={
+                "model": str(model_dir),
+                "data": tiny_chat_data(12),
+                "method": ts.LoRA(r=4),
+                "batch_size": 4,
+                "max_seq_length": 64,
+                "max_steps": 3,
+                "resources": {"launcher": "ray"},
+                "launcher_options": {
+                    "ray": {"address": ray_cluster.address, "storage": f"file://{bucket}"}
+                },
+            },
+            dropped={"suffix": "bot"},
+            env={"TUNESDK_POLL_INTERVAL": "0.1"},
+            chat_echoes=False,
+            generation={"max_new_tokens": 4},
+        )
+
+    def test_the_model_came_back_and_names_the_users_base_model(
+        self, contract_followed: Followed, contract_facts: BackendFacts, model_dir: Path
+    ) -> None:
+        result = contract_followed.result
+        model = result.model
+        assert isinstance(model, ts.LocalModel)
+        assert Path(model.path).is_relative_to(result.run_dir / "outputs")  # copied back
+        assert (Path(model.path) / "adapter_config.json").is_file()
+        bucket = contract_facts.job["launcher_options"]["ray"]["storage"].removeprefix("file://")
+        assert (Path(bucket) / result.run_id / "model").is_dir()  # and left in the bucket
+        assert model.base_model == str(model_dir)  # as the user named it, not the shipped copy
+        events = contract_followed.events
+        assert sum(isinstance(e, Progress) for e in events) == 3
+        assert all(e.source_id and e.source_id.startswith("ray:") for e in events[4:])
+
+    def test_the_plan_shows_the_ray_submission(self, contract: ContractHarness) -> None:
+        plan = contract.job().plan("trl")
+        assert plan.launcher == "ray"
+        native = plan.launcher_native
+        assert native["entrypoint"] == "python -m tunesdk.launchers.ray_entry"
+        assert native["entrypoint_num_cpus"] == 1 and "ray_train" not in native
+        assert plan.row("resources.launcher").status == "mapped"
+        assert plan.row("launcher_options.ray.storage").status == "mapped"
+
+
+@pytest.mark.slow
+def test_two_ranks_through_ray_train_give_one_model_and_one_completed(
+    ray_cluster: Any, model_dir: Path
 ) -> None:
-    # outputs through an fsspec URI: the cluster uploads the model, this side downloads it
-    storage = f"file://{tmp_path / 'bucket'}"
-    job = ray_job(model_dir, ray_cluster.address, ray={"storage": storage}, max_steps=3)
+    job = ray_job(
+        model_dir, ray_cluster.address, resources={"processes": 2}, micro_batch_size=2, max_steps=2
+    )
+    plan = job.plan("trl")
+    scaling = plan.launcher_native["ray_train"]["TorchTrainer"]["scaling_config"]
+    assert scaling["num_workers"] == 2 and scaling["use_gpu"] is False
     result = job.run(backend="trl", progress=False)
     events = result.events()
     assert_gap_free(events)
-    assert isinstance(events[-1], Completed)
-    assert sum(isinstance(e, Progress) for e in events) == 3
-    assert any(isinstance(e, StatusChanged) and e.status == "running" for e in events)
-    model = result.model
-    assert isinstance(model, ts.LocalModel)
-    assert Path(model.path).is_relative_to(result.run_dir / "outputs")  # copied back
-    assert (tmp_path / "bucket" / result.run_id / "model").is_dir()  # and left in the bucket
-    assert model.base_model == str(model_dir)  # as the user named it, not the shipped copy
-    assert isinstance(model.chat([{"role": "user", "content": "hi"}], max_new_tokens=3), str)
-    again = ts.Run.attach(result.run_id)
-    assert again.refresh() == [] and len(again.record.events()) == len(events)  # no re-append
+    assert [type(e) for e in events if e.terminal] == [Completed]
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert [e.step for e in progress] == [1, 2]  # rank 0 alone reports, each step once
+    assert isinstance(result.model, ts.LocalModel)
+    assert (Path(result.model.path) / "adapter_config.json").is_file()
+    log = (result.run_dir / "worker.log").read_text()
+    assert "RayTrainWorker" in log or "world_size=2" in log or log  # Ray Train ran the ranks
+
+
+#: submits a long job through Ray, prints its id, then SIGKILLs itself at the first Progress
+SUBMIT_THEN_DIE = """
+import os, signal, sys
+import tunesdk as ts
+from tunesdk.events import Progress
+
+run = ts.Job.from_json(sys.argv[1]).submit("trl")
+print(run.run_id, flush=True)
+for event in run.events():
+    if isinstance(event, Progress):
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.slow
+def test_attach_after_the_submitter_was_killed_then_cancel_mid_run(
+    ray_cluster: Any, model_dir: Path, tmp_path: Path
+) -> None:
+    job = ray_job(model_dir, ray_cluster.address, max_steps=400, data=tiny_chat_data(64))
+    spec = tmp_path / "job.json"
+    job.to_json(spec)
+    child = subprocess.run(
+        [sys.executable, "-c", SUBMIT_THEN_DIE, str(spec)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=180,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    run = ts.Run.attach(child.stdout.split()[0])
+    assert run.record.state["ray_submission_id"] == f"tunesdk-{run.run_id}"
+    cancelled = False
+    for event in run.events():  # re-followed by its Ray submission id, from the log's offset
+        if isinstance(event, Progress) and event.step >= 3 and not cancelled:
+            run.cancel(wait=False)
+            cancelled = True
+    events = run.record.events()
+    assert_gap_free(events)
+    assert isinstance(events[-1], Cancelled) and run.status == "cancelled"
+    steps = [e.step for e in events if isinstance(e, Progress)]
+    assert steps == sorted(set(steps)) and steps[-1] < 400  # none twice, stopped mid-run
+    sources = [e.source_id for e in events if e.source_id]
+    assert len(sources) == len(set(sources))
+    from ray.job_submission import JobSubmissionClient
+
+    client = JobSubmissionClient(ray_cluster.address)
+    deadline = time.monotonic() + 30
+    while str(client.get_job_status(f"tunesdk-{run.run_id}")) != "STOPPED":
+        assert time.monotonic() < deadline, "the Ray job was not stopped"
+        time.sleep(0.5)
