@@ -164,3 +164,15 @@ def test_every_example_is_listed_on_the_examples_page() -> None:
     for script in sorted(EXAMPLES.glob("*.py")):
         assert f"examples/{script.name}" in page, f"docs/examples.md does not mention {script.name}"
     assert "examples/plugin_backend" in page
+
+
+@pytest.mark.slow
+def test_serve_openai_client_fine_tunes_on_trl_then_together(tmp_path: Path) -> None:
+    out = run_example(EXAMPLES / "serve_openai_client.py", tmp_path)
+    trl, together = out.split("together (one argument changed):")
+    assert "job trl-" in trl and "Step 3/3" in trl and "status: succeeded" in trl
+    assert "fine_tuned_model: local:" in trl and "chat: " in trl
+    assert "job together-" in together and "status: succeeded" in together
+    assert "[warn] max_steps=3 is ignored by together" in together  # dropped options are events
+    assert "fine_tuned_model: together:" in together and "chat: " in together
+    assert "together-key-of-the-server" not in out  # the provider key stays in the server

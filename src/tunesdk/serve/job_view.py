@@ -208,8 +208,9 @@ def event_object(event: Event, files_dir: Path | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if isinstance(event, StatusChanged):
         message = f"Status: {STATUSES.get(event.status, event.status)}"
-        if event.message:
-            message += f" ({event.message})"
+        detail = event.message or event.provider_status
+        if detail:
+            message += f" ({detail})"
         data = {"status": event.status}
         if event.provider_status:
             data["provider_status"] = event.provider_status
