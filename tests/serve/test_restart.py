@@ -183,3 +183,39 @@ def test_a_sigkilled_server_restarts_and_the_run_completes_with_whole_events(
     assert len(sources) == len(set(sources))  # no provider event twice
     steps = [e["step"] for e in log if e["type"] == "progress"]
     assert steps == sorted(set(steps)) and len(steps) >= 3
+
+
+def test_sigterm_stops_the_server_promptly_with_streams_open(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "TUNESDK_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    env.pop("TUNESDK_SERVE_API_KEYS", None)
+    server = ServerProcess(env, "simulated", tmp_path / "serve.log")
+    server.start()
+    spec = {
+        "model": "tiny/model",
+        "data": tiny_chat_data(8),
+        "max_steps": 400,
+        "backend_options": {"simulated": {"step_seconds": 0.05}},
+    }
+    run_id = ""
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            run_id = client.post("/tunesdk/v1/runs", json={"job": spec}).json()["id"]
+            with client.stream("GET", f"/tunesdk/v1/runs/{run_id}/events/stream") as response:
+                lines = response.iter_lines()
+                while '"type":"progress"' not in next(lines):
+                    pass  # the run is training and its stream open
+                assert server.proc is not None
+                began = time.monotonic()
+                server.proc.terminate()
+                server.proc.wait(timeout=15)
+                assert time.monotonic() - began < 8, "shutdown waited for the open stream"
+    finally:
+        server.stop()
+        state = json.loads((home / "runs" / run_id / "state.json").read_text()) if run_id else {}
+        pid = state.get("backend_state", {}).get("worker_pid")
+        if pid:  # the run's worker outlives the server by design: end it
+            try:
+                os.killpg(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass

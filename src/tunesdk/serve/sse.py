@@ -39,9 +39,11 @@ from tunesdk.store import RunRecord
 
 #: seconds of silence before a keep-alive comment (proxies commonly drop idle streams at 60 s)
 KEEPALIVE_S = 15.0
-#: how often a quiet stream looks at the log: fast right after news, slower while quiet
-WAKE_FIRST_S = 0.05
-WAKE_LONGEST_S = 0.5
+#: how often a quiet stream looks at the log (a ``stat``): fast right after news, slower while
+#: quiet, never slower than WAKE_LONGEST_S (the most a live event waits for a watching client)
+WAKE_FIRST_S = 0.02
+WAKE_GROWTH = 1.25
+WAKE_LONGEST_S = 0.25
 #: how often a quiet stream checks the run's state (for a log that never gets its final event)
 STATE_LOOK_S = 2.0
 #: the reconnect delay a browser's EventSource uses (the SSE ``retry:`` field), milliseconds
@@ -247,7 +249,7 @@ async def _stream(
             yield KEEPALIVE_FRAME
             last_sent = time.monotonic()
         await asyncio.sleep(wake)
-        wake = min(WAKE_LONGEST_S, wake * 1.5)
+        wake = min(WAKE_LONGEST_S, wake * WAKE_GROWTH)
         chunk = _Chunk(b"", 0, False)
 
 
