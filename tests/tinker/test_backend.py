@@ -210,6 +210,32 @@ def test_checkpoint_paths_carry_their_step() -> None:
 # ---- runs against the offline server ---------------------------------------------------------
 
 
+def test_dpo_reference_is_the_same_from_forward_and_from_a_base_sampler(
+    tiny_model_path: Path, service_client: Any
+) -> None:
+    """A fresh run takes the reference from ``forward`` on the untrained adapter, a resumed one
+    from a sampling client of the base model: both must be the base model's logprobs."""
+    import tinker
+
+    from tunesdk_tinker.loops import dpo
+    from tunesdk_tinker.loops.common import Session
+
+    tokenizer = data.load_tokenizer(str(tiny_model_path))
+    pairs = data.preference_pairs(
+        Dataset.load(tiny_preference_data(3)), tokenizer, sft_job(tiny_model_path)
+    )
+    training = service_client.create_lora_training_client(
+        base_model=str(tiny_model_path), rank=4, seed=0
+    ).result()
+    session = Session(tinker.types, service_client, training)
+    native = {"base_model": str(tiny_model_path)}
+    fresh = dpo.reference(session, native, pairs, 2)
+    session.resumed_step = 5
+    resumed = dpo.reference(session, native, pairs, 2)
+    assert len(fresh) == 6 and all(value < 0 for value in fresh)
+    assert fresh == pytest.approx(resumed, rel=1e-4)
+
+
 @pytest.mark.slow
 def test_dpo_run_events_chat_and_download(
     tiny_model_path: Path, tinker_env: TinkerServer, tmp_path: Path
@@ -249,6 +275,23 @@ def test_dpo_run_events_chat_and_download(
     assert local.kind == "adapter" and local.engine == "trl"
     config = json.loads((Path(local.path) / "adapter_config.json").read_text())
     assert config["r"] == 4 and ts.load_model(local.to_uri()).path == local.path
+
+
+@pytest.mark.slow
+def test_a_key_in_backend_options_reaches_the_worker_but_no_file(
+    tiny_model_path: Path, tinker_env: TinkerServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "tml-only-in-options-0123456789"
+    monkeypatch.delenv("TINKER_API_KEY")
+    tinker_env.configure(api_keys=[key])  # the server accepts this key only
+    try:
+        job = sft_job(tiny_model_path, max_steps=1, backend_options={"tinker": {"api_key": key}})
+        result = job.run(backend="tinker", progress=False)
+    finally:
+        tinker_env.configure(api_keys=None)
+    assert result.status == "completed"
+    files = [p for p in Path(result.run_dir).rglob("*") if p.is_file()]
+    assert files and not [p for p in files if key in p.read_text(errors="ignore")]
 
 
 @pytest.mark.slow
