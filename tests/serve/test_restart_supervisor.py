@@ -172,3 +172,17 @@ def test_a_client_following_the_same_run_never_polls_at_the_same_time(
     assert SteppingBackend.most_at_once == 1
     steps = [e.step for e in whole(record) if isinstance(e, ts.Progress)]
     assert steps == list(range(1, 41))  # no step twice, none lost
+
+
+def test_a_run_whose_backend_is_gone_says_so_once(
+    ctx: ServeContext, supervisor: Supervisor
+) -> None:
+    spec = ts.Job(model="tiny/model", data=[{"text": "hi"}] * 2)
+    record = ctx.store.create(spec, spec.plan("simulated"), "serve_uninstalled")
+    record.emit(ts.StatusChanged(status="running"))
+    supervisor.watch(record.run_id)
+    wait_for(lambda: record.run_id not in supervisor.following())
+    supervisor.watch(record.run_id)  # a later look (a client streaming it) says nothing new
+    wait_for(lambda: record.run_id not in supervisor.following())
+    notes = [e for e in record.events() if isinstance(e, ts.Log) and e.level == "warning"]
+    assert len(notes) == 1 and "serve_uninstalled" in notes[0].message

@@ -32,11 +32,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from tunesdk.errors import ProviderError, RunDamaged, RunNotFound, TuneError
-from tunesdk.events import Completed, Event, Failed, summarize
+from tunesdk.events import Completed, Failed, summarize
 from tunesdk.serve.context import ServeContext
 from tunesdk.serve.errors import ServeError, bad_request, not_found
 from tunesdk.serve.native_jobs import as_bad_request, backend_of, job_of
-from tunesdk.serve.sse import as_stored, event_stream, resume_point, shaped
+from tunesdk.serve.sse import as_stored, event_stream, lines_after, resume_point, shaped
 from tunesdk.store import RunRecord, RunSummary
 from tunesdk.store.state import DAMAGED, STATUSES, summarize_folder
 
@@ -218,17 +218,13 @@ class NativeAPI:
         limit = _int_param(
             request.query_params.get("limit"), "limit", EVENTS_DEFAULT, 1, EVENTS_MAX
         )
-        events = []
-        for event in record.iter_events(after, strict=False):
-            events.append(event)
-            if len(events) > limit:
-                break
-        page = events[:limit]
+        lines = lines_after(record.events_path, after, limit + 1)
+        page = lines[:limit]
         return JSONResponse(
             {
                 "object": "list",
-                "data": [native_event(event) for event in page],
-                "has_more": len(events) > limit,
+                "data": [line.data for line in page],  # each event as the log holds it
+                "has_more": len(lines) > limit,
                 "last_seq": page[-1].seq if page else after,
                 "status": record.status,
             }
@@ -319,12 +315,6 @@ class NativeAPI:
 
 
 # ---- JSON shapes ----------------------------------------------------------------------------
-
-
-def native_event(event: Event) -> dict[str, Any]:
-    """An event as the run's ``events.jsonl`` holds it (``type``, ``seq``, ``time``, ...)."""
-    data: dict[str, Any] = event.model_dump(mode="json", exclude_none=True)
-    return data
 
 
 def _summary_json(row: RunSummary) -> dict[str, Any]:
@@ -433,4 +423,4 @@ def _provider_refusal(exc: ProviderError) -> ServeError:
     )
 
 
-__all__ = ["PREFIX", "NativeAPI", "native_event", "routes"]
+__all__ = ["PREFIX", "NativeAPI", "routes"]

@@ -132,6 +132,18 @@ class EventTail:
         return lines
 
 
+def lines_after(path: Path, after: int, limit: int) -> list[Line]:
+    """Up to ``limit`` event lines of the log at ``path`` with a seq above ``after``."""
+    tail = EventTail(path, after)
+    found: list[Line] = []
+    while len(found) < limit and tail.grown():
+        before = tail.offset
+        found += tail.read()
+        if tail.offset == before:  # a last line still being written
+            break
+    return found[:limit]
+
+
 def _line(raw: bytes) -> Line | None:
     """The event line ``raw`` (stdlib JSON: the store wrote and validated it), or None for a
     line that is not an event."""
@@ -267,6 +279,7 @@ __all__ = [
     "as_stored",
     "event_stream",
     "frames",
+    "lines_after",
     "resume_point",
     "shaped",
 ]

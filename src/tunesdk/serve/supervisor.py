@@ -122,11 +122,12 @@ class Supervisor:
 
         try:
             record = self.ctx.store.get(run_id)
-            backend = _backend_of(record)
         except RunNotFound:
             return
+        try:
+            backend = _backend_of(record)
         except Exception as exc:  # a backend no longer installed, a damaged run: note it once
-            self._note(None, run_id, exc)
+            self._note(record, run_id, exc)
             return
         first, longest = poll_interval(backend)
         delay = first
