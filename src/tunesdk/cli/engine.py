@@ -10,7 +10,8 @@ from rich.table import Table
 from tunesdk.cli.common import app, out
 
 engine_app = typer.Typer(
-    help="Engine environments: one managed virtualenv per local engine (unsloth, axolotl, trl).",
+    help="Engine environments: one managed virtualenv per local engine (unsloth, axolotl, trl), "
+    "and SkyPilot's client for the skypilot launcher.",
     no_args_is_help=True,
 )
 app.add_typer(engine_app, name="engine")
@@ -18,7 +19,7 @@ app.add_typer(engine_app, name="engine")
 
 @engine_app.command("install")
 def install(
-    name: Annotated[str, typer.Argument(help="engine: unsloth, axolotl or trl")],
+    name: Annotated[str, typer.Argument(help="engine: unsloth, axolotl, trl or skypilot")],
     python: Annotated[
         str | None,
         typer.Option(help="base interpreter for the virtualenv (default: this one)"),
