@@ -9,7 +9,7 @@ import typer
 import yaml
 from rich.console import Console
 
-from tunesdk.cli.help_format import show_flags_as_flags
+from tunesdk.cli.help_format import ReflowedHelpGroup, show_flags_as_flags
 from tunesdk.errors import JobError
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=ReflowedHelpGroup,  # docstrings' hard line breaks joined: the terminal wraps help
 )
 # markup off: messages, fixes and paths carry brackets (`pip install "pkg[extra]"`, "[rank 1]")
 out = Console(markup=False)
