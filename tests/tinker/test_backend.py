@@ -140,8 +140,24 @@ def test_check_says_the_fix_when_no_key(monkeypatch: pytest.MonkeyPatch) -> None
     assert "TINKER_API_KEY" in (check.fix or "") and "tinker auth login" in (check.fix or "")
     monkeypatch.setenv("TINKER_API_KEY", "tml-x")
     assert TinkerBackend().check().usable
+
+
+def test_check_reports_a_compatible_client_that_does_not_import(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOGETHER_API_KEY", "together-key")
+    try:
+        import together.post_training.tinker
+    except Exception:
+        imports = False
+    else:
+        imports = True
     together = sft_job("m", backend_options={"tinker": {"provider": "together"}})
-    assert "TOGETHER_API_KEY" in (TinkerBackend().check_job(together).fix or "")
+    check = TinkerBackend().check_job(together)
+    assert check.usable == imports
+    if not imports:  # together 3.1.1's client wants a type tinker 0.38 no longer has
+        assert "does not import" in (check.reason or "")
+        assert "provider 'tinker'" in (check.fix or "")
 
 
 # ---- tokenization, weights, schedule -------------------------------------------------------

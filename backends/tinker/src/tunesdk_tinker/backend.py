@@ -79,19 +79,27 @@ class TinkerBackend(LocalBackend):
                 versions[dist] = importlib.metadata.version(dist)
             except importlib.metadata.PackageNotFoundError:
                 pass
-        missing = [
-            name
-            for name, found in (
-                (provider.module, service.module_available(provider)),
-                ("transformers", importlib.util.find_spec("transformers") is not None),
+        problems = [
+            problem
+            for problem in (
+                service.import_problem(provider),
+                None
+                if importlib.util.find_spec("transformers") is not None
+                else "transformers is not installed",
             )
-            if not found
+            if problem
         ]
-        if missing:
+        if problems:
+            installed = provider.distribution in versions
             return Check(
                 usable=False,
-                reason=f"missing {', '.join(missing)}",
-                fix="pip install tunesdk-tinker"
+                reason="; ".join(problems),
+                fix=(
+                    f"use a {provider.distribution} version whose Tinker-compatible client works "
+                    f"with tinker {versions.get('tinker', '?')}, or provider 'tinker'"
+                )
+                if installed and provider.name != "tinker"
+                else "pip install tunesdk-tinker"
                 + (f" {provider.distribution}" if provider.distribution != "tinker" else ""),
                 versions=versions,
             )
@@ -110,10 +118,6 @@ class TinkerBackend(LocalBackend):
         """The loop's settings (service, LoRA, schedule, optimizer, checkpoints), one row per
         option. Pure."""
         return build_plan(job, self.name)
-
-    def preflight(self, job: Job, plan: Plan) -> None:
-        """The data must pass tunesdk's rules; the tokenizer is loaded in the worker."""
-        super().preflight(job, plan)
 
     def launch(self, run: RunRecord) -> None:
         key = service.options(run.job).get("api_key")
@@ -186,6 +190,14 @@ class TinkerBackend(LocalBackend):
         if key not in self._samplers:
             module = service.client_module(provider)
             client = service.service_client(job, provider)
+            if not callable(getattr(client, "create_sampling_client", None)):
+                raise JobError(
+                    f"the {provider.name} Tinker client cannot sample from saved weights, so "
+                    "chat() and generate() are not available for this model",
+                    where="model.chat",
+                    fix=f"serve the checkpoint {model.model_id} with the {provider.name} SDK or "
+                    "console",
+                )
             sampler = service.resolved(client.create_sampling_client(model_path=model.model_id))
             source = (
                 (job and service.options(job).get("tokenizer"))

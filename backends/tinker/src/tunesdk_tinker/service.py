@@ -150,6 +150,23 @@ def module_available(provider: Provider) -> bool:
         return False
 
 
+def import_problem(provider: Provider) -> str | None:
+    """Why the provider's client module does not import here (None when it does). The default
+    ``tinker`` SDK is only looked up (cheap); another provider's compatible client is imported,
+    since it may not fit the installed ``tinker`` (together 3.1.1's imports a type that tinker
+    0.38 no longer has)."""
+    if not module_available(provider):
+        return f"{provider.module} is not installed"
+    if provider.name == DEFAULT_PROVIDER:
+        return None
+    try:
+        importlib.import_module(provider.module)
+    except Exception as exc:  # ImportError and whatever the module raises while importing
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"{provider.module} does not import here ({detail})"
+    return None
+
+
 def service_client(job: Job | None, provider: Provider | None = None) -> Any:
     """A ``ServiceClient`` of the provider's module for the job's service."""
     provider = provider or provider_of(job)

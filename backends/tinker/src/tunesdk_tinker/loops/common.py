@@ -35,12 +35,15 @@ class Session:
     resumed_step: int = 0
 
     def close(self) -> None:
-        close = getattr(self.service, "close", None)
-        if callable(close):
-            try:
-                service.resolved(close())
-            except Exception:  # the session ends with the process anyway
-                pass
+        """End the session: Together's training client releases its resources, tinker's service
+        client finishes the session (saved states and sampler weights stay)."""
+        for owner in (self.training, self.service):
+            close = getattr(owner, "close", None)
+            if callable(close):
+                try:
+                    service.resolved(close())
+                except Exception:  # the session ends with the process anyway
+                    pass
 
 
 def open_session(run: RunRecord, native: dict[str, Any]) -> Session:
