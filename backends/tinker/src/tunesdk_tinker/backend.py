@@ -132,7 +132,6 @@ class TinkerBackend(LocalBackend):
         key = _keys.get(run.run_id)
         if key:
             env[service.provider_of(run.job).key_env] = key
-        env.setdefault("TINKER_TELEMETRY", "0")
         return env
 
     def train(self, run: RunRecord) -> ProviderModel:
