@@ -225,8 +225,14 @@ def test_list_jobs_pages_newest_first_with_after(server: Any) -> None:
     second = client.fine_tuning.jobs.list(limit=2, after=first.data[-1].id)
     assert [j.id for j in second.data] == [ids[0]] and not second.has_more
     assert [j.id for j in client.fine_tuning.jobs.list(metadata={"n": "1"})] == [ids[1]]
+    # OpenAI lets a file go at any time: the jobs still read their data
+    client.files.delete(training.id)
+    import tunesdk as ts
+
     for job_id in ids:
-        wait_for(client, job_id)
+        assert Path(ts.Run.attach(job_id).record.job.data).is_file()
+    for job_id in ids:
+        assert wait_for(client, job_id).status == "succeeded"
 
 
 def test_bad_job_bodies_name_the_field(server: Any) -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -114,6 +116,21 @@ class FileStore:
             return False
         shutil.rmtree(folder, ignore_errors=True)
         return True
+
+    def pin(self, file_id: str) -> Path:
+        """A private name for ``file_id``'s bytes that a job reads: a hard link (a copy across
+        file systems) under ``serve/inputs/``, so deleting the file — which OpenAI allows at any
+        time — never pulls the data from under a job that has not read it yet."""
+        source = self.path(file_id)
+        assert source is not None
+        folder = self.files_dir.parent / "inputs" / f"{file_id}.{secrets.token_hex(4)}"
+        folder.mkdir(parents=True)
+        target = folder / source.name
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+        return target
 
     # ---- uploads ------------------------------------------------------------------------------
 

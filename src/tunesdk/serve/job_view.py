@@ -197,7 +197,10 @@ def seq_of_event_id(run_id: str, text: str) -> int | None:
 def hide_paths(text: str, files_dir: Path) -> str:
     """``text`` with every path of a stored file replaced by the file's id: a client sees its
     own ids, never the server's folders."""
-    pattern = re.escape(str(files_dir)) + r"/(file-[0-9a-f]{24})(?:/content[.\w]*)?"
+    serve_dir = re.escape(str(files_dir.parent))
+    pattern = (
+        serve_dir + r"/(?:files|inputs)/(file-[0-9a-f]{24})(?:\.[0-9a-f]+)?(?:/content[.\w]*)?"
+    )
     return re.sub(pattern, r"\1", text)
 
 

@@ -26,6 +26,7 @@ from tunesdk.serve.job_mapping import JobRequest, build_job, parse_request
 from tunesdk.serve.job_view import (
     checkpoint_objects,
     event_object,
+    hide_paths,
     job_object,
     seq_of_event_id,
 )
@@ -141,13 +142,14 @@ def routes(ctx: ServeContext) -> list[BaseRoute]:
                 param=param,
                 code=f"invalid_{param}",
             )
-        return path
+        return ctx.files.pin(file_id)
 
     def refusal(exc: TuneError, paths: dict[str, str]) -> ServeError:
         """A TuneError from planning or preflight as a 400, server paths replaced by file ids."""
         text = str(exc)
         for path, file_id in paths.items():
             text = text.replace(path, file_id)
+        text = hide_paths(text, ctx.files_dir)
         where = (exc.where or "").split(":", 1)[0].split(" ", 1)[0]
         param = _WHERE_PARAMS.get(where)
         if param is None:
@@ -174,10 +176,10 @@ def routes(ctx: ServeContext) -> list[BaseRoute]:
         )
         job = build_job(job_request, data, eval_data)
         paths = {str(data): job_request.training_file}
-        # the folder too: a message may name it rather than the file
-        paths[str(data.parent)] = job_request.training_file
         if eval_data is not None and job_request.validation_file:
             paths[str(eval_data)] = job_request.validation_file
+        # the folders too: a message may name them rather than the files
+        paths.update({str(Path(p).parent): f for p, f in list(paths.items())})
         created_at = int(time.time())
         try:
             run = await asyncio.to_thread(Run.submit, job, job_request.backend)
