@@ -44,6 +44,13 @@ Cases that a backend's facts rule out (``cancel=False``, ``chat=False``, a local
 the secrets case) are skipped with the reason. Every class is scoped: the facts fixture, the
 emulator and the lifecycle run are set up once per test class, in a private run store.
 
+A **launcher** (`tunesdk.launchers`: where a local backend's worker runs) runs the same cases
+with a local backend: put ``"resources": {"launcher": NAME}`` and its ``"launcher_options"`` in
+``BackendFacts.job`` (tests/launchers/test_ray.py runs the lifecycle, data and plan cases through
+the Ray launcher on a cluster at 127.0.0.1). The lifecycle cases then check the launcher's
+promises: events relayed once with a gap-free ``seq``, one terminal event, the same events for an
+attached follower, and a model handle usable on this machine.
+
 This module imports pytest (the ``testing`` extra); ``tunesdk`` and ``tunesdk.testing`` do not.
 """
 
