@@ -146,3 +146,24 @@ def test_backends_without_the_objective_refuse_it_at_plan() -> None:
     with pytest.raises(JobError) as info:
         ts.Job(model="m", data=kto).plan("together")  # objective inferred: kto
     assert info.value.where == "job.objective"
+
+
+def _judge_says_one(messages: list[dict[str, str]]) -> str:
+    return "1"
+
+
+@pytest.mark.parametrize("backend", ["trl", "unsloth", "tinker"])
+def test_every_backend_whose_worker_scores_refuses_a_judge_callable_at_plan(backend: str) -> None:
+    """The worker rebuilds graders from the job's JSON, where a judge callable does not go."""
+    judge = ts.graders.ScoreModel(
+        name="judge",
+        model="gpt-4o-mini",
+        input=[{"role": "user", "content": "{{sample.output_text}}"}],
+        judge=_judge_says_one,
+    )
+    assert ts.graders.run(judge, "x") == 1.0  # fine in this process
+    job = ts.Job(model="meta-llama/Llama-3.2-1B", data=PROMPTS, rewards=[judge], batch_size=8)
+    with pytest.raises(JobError) as info:
+        job.plan(backend)
+    assert "judge" in info.value.message and info.value.where == "job.rewards[0]"
+    assert "local:/path/to/model" in (info.value.fix or "")

@@ -94,7 +94,7 @@ def has_eval(job: Job) -> bool:
 
 def grpo_settings(job: Job, options: dict[str, Any]) -> dict[str, Any]:
     """The GRPO loop's knobs; JobError when a batch cannot hold whole groups."""
-    from tunesdk.rewards import reward_name, reward_spec
+    from tunesdk.rewards import check_worker_rewards, reward_name
 
     generations = job.num_generations or DEFAULT_NUM_GENERATIONS
     if job.batch_size % generations:
@@ -112,8 +112,7 @@ def grpo_settings(job: Job, options: dict[str, Any]) -> dict[str, Any]:
             where="job.rewards",
             fix='give rewards=[...] (callables, "module:function" strings or graders)',
         )
-    for reward in job.rewards:
-        reward_spec(reward)  # JobError now for a reward the worker could not import
+    check_worker_rewards(job)  # JobError now for a reward the worker could not run
     return {
         "rewards": [reward_name(r, i) for i, r in enumerate(job.rewards)],
         "reward_weights": job.reward_weights,
