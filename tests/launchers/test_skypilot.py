@@ -313,6 +313,52 @@ def test_skypilot_knows_accelerator_names_offline(real_answers: dict[str, Any]) 
     assert set(answer["names"]) <= set(KNOWN_ACCELERATORS)
 
 
+def test_a_long_log_is_read_back_far_enough_to_miss_no_event(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_file: Path
+) -> None:
+    """The launcher asks for the log's last lines and widens the window until it reaches the
+    events already relayed: none is lost behind a flood of other output, none relayed twice."""
+    from tunesdk.launchers.skypilot import launcher as sky_launcher
+    from tunesdk.launchers.skypilot.client import JobStatus
+    from tunesdk.launchers.skypilot.protocol import event_line
+    from tunesdk.registry import get_backend
+    from tunesdk.store import RunStore
+
+    monkeypatch.setenv("TUNESDK_POLL_INTERVAL", "0")
+    job = simulated_job(data_file)
+    backend = get_backend("simulated")
+    run = RunStore(tmp_path / "home").create(job, job.plan("simulated"), "simulated")
+    run.update_state(skypilot_job_id=7, skypilot_python=sys.executable)
+    log: list[str] = []
+
+    def step(n: int) -> None:
+        log.extend(f"pip noise {n}.{i}" for i in range(150))  # e.g. a node's setup output
+        data = {"run_id": "node-run", "seq": n, "type": "progress", "step": n}
+        log.append("(task, pid=1) " + event_line(data))
+
+    asked: list[int | None] = []
+
+    def poll(self: SkyJobs, job_id: int, *, tail: int | None, logs: bool = True) -> JobStatus:
+        asked.append(tail)
+        return JobStatus(status="RUNNING", lines=log[-tail:] if tail else list(log))
+
+    monkeypatch.setattr(SkyJobs, "poll", poll)
+    launcher = SkyPilotLauncher()
+    for n in range(1, 21):
+        step(n)
+    for event in launcher.poll(backend, run):
+        run.emit(event)
+    assert asked == [sky_launcher.TAIL, sky_launcher.TAIL * 4, sky_launcher.TAIL * 16]
+    for n in range(21, 23):
+        step(n)
+    asked.clear()
+    for event in launcher.poll(backend, run):
+        run.emit(event)
+    assert asked == [sky_launcher.TAIL]  # the last events relayed are in the window
+    steps = [e.step for e in run.events() if isinstance(e, Progress)]
+    assert steps == list(range(1, 23))
+
+
 # ---- launch, poll, cancel, attach against the fake sky.jobs -------------------------------------
 
 

@@ -28,6 +28,7 @@ is held back until SkyPilot's status is terminal too: a managed job may restart 
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -145,6 +146,11 @@ class SkyPilotLauncher(Launcher):
             "task; `sky jobs launch task.yaml` runs it without tunesdk here (add `--secret "
             "HF_TOKEN` for gated models)"
         ]
+        if job.output_dir:
+            notes.append(
+                f"skypilot: output_dir={job.output_dir} is this machine's; on the cluster the "
+                "model and checkpoints go to <outputs>/<run id> in the outputs bucket"
+            )
         if tasks.outputs_uri(options) is None:
             notes.append(
                 "skypilot: no launcher_options.skypilot.outputs bucket — checkpoints and the "
@@ -468,15 +474,35 @@ def _localized(run: RunRecord, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _relayed_seqs(run: RunRecord, job_id: int) -> dict[str, int]:
-    """The highest remote seq relayed so far, per remote run (one per attempt)."""
+    """The highest remote seq relayed so far, per remote run (one per attempt), from the run's
+    own event log: read on from the byte offset reached last time (kept in the run's state)."""
+    state = run.state
+    seen = {str(k): int(v) for k, v in dict(state.get("skypilot_seen", {})).items()}
+    offset = int(state.get("skypilot_offset", 0))
+    start = offset
     prefix = f"skypilot:{job_id}:"
-    seen: dict[str, int] = {}
-    for source in run.state.get("source_ids", []):
-        if not isinstance(source, str) or not source.startswith(prefix):
-            continue
-        remote, _, seq = source[len(prefix) :].rpartition(":")
-        if seq.isdigit() and remote and not remote.startswith(("status:", "recovery")):
-            seen[remote] = max(seen.get(remote, 0), int(seq))
+    try:
+        with open(run.events_path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size < offset:  # the log was repaired: start over
+                seen, offset, start = {}, 0, -1
+            handle.seek(offset)
+            for raw in handle:
+                if not raw.endswith(b"\n"):
+                    break  # being written
+                offset += len(raw)
+                try:
+                    source = json.loads(raw).get("source_id")
+                except ValueError:
+                    continue
+                if not isinstance(source, str) or not source.startswith(prefix):
+                    continue
+                remote, _, seq = source[len(prefix) :].rpartition(":")
+                if seq.isdigit() and remote and not remote.startswith(("status:", "recovery")):
+                    seen[remote] = max(seen.get(remote, 0), int(seq))
+    except FileNotFoundError:
+        return seen
+    if offset != start:
+        run.update_state(skypilot_seen=seen, skypilot_offset=offset)
     return seen
 
 
