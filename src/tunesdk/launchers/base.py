@@ -8,15 +8,13 @@ job.yaml -b trl --launcher ray``); its options sit in ``job.launcher_options[NAM
 
 `tunesdk.local.LocalBackend` hands every run-lifecycle call to the run's launcher:
 
-=====================  =============================================================================
-backend call           launcher call
-=====================  =============================================================================
-``launch(run)``        ``launcher.launch(backend, run)``: start the worker (a child, a Ray job, ...)
-``worker_alive(run)``  ``launcher.worker_alive(backend, run)``
-``poll(run)``          ``launcher.poll(backend, run)``: events the worker could not append itself
-``cancel(run)``        ``launcher.cancel(backend, run)``: ask it to stop (it saves a checkpoint)
-``kill(run)``          ``launcher.kill(backend, run)``: hard stop after ``cancel_grace_s``
-=====================  =============================================================================
+| backend call | launcher call |
+|---|---|
+| ``launch(run)`` | ``launcher.launch(backend, run)``: start the worker (a child, a Ray job, ...) |
+| ``worker_alive(run)`` | ``launcher.worker_alive(backend, run)`` |
+| ``poll(run)`` | ``launcher.poll(backend, run)``: events the worker could not append itself |
+| ``cancel(run)`` | ``launcher.cancel(backend, run)``: ask it to stop (it saves a checkpoint) |
+| ``kill(run)`` | ``launcher.kill(backend, run)``: hard stop after ``cancel_grace_s`` |
 
 Contract for every launcher (the contract suite checks it, see `tunesdk.testing.contract`):
 
@@ -37,7 +35,7 @@ Contract for every launcher (the contract suite checks it, see `tunesdk.testing.
   or a path this machine shares with the cluster; the launcher rewrites remote paths.
 - **No surprises.** ``check``/``check_job``/``plan_rows``/``native_request`` are cheap and pure
   (no network, no heavy imports). ``preflight`` may contact the cluster (to fail early, naming the
-  address) but spends nothing. Errors are `TuneError`\\ s with ``where`` and ``fix``.
+  address) but spends nothing. Errors are `TuneError` instances with ``where`` and ``fix``.
 
 Registering a launcher: subclass `Launcher`, set ``name``, and declare an entry point::
 
