@@ -359,6 +359,28 @@ def test_a_long_log_is_read_back_far_enough_to_miss_no_event(
     assert steps == list(range(1, 23))
 
 
+def test_skypilot_not_answering_is_a_problem_that_heals(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_file: Path
+) -> None:
+    from tunesdk.errors import ProviderError
+    from tunesdk.follow import heals
+    from tunesdk.launchers.skypilot.client import SkyPilotError
+    from tunesdk.registry import get_backend
+    from tunesdk.store import RunStore
+
+    job = simulated_job(data_file)
+    run = RunStore(tmp_path / "home").create(job, job.plan("simulated"), "simulated")
+    run.update_state(skypilot_job_id=3, skypilot_python=sys.executable)
+
+    def poll(self: SkyJobs, job_id: int, **_: Any) -> None:
+        raise SkyPilotError("SkyPilot: ApiServerConnectionError: not up", kind="ApiServer")
+
+    monkeypatch.setattr(SkyJobs, "poll", poll)
+    with pytest.raises(ProviderError, match="did not report on managed job 3") as caught:
+        SkyPilotLauncher().poll(get_backend("simulated"), run)
+    assert heals(caught.value)  # the follow loop warns once and retries with backoff
+
+
 # ---- launch, poll, cancel, attach against the fake sky.jobs -------------------------------------
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from tunesdk.backend import Check
-from tunesdk.errors import JobError
+from tunesdk.errors import CONNECTION_ERROR, JobError, ProviderError
 from tunesdk.events import Cancelled, Completed, Event, Failed, Log, StatusChanged, parse_event
 from tunesdk.launchers.base import Launcher, LauncherUnavailable
 from tunesdk.launchers.skypilot import task as tasks
@@ -43,6 +43,7 @@ from tunesdk.launchers.skypilot.client import (
     INSTALL_FIX,
     JobStatus,
     SkyJobs,
+    SkyPilotError,
     SkyPilotMissing,
     find_interpreter,
 )
@@ -301,7 +302,17 @@ class SkyPilotLauncher(Launcher):
         if now - self._last_poll.get(run.run_id, 0.0) < _interval():
             return []
         self._last_poll[run.run_id] = now
-        status, remote = self._read(run, int(job_id))
+        try:
+            status, remote = self._read(run, int(job_id))
+        except SkyPilotMissing:
+            raise
+        except SkyPilotError as exc:  # an API server restarting, a slow controller: retried
+            raise ProviderError(
+                f"SkyPilot did not report on managed job {job_id}: {exc.message}",
+                provider="skypilot",
+                code=CONNECTION_ERROR,
+                fix="`sky api status` and `sky jobs queue` show SkyPilot's side",
+            ) from None
         events = self._status_events(run, int(job_id), status)
         held: dict[str, Any] | None = None
         for data in remote:
