@@ -14,6 +14,7 @@ import warnings
 import typer
 
 from tunesdk.cli import (  # noqa: F401  (each registers its commands)
+    clean,
     data,
     emulator,
     engine,

@@ -175,7 +175,8 @@ def _check_split(
                 message=f"{copies} of the {held_out} example(s) of the eval split "
                 f"(eval_split={eval_split}) are exact copies of training examples: the eval "
                 "loss measures memorization, not generalization",
-                fix="drop duplicates first (Dataset.dedupe()), or pass separate eval_data",
+                fix="drop duplicates first (tunesdk clean FILE -o CLEAN.jsonl; Python: "
+                "Dataset.dedupe()), or pass separate eval_data",
             )
         )
 
@@ -194,7 +195,8 @@ def _exact_overlap(eval_report: Report, held: Dataset, digests: Any) -> None:
                 severity="warning",
                 message=f"{copies} of the {eval_report.examples} eval example(s) are exact "
                 "copies of training examples: the eval loss measures memorization",
-                fix="remove them from the eval data (or from the training data)",
+                fix="remove them from the eval data, or from the training data: tunesdk clean "
+                "TRAIN -o CLEAN.jsonl --drop-overlap-with EVAL",
             )
         )
 
@@ -211,7 +213,8 @@ def _ngram_overlap(report: Report, train: Dataset, held: Dataset, *, label: str)
             message=f"{found.contaminated} training example(s) share a {found.n}-word "
             f"sequence with {label} (first: {first.train_file}:{first.train_line} ~ "
             f"{first.eval_file}:{first.eval_line})",
-            fix="remove them: ts.decontaminate(train, eval, drop=True).dataset",
+            fix="remove them: tunesdk clean TRAIN -o CLEAN.jsonl --drop-overlap-with EVAL "
+            "(Python: ts.decontaminate(train, eval, drop=True).dataset)",
         )
     )
 

@@ -206,7 +206,8 @@ class Checker:
                     message=f"{self.duplicate_count} exact duplicate example(s): {unique} unique "
                     f"of {self.count} (first: {again} repeats {original}); duplicates weigh "
                     "those examples more and put copies of training examples in an eval split",
-                    fix="drop them (Dataset.dedupe()), unless the repetition is intended",
+                    fix="drop them, unless the repetition is intended: tunesdk clean FILE -o "
+                    "CLEAN.jsonl (Python: Dataset.dedupe())",
                 )
             )
         if self.plain_pairs and self.rules.chat_only:
