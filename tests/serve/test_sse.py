@@ -140,6 +140,13 @@ def test_every_event_arrives_once_across_a_reconnect_with_last_event_id(
     with client.stream("GET", stream_url(run_id), params={"after": len(log) - 2}) as response:
         tail = [f for f in frames(response) if f.data is not None and f.event is None]
     assert [f.id for f in tail] == [len(log) - 1, len(log)]
+    # the plain events URL streams too, for a client that asks for an event stream
+    accept = {"Accept": "text/event-stream"}
+    with client.stream(
+        "GET", f"/tunesdk/v1/runs/{run_id}/events", headers=accept, params={"after": 3}
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert [f.id for f in frames(response) if f.id is not None] == list(range(4, len(log) + 1))
 
 
 def test_a_quiet_stream_keeps_alive_then_delivers_live_events_and_ends(

@@ -7,7 +7,8 @@ docs/guide/serve.md, "Native API"; the dashboard is its client).
 ``POST /tunesdk/v1/runs``                 submit ``{"job": {...}, "backend": "..."}``
 ``GET  /tunesdk/v1/runs/{id}``            one run: status, model, metrics, result, plan
 ``POST /tunesdk/v1/runs/{id}/cancel``     ask the run to stop
-``GET  /tunesdk/v1/runs/{id}/events``     its events as JSON (``after``, ``limit``)
+``GET  /tunesdk/v1/runs/{id}/events``     its events as JSON (``after``, ``limit``); with
+                                          ``Accept: text/event-stream`` the live stream
 ``GET  /tunesdk/v1/runs/{id}/events/stream``  the same, live, as server-sent events (`sse`)
 ``GET  /v1/fine_tuning/jobs/{id}/events/stream``  the same in OpenAI's event shape
 ``POST /tunesdk/v1/plan``                 the plan of a job on a backend (pure)
@@ -212,6 +213,8 @@ class NativeAPI:
     # ---- events -------------------------------------------------------------------------------
 
     def list_events(self, request: Request) -> Response:
+        if "text/event-stream" in request.headers.get("accept", ""):
+            return self.stream_events(request)  # an SSE client asking the plain URL
         owner = self.ctx.owner(request)
         record = self._record(owner, request.path_params["run_id"])
         after = _int_param(request.query_params.get("after"), "after", 0, 0, None)
