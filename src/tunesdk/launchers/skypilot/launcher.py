@@ -4,19 +4,15 @@
 ``sky jobs launch``-es it through SkyPilot's own interpreter (`tunesdk.launchers.skypilot.client`)
 and follows it:
 
-===================  ============================================================================
-SkyPilot status      tunesdk event
-===================  ============================================================================
-PENDING, STARTING    StatusChanged(queued) with SkyPilot's status as ``provider_status``
-RUNNING              StatusChanged(running); then the worker's own events, read from the job log
-RECOVERING           a warning Log (preempted or failed node; training resumes from the last
-                     checkpoint in the outputs bucket)
-CANCELLING           a Log
-SUCCEEDED            Completed: the worker's, its model in the outputs bucket
-FAILED_*             Failed: the worker's reason when it wrote one, else SkyPilot's
-                     ``failure_reason`` (error_type is the status, e.g. FAILED_NO_RESOURCE)
-CANCELLED            Cancelled, with the last checkpoint
-===================  ============================================================================
+| SkyPilot status | tunesdk event |
+|---|---|
+| PENDING, STARTING | StatusChanged(queued) with SkyPilot's status as ``provider_status`` |
+| RUNNING | StatusChanged(running); then the worker's own events, read from the job log |
+| RECOVERING | a warning Log (a preempted or failed node; training resumes from the last checkpoint in the outputs bucket) |
+| CANCELLING | a Log |
+| SUCCEEDED | Completed: the worker's, its model in the outputs bucket |
+| FAILED_* | Failed: the worker's reason when it wrote one, else SkyPilot's ``failure_reason`` (error_type is the status, e.g. FAILED_NO_RESOURCE) |
+| CANCELLED | Cancelled, with the last checkpoint |
 
 The worker's events come from the job log: the node script prints each as a tagged line, with
 the remote run id and seq; each is relayed once (its ``source_id`` is
