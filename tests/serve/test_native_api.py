@@ -309,3 +309,25 @@ def test_without_keys_the_local_user_sees_every_run_and_may_name_paths(
         assert client.get(f"/tunesdk/v1/runs/{record.run_id}").json()["error"] == "boom"
         plan = client.post("/tunesdk/v1/plan", json={"job": job(data=str(data))})
         assert plan.status_code == 200, plan.text
+
+
+def test_a_damaged_run_is_listed_and_shown_damaged_not_a_500(start_server: Any) -> None:
+    server = start_server(default_backend="simulated")
+    from tunesdk.store import RunStore
+
+    spec = ts.Job(model="tiny/model", data=[{"text": "hi"}] * 2)
+    record = RunStore().create(spec, spec.plan("simulated"), "simulated")
+    record.emit(ts.StatusChanged(status="running"))
+    (record.dir / "state.json").write_text("{not json")
+    with server.http() as client:
+        listed = client.get("/tunesdk/v1/runs").json()["data"]
+        assert [(row["id"], row["status"]) for row in listed] == [(record.run_id, "damaged")]
+        shown = client.get(f"/tunesdk/v1/runs/{record.run_id}")
+        assert shown.status_code == 200 and shown.json()["status"] == "damaged"
+        assert "state.json" in shown.json()["problem"]
+        events = client.get(f"/tunesdk/v1/runs/{record.run_id}/events").json()
+        assert events["status"] == "damaged" and [e["seq"] for e in events["data"]] == [1]
+        cancel = client.post(f"/tunesdk/v1/runs/{record.run_id}/cancel")
+        assert cancel.status_code == 409 and cancel.json()["error"]["code"] == "run_damaged"
+        stream = client.get(f"/tunesdk/v1/runs/{record.run_id}/events/stream")
+        assert stream.status_code == 200 and "id: 1" in stream.text

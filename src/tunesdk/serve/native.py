@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from tunesdk.errors import ProviderError, RunDamaged, RunNotFound, TuneError
-from tunesdk.events import Completed, Failed, summarize
+from tunesdk.events import TERMINAL_STATUSES, Completed, Failed, summarize
 from tunesdk.serve.context import ServeContext
 from tunesdk.serve.errors import ServeError, bad_request, not_found
 from tunesdk.serve.native_jobs import as_bad_request, backend_of, job_of
@@ -83,11 +83,9 @@ class NativeAPI:
         if not is_run_id(run_id):
             raise not_found(RUN_KIND, run_id[:80])
         try:
-            record = self.ctx.store.get(run_id)
-            record.status  # noqa: B018 - a damaged state is a 404 like an unknown id
+            return self.ctx.store.get(run_id)  # a damaged run is shown, status "damaged"
         except (RunNotFound, RunDamaged):
             raise not_found(RUN_KIND, run_id) from None
-        return record
 
     # ---- runs ---------------------------------------------------------------------------------
 
@@ -191,10 +189,19 @@ class NativeAPI:
     def cancel_run(self, request: Request) -> Response:
         owner = self.ctx.owner(request)
         record = self._record(owner, request.path_params["run_id"])
-        if record.terminal:
+        status = _status(record)
+        if status == DAMAGED:
             raise ServeError(
                 409,
-                f"Run {record.run_id} has already ended ({record.status}): nothing to cancel",
+                f"Run {record.run_id} is damaged ({summarize_folder(record.dir).problem}): its"
+                " state cannot be read, so it cannot be cancelled here; see `tunesdk logs`",
+                param="run_id",
+                code="run_damaged",
+            )
+        if status in TERMINAL_STATUSES:
+            raise ServeError(
+                409,
+                f"Run {record.run_id} has already ended ({status}): nothing to cancel",
                 param="run_id",
                 code="run_ended",
             )
@@ -229,7 +236,7 @@ class NativeAPI:
                 "data": [line.data for line in page],  # each event as the log holds it
                 "has_more": len(lines) > limit,
                 "last_seq": page[-1].seq if page else after,
-                "status": record.status,
+                "status": _status(record),
             }
         )
 
@@ -254,7 +261,11 @@ class NativeAPI:
     def _follow(self, record: RunRecord) -> None:
         """Make sure someone polls the run's backend while clients watch it (a run submitted
         by `tunesdk run` in a process that has since exited, say). A no-op when followed."""
-        if self.ctx.supervisor is not None and not record.terminal:
+        try:
+            ended = record.terminal
+        except RunDamaged:
+            return  # nothing to follow: the stream sends what the log holds
+        if self.ctx.supervisor is not None and not ended:
             self.ctx.supervisor.watch(record.run_id)
 
     # ---- plan, estimate, backends -------------------------------------------------------------
@@ -347,7 +358,7 @@ def _run_json(record: RunRecord) -> dict[str, Any]:
     except RunDamaged:
         plan = None
     job = _read_json(record.dir / "job.json")
-    status = summary.status if summary.damaged else record.status
+    status = summary.status if summary.damaged else _status(record)
     result = None
     if isinstance(final, Completed):
         result = {"model": final.model.to_uri(), "handle": final.model.model_dump(mode="json")}
@@ -364,6 +375,14 @@ def _run_json(record: RunRecord) -> dict[str, Any]:
         "job": job,
         "plan": plan,
     }
+
+
+def _status(record: RunRecord) -> str:
+    """The run's status, ``"damaged"`` when its state cannot be read."""
+    try:
+        return record.status
+    except RunDamaged:
+        return DAMAGED
 
 
 def _method_of(record: RunRecord) -> str | None:
