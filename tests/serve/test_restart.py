@@ -105,6 +105,7 @@ def read_stream(
 
 @pytest.fixture
 def together_env(providers: Any) -> Iterator[tuple[dict[str, str], Any]]:
+    pytest.importorskip("tunesdk_together", reason="tunesdk-together is not installed")
     # slow enough that the provider job is mid-training when the server dies
     with providers.together(seconds_per_step=0.25) as provider:
         yield provider.env, provider.emulator
