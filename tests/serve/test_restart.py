@@ -42,8 +42,10 @@ def free_port() -> int:
 class ServerProcess:
     """``tunesdk serve`` in a child process; `kill` sends SIGKILL to its pid only."""
 
-    def __init__(self, env: dict[str, str], backend: str, log: Path) -> None:
-        self.env, self.backend, self.log = env, backend, log
+    def __init__(
+        self, env: dict[str, str], backend: str, log: Path, args: tuple[str, ...] = ()
+    ) -> None:
+        self.env, self.backend, self.log, self.args = env, backend, log, args
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -54,7 +56,7 @@ class ServerProcess:
     def start(self) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [*SERVE, "--port", str(self.port), "--backend", self.backend],
+                [*SERVE, "--port", str(self.port), "--backend", self.backend, *self.args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -122,6 +124,7 @@ def test_a_sigkilled_server_restarts_and_the_run_completes_with_whole_events(
         "TUNESDK_POLL_INTERVAL": "0.05",
     }
     env.pop("TUNESDK_SERVE_API_KEYS", None)
+    args: tuple[str, ...] = ()
     if backend == "together":
         provider_env, _ = request.getfixturevalue("together_env")
         env |= provider_env
@@ -137,7 +140,10 @@ def test_a_sigkilled_server_restarts_and_the_run_completes_with_whole_events(
             "max_steps": 40,
             "backend_options": {"simulated": {"step_seconds": 0.1}},
         }
-    server = ServerProcess(env, backend, tmp_path / "serve.log")
+        # the store named by --home (not $TUNESDK_HOME) is where runs and workers go
+        del env["TUNESDK_HOME"]
+        args = ("--home", str(tmp_path / "home"))
+    server = ServerProcess(env, backend, tmp_path / "serve.log", args)
     server.start()
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
