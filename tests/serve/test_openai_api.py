@@ -463,3 +463,26 @@ def test_a_method_the_backend_lacks_is_a_400_before_anything_runs(server: Any) -
     assert "grpo" in refused.value.message and "simulated" in refused.value.message
     assert str(server.ctx.files_dir) not in refused.value.message
     assert client.fine_tuning.jobs.list().data == []
+
+
+def test_a_large_upload_streams_to_disk_not_memory(server: Any, tmp_path: Path) -> None:
+    import tracemalloc
+
+    size = 24 * 1024 * 1024
+    source = tmp_path / "big.jsonl"
+    with source.open("wb") as out:
+        out.truncate(size)  # sparse: nothing of it is in this process's memory
+    with server.http() as http, source.open("rb") as handle:
+        tracemalloc.start()
+        try:
+            answer = http.post(
+                "/v1/files",
+                files={"file": ("big.jsonl", handle, "application/jsonl")},
+                data={"purpose": "fine-tune"},
+            )
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["bytes"] == size
+    assert peak < size / 4, f"the upload held {peak} bytes in memory at its peak"
