@@ -160,6 +160,26 @@ def test_check_reports_a_compatible_client_that_does_not_import(
         assert "provider 'tinker'" in (check.fix or "")
 
 
+def test_an_unreachable_service_is_refused_before_a_run_exists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The SDK retries a dead URL for minutes; submit says so at once, with the fix."""
+    import socket
+
+    from tunesdk.errors import ProviderError
+    from tunesdk.store import RunStore
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("TINKER_API_KEY", "tml-x")
+    job = sft_job("m", backend_options={"tinker": {"base_url": f"http://127.0.0.1:{port}"}})
+    with pytest.raises(ProviderError, match="cannot reach the Tinker service") as refused:
+        job.submit("tinker")
+    assert "base_url" in (refused.value.fix or "")
+    assert RunStore().list() == []
+
+
 # ---- tokenization, weights, schedule -------------------------------------------------------
 
 

@@ -119,6 +119,12 @@ class TinkerBackend(LocalBackend):
         option. Pure."""
         return build_plan(job, self.name)
 
+    def preflight(self, job: Job, plan: Plan) -> None:
+        """The data must pass tunesdk's rules, then the service must answer at all (the SDK
+        would retry a dead URL for minutes inside the worker)."""
+        super().preflight(job, plan)
+        service.check_reachable(job)
+
     def launch(self, run: RunRecord) -> None:
         key = service.options(run.job).get("api_key")
         if key and key != "***":

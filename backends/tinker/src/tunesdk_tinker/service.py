@@ -178,6 +178,38 @@ def service_client(job: Job | None, provider: Provider | None = None) -> Any:
     return module.ServiceClient(**kwargs)
 
 
+#: seconds the reachability check waits (the SDK itself retries a dead URL for minutes)
+REACH_TIMEOUT_S = 10.0
+
+
+def check_reachable(job: Job | None) -> None:
+    """ProviderError at once when the Tinker service's URL does not answer at all (a refused or
+    timed-out connection, an unknown host): the SDK would retry it for minutes. Any HTTP answer,
+    even an error, counts as reachable. Only for the default provider (``GET /api/v1/healthz``)."""
+    provider = provider_of(job)
+    if provider.name != DEFAULT_PROVIDER:
+        return
+    import httpx
+
+    from tunesdk.errors import ProviderError
+
+    url = base_url(job, provider)
+    if url is None:
+        from tinker.lib.base_url import resolve_base_url
+
+        url = resolve_base_url(None)
+    try:
+        httpx.get(url.rstrip("/") + "/api/v1/healthz", timeout=REACH_TIMEOUT_S)
+    except httpx.TransportError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ProviderError(
+            f"cannot reach the Tinker service at {url} ({reason})",
+            provider=provider.name,
+            fix=f"check backend_options.tinker.base_url or ${provider.url_env} (and the network); "
+            "nothing was started",
+        ) from None
+
+
 def resolved(value: Any) -> Any:
     """The value of a client call: ``tinker`` returns futures (``.result()``), Together's
     compatible client returns some values directly."""
