@@ -21,7 +21,12 @@ from tunesdk.events import Completed, Failed, Log, Progress, StatusChanged
 from tunesdk.launchers import LauncherUnavailable, get_launcher
 from tunesdk.launchers.skypilot import build_task
 from tunesdk.launchers.skypilot.client import SkyJobs, find_interpreter
-from tunesdk.launchers.skypilot.launcher import KNOWN_ACCELERATORS, TERMINAL, SkyPilotLauncher
+from tunesdk.launchers.skypilot.launcher import (
+    ACTIVE,
+    KNOWN_ACCELERATORS,
+    TERMINAL,
+    SkyPilotLauncher,
+)
 from tunesdk.testing import tiny_chat_data
 from tunesdk.testing.contract import BackendContract, BackendFacts
 
@@ -489,6 +494,15 @@ def test_a_training_failure_keeps_the_workers_own_reason(fake_sky: Path, data_fi
     failed = events[-1]
     assert isinstance(failed, Failed) and "simulated failure at step 2" in failed.error
     assert sum(e.terminal for e in events) == 1
+
+
+def test_a_stopped_jobs_controller_is_asked_again_with_refresh(fake_sky: Path) -> None:
+    """SkyPilot's jobs controller stops when idle; a job followed (or attached) after that is
+    looked up with ``refresh=True``, which starts it again, instead of failing forever."""
+    configure(fake_sky, controller_stopped=True)
+    client = SkyJobs(sys.executable)
+    job_id = client.launch({"name": "t", "run": "true"}, name="t", secrets=[])
+    assert client.poll(job_id, tail=10).status in (*ACTIVE, *TERMINAL)
 
 
 def test_checks_before_launch_name_the_fix(fake_sky: Path, data_file: Path, tmp_path: Path) -> None:

@@ -168,7 +168,14 @@ def poll(request: dict[str, Any]) -> dict[str, Any]:
 
     job_id = int(request["job_id"])
     fields = ["job_id", "job_name", "status", "failure_reason", "recovery_count", "end_at"]
-    found = sky.get(sky.jobs.queue_v2(refresh=False, job_ids=[job_id], fields=fields))
+    try:
+        found = sky.get(sky.jobs.queue_v2(refresh=False, job_ids=[job_id], fields=fields))
+    except Exception as exc:
+        # a jobs controller that stopped after its jobs ended answers nothing (SkyPilot raises
+        # ClusterNotUpError "No in-progress managed jobs."): ask again, starting it
+        if type(exc).__name__ != "ClusterNotUpError":
+            raise
+        found = sky.get(sky.jobs.queue_v2(refresh=True, job_ids=[job_id], fields=fields))
     records = found[0] if isinstance(found, tuple) else found
     records = [r for r in records or [] if _field(r, "job_id") == job_id]
     result: dict[str, Any] = {"status": None, "failure_reason": None, "recovery_count": 0}

@@ -15,6 +15,10 @@ from typing import Any
 from sky._state import config, home, job_dir, read_status, request, write_status
 
 
+class ClusterNotUpError(Exception):
+    """``sky.exceptions.ClusterNotUpError``: the jobs controller is not up."""
+
+
 class ManagedJobStatus(enum.Enum):
     """SkyPilot 0.14's ``sky.jobs.state.ManagedJobStatus`` (the tests compare the names with the
     real enum when SkyPilot's environment is installed)."""
@@ -67,6 +71,8 @@ def queue_v2(
     fields: Any = None,
     **_: Any,
 ) -> str:
+    if config().get("controller_stopped") and not refresh:
+        return request(ClusterNotUpError("No in-progress managed jobs."))
     records = []
     for job_id in job_ids or []:
         if not (job_dir(job_id) / "status.json").exists():
