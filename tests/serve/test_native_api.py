@@ -331,3 +331,15 @@ def test_a_damaged_run_is_listed_and_shown_damaged_not_a_500(start_server: Any) 
         assert cancel.status_code == 409 and cancel.json()["error"]["code"] == "run_damaged"
         stream = client.get(f"/tunesdk/v1/runs/{record.run_id}/events/stream")
         assert stream.status_code == 200 and "id: 1" in stream.text
+
+
+def test_bad_data_is_a_400_naming_the_data_before_anything_runs(
+    a: httpx.Client, served: Any
+) -> None:
+    before = len(served.ctx.store.query().runs)
+    for data in ([{"messages": "not a conversation"}] * 4, []):
+        answer = a.post("/tunesdk/v1/runs", json={"job": job(data=data)})
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        assert error["param"] == "job.data" and error["code"] == "invalid_data", error
+    assert len(served.ctx.store.query().runs) == before

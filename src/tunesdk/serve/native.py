@@ -75,7 +75,8 @@ class NativeAPI:
     # ---- who sees what ------------------------------------------------------------------------
 
     def _record(self, owner: str, run_id: str) -> RunRecord:
-        """The run if ``owner`` may see it (404 otherwise, and for a damaged or unknown id)."""
+        """The run if ``owner`` may see it: with keys, a run it created; without, any run of the
+        store. 404 otherwise, also for an unknown or malformed id."""
         if self.ctx.config.authenticated:
             return self.ctx.run_for(owner, run_id, kind=RUN_KIND)
         from tunesdk.store.ids import is_run_id

@@ -120,6 +120,8 @@ def as_bad_request(exc: TuneError) -> ServeError:
         param = "backend"
     elif exc.where:
         param = _param_from_where(exc.where)
+    if isinstance(exc, DataError) and param in (None, "job"):
+        param = "job.data"  # the data's problems (the report names each file and line)
     message = exc.message if exc.fix is None else f"{exc.message} (fix: {exc.fix})"
     code = {
         UnknownBackend: "unknown_backend",
