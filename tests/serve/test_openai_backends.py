@@ -149,3 +149,38 @@ def test_a_whole_together_job_and_the_provider_key_never_shows(
         if path.is_file() and MARKER.encode() in path.read_bytes()
     ]
     assert leaked == []
+
+
+@pytest.mark.slow
+def test_a_reinforcement_job_with_a_grader_trains_grpo_on_trl(
+    server: Any, tiny_model_path: Path
+) -> None:
+    client = server.openai()
+    words = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog"]
+    rows = [{"prompt": " ".join(words[i % 5 : i % 5 + 4]), "answer": "o"} for i in range(16)]
+    train = client.files.create(file=("prompts.jsonl", jsonl(rows)), purpose="fine-tune")
+    grader = {
+        "type": "string_check",
+        "name": "has_o",
+        "input": "{{sample.output_text}}",
+        "reference": "{{item.answer}}",
+        "operation": "like",
+    }
+    job = client.fine_tuning.jobs.create(
+        model=str(tiny_model_path),
+        training_file=train.id,
+        method={
+            "type": "reinforcement",
+            "reinforcement": {"grader": grader, "hyperparameters": {"batch_size": 8}},
+        },
+        extra_body={"tunesdk": {"max_steps": 2, "num_generations": 4, "max_completion_length": 8}},
+    )
+    assert job.method.type == "reinforcement" and job.method.reinforcement.grader.name == "has_o"
+    done = wait_for(client, job.id)
+    assert done.status == "succeeded", done.error
+    rewards = [
+        e.data["reward"]
+        for e in client.fine_tuning.jobs.list_events(job.id, limit=100)
+        if e.type == "metrics" and "reward" in (e.data or {})
+    ]
+    assert len(rewards) == 2 and all(0.0 <= r <= 1.0 for r in rewards)
