@@ -74,6 +74,24 @@ class Resources(Spec):
         "deepspeed_stage": "use ZeRO stage 1, 2 or 3",
     }
 
+    def gpus_per_node(self) -> int | None:
+        """GPUs each node trains on: ``gpus``, else the whole count in ``accelerators``
+        (``"H100:8"`` → 8, ``"H100"`` → 1); None when neither says."""
+        if self.gpus is not None:
+            return self.gpus
+        if not self.accelerators:
+            return None
+        count = self.accelerators.partition(":")[2]
+        return int(count) if count.isdigit() else 1
+
+    def processes_per_node(self) -> int:
+        """Training processes per node: ``processes``, or one per GPU when only the GPU count
+        (``gpus`` or ``accelerators``) is given."""
+        if self.processes > 1:
+            return self.processes
+        gpus = self.gpus_per_node()
+        return gpus if gpus and gpus > 1 else 1
+
 
 class Job(Spec):
     """One fine-tuning job: base model, data, objective, method, hyperparameters, output, resources.

@@ -389,3 +389,15 @@ def test_the_overfitting_warning_is_not_relayed_twice(relayed: Any) -> None:
     fake.emit(Log(level="warning", message="eval loss rose: the model may be overfitting"))
     poll_once(record, backend)
     assert record.events() == []
+
+
+def test_ray_train_runs_as_many_ranks_as_the_backend_splits_the_batch_over() -> None:
+    pytest.importorskip("tunesdk_trl")
+    # 4 GPUs per node from accelerators alone: 4 ranks per node for the backend and for Ray
+    spec = job(
+        **ray(resources={"accelerators": "H100:4", "nodes": 2}), batch_size=32, micro_batch_size=2
+    )
+    plan = spec.plan("trl")
+    scaling = plan.launcher_native["ray_train"]["TorchTrainer"]["scaling_config"]
+    assert scaling["num_workers"] == 8
+    assert plan.native["config"]["gradient_accumulation_steps"] == 32 // (2 * 8)

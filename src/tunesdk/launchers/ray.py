@@ -87,11 +87,9 @@ class Layout:
 
     def __init__(self, job: Job, options: dict[str, Any]) -> None:
         resources = job.resources
-        self.accelerator, count = accelerator_spec(resources.accelerators)
-        self.gpus_per_node = count or (resources.gpus or 0)
-        per_node = resources.processes
-        if per_node == 1 and self.gpus_per_node > 1:
-            per_node = self.gpus_per_node  # one process per GPU
+        self.accelerator, _ = accelerator_spec(resources.accelerators)  # checked: TYPE:COUNT
+        self.gpus_per_node = resources.gpus_per_node() or 0
+        per_node = resources.processes_per_node()  # as the backend counts its ranks
         self.processes_per_node = per_node
         self.nodes = resources.nodes
         self.world_size = per_node * resources.nodes

@@ -43,11 +43,9 @@ def launch_options(job: Job) -> dict[str, Any]:
 
 
 def processes_per_node(job: Job) -> int:
-    """Ranks per node: ``resources.processes``, or one per GPU when only ``gpus`` is given."""
-    resources = job.resources
-    if resources.processes > 1:
-        return resources.processes
-    return resources.gpus if resources.gpus and resources.gpus > 1 else 1
+    """Ranks per node: ``resources.processes``, or one per GPU when only ``gpus`` (or the count
+    in ``accelerators``) is given."""
+    return job.resources.processes_per_node()
 
 
 def world_size(job: Job) -> int:
