@@ -292,6 +292,30 @@ def test_cancel_stops_a_live_run_and_a_second_cancel_is_409(a: httpx.Client) -> 
     assert again.status_code == 409 and again.json()["error"]["code"] == "run_ended"
 
 
+def test_delete_removes_an_ended_run_and_refuses_a_live_one(
+    served: Any, a: httpx.Client, b: httpx.Client
+) -> None:
+    ended = fabricate(served, KEY_A, "simulated", "failed")
+    assert b.delete(f"/tunesdk/v1/runs/{ended}").status_code == 404  # not B's
+    answer = a.delete(f"/tunesdk/v1/runs/{ended}")
+    assert answer.status_code == 200 and answer.json() == {
+        "object": "tunesdk.run.deleted",
+        "id": ended,
+        "deleted": True,
+    }
+    assert a.get(f"/tunesdk/v1/runs/{ended}").status_code == 404
+    assert not (served.ctx.store.runs_dir / ended).exists()
+    from tunesdk.store import RunStore
+
+    spec = ts.Job(model="tiny/model", data=[{"text": "hi"}] * 2)
+    live = RunStore().create(spec, spec.plan("simulated"), "serve_nobody")  # no backend polls it
+    live.emit(ts.StatusChanged(status="running"))
+    served.ctx.ownership.claim("run", live.run_id, owner_id(KEY_A), time.time())
+    refused = a.delete(f"/tunesdk/v1/runs/{live.run_id}")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "run_not_ended"
+    assert live.dir.exists()
+
+
 def test_without_keys_the_local_user_sees_every_run_and_may_name_paths(
     start_server: Any, tmp_path: Path
 ) -> None:

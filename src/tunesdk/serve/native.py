@@ -6,6 +6,7 @@ docs/guide/serve.md, "Native API"; the dashboard is its client).
                                           ``backend``, ``limit``, ``after``)
 ``POST /tunesdk/v1/runs``                 submit ``{"job": {...}, "backend": "..."}``
 ``GET  /tunesdk/v1/runs/{id}``            one run: status, model, metrics, result, plan
+``DELETE /tunesdk/v1/runs/{id}``          delete a run that has ended (``tunesdk rm``)
 ``POST /tunesdk/v1/runs/{id}/cancel``     ask the run to stop
 ``GET  /tunesdk/v1/runs/{id}/events``     its events as JSON (``after``, ``limit``); with
                                           ``Accept: text/event-stream`` the live stream
@@ -56,6 +57,7 @@ def routes(ctx: ServeContext) -> list[BaseRoute]:
         Route(f"{PREFIX}/runs", api.list_runs, methods=["GET"]),
         Route(f"{PREFIX}/runs", api.create_run, methods=["POST"]),
         Route(f"{PREFIX}/runs/{{run_id}}", api.get_run, methods=["GET"]),
+        Route(f"{PREFIX}/runs/{{run_id}}", api.delete_run, methods=["DELETE"]),
         Route(f"{PREFIX}/runs/{{run_id}}/cancel", api.cancel_run, methods=["POST"]),
         Route(f"{PREFIX}/runs/{{run_id}}/events", api.list_events, methods=["GET"]),
         Route(f"{PREFIX}/runs/{{run_id}}/events/stream", api.stream_events, methods=["GET"]),
@@ -186,6 +188,26 @@ class NativeAPI:
         owner = self.ctx.owner(request)
         record = self._record(owner, request.path_params["run_id"])
         return JSONResponse(_run_json(record))
+
+    def delete_run(self, request: Request) -> Response:
+        """Delete a run that has ended, outputs included (as ``tunesdk rm``); 409 while live."""
+        from tunesdk.errors import RunStillRunning
+
+        owner = self.ctx.owner(request)
+        record = self._record(owner, request.path_params["run_id"])
+        try:
+            self.ctx.store.delete(record.run_id)
+        except RunStillRunning as exc:
+            raise ServeError(
+                409,
+                f"Run {record.run_id} is still {exc.status}: cancel it first",
+                param="run_id",
+                code="run_not_ended",
+            ) from None
+        except RunNotFound:
+            raise not_found(RUN_KIND, record.run_id) from None
+        self.ctx.ownership.release("run", record.run_id)
+        return JSONResponse({"object": "tunesdk.run.deleted", "id": record.run_id, "deleted": True})
 
     def cancel_run(self, request: Request) -> Response:
         owner = self.ctx.owner(request)
