@@ -163,6 +163,20 @@ def _field(record: Any, name: str) -> Any:
     return record.get(name) if isinstance(record, dict) else getattr(record, name, None)
 
 
+#: statuses whose job has a log to read: the job ran on a cluster, which is up (or has ended
+#: and SkyPilot kept its log); while it is provisioning or recovering there is none to wait for
+LOG_STATUSES = (
+    "RUNNING",
+    "WINDING_DOWN",
+    "CANCELLING",
+    "SUCCEEDED",
+    "FAILED",
+    "FAILED_SETUP",
+    "FAILED_CONTROLLER",
+    "CANCELLED",
+)
+
+
 def poll(request: dict[str, Any]) -> dict[str, Any]:
     import sky
 
@@ -186,10 +200,14 @@ def poll(request: dict[str, Any]) -> dict[str, Any]:
         result["failure_reason"] = _field(record, "failure_reason")
         result["recovery_count"] = _field(record, "recovery_count") or 0
     lines: list[str] = []
-    if request.get("logs", True) and result["status"] not in (None, "PENDING"):
+    if request.get("logs", True) and result["status"] in LOG_STATUSES:
         buffer = io.StringIO()
-        tail = request.get("tail")
-        sky.jobs.tail_logs(job_id=job_id, follow=False, tail=tail, output_stream=buffer)
+        try:
+            sky.jobs.tail_logs(
+                job_id=job_id, follow=False, tail=request.get("tail"), output_stream=buffer
+            )
+        except Exception as exc:  # no log (yet): the status still counts
+            result["log_error"] = f"{type(exc).__name__}: {exc}"[:500]
         lines = buffer.getvalue().splitlines()
     result["lines"] = lines
     return result
