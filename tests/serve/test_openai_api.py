@@ -62,8 +62,8 @@ def test_files_round_trip_and_a_client_path_is_only_a_name(server: Any) -> None:
     assert list(server.ctx.files_dir.iterdir()) == []
 
 
-def test_uploads_api_joins_parts_in_order(server: Any, tmp_path: Path) -> None:
-    client = server.openai()
+def test_uploads_api_joins_parts_in_order(server: Any, tmp_path: Path, spec_recorder: Any) -> None:
+    client = server.openai(http_client=spec_recorder.http_client())
     source = tmp_path / "big.jsonl"
     source.write_bytes(CHAT * 40)
     upload = client.uploads.upload_file_chunked(
@@ -82,6 +82,12 @@ def test_uploads_api_joins_parts_in_order(server: Any, tmp_path: Path) -> None:
     assert client.uploads.cancel(upload_id=pending.id).status == "cancelled"
     with pytest.raises(openai.BadRequestError):
         client.uploads.parts.create(upload_id=pending.id, data=b"more")
+    client.files.list()
+    client.files.retrieve(upload.file.id)
+    client.files.delete(upload.file.id)
+    problems = spec_recorder.problems()
+    assert problems == [], "\n".join(problems)
+    assert len(spec_recorder.seen) >= 12
 
 
 def test_bad_file_requests_name_the_field(server: Any) -> None:
