@@ -237,6 +237,60 @@ def test_schedule_matches_transformers(name: str) -> None:
         reference.step()
 
 
+def _loop(job: ts.Job, count: int, resumed: int = 0) -> Any:
+    from types import SimpleNamespace
+
+    from tunesdk_tinker.loops.common import Loop, Session, steps
+    from tunesdk_tinker.plan import loop_settings
+
+    per_epoch, total = steps(count, job.batch_size, job)
+    session = Session(types=None, service=None, training=None, resumed_step=resumed)
+    run: Any = SimpleNamespace(job=job)
+    return Loop(run, loop_settings(job, "sft"), session, None, per_epoch, total)
+
+
+def test_batches_reshuffle_each_epoch_and_a_resumed_run_skips_the_steps_done() -> None:
+    job = sft_job("m", batch_size=4, epochs=3, max_steps=8)
+    full = list(_loop(job, 10).batches(10, 4))
+    assert [step for step, _ in full] == list(range(8))  # 3 per epoch, capped at 8
+    epoch_one = sorted(i for _, batch in full[:3] for i in batch)
+    assert epoch_one == list(range(10))
+    assert [b for _, b in full[:3]] != [b for _, b in full[3:6]]  # a new order per epoch
+    assert list(_loop(job, 10, resumed=5).batches(10, 4)) == full[5:]
+
+
+def test_n_checkpoints_are_evenly_spaced() -> None:
+    loop = _loop(sft_job("m", batch_size=1, max_steps=10, n_checkpoints=3), 10)
+    assert [done for done in range(1, 11) if loop._checkpoint_due(done)] == [3, 7, 10]
+    per_epoch = _loop(sft_job("m", batch_size=5, epochs=2, max_steps=None), 10)
+    assert [d for d in range(1, 5) if per_epoch._checkpoint_due(d)] == [2, 4]
+
+
+def test_grpo_advantages_are_normalized_per_group() -> None:
+    from tunesdk_tinker.loops.grpo import advantages, score
+
+    values = advantages([1.0, 0.0, 2.0, 2.0], group=2)
+    assert values[0] == pytest.approx(1.0, abs=1e-3) and values[1] == pytest.approx(-1.0, abs=1e-3)
+    assert values[2:] == [0.0, 0.0]  # a group that agrees teaches nothing
+
+    def length(prompts: list[Any], completions: list[Any], **columns: Any) -> list[float]:
+        return [float(len(c)) for c in completions]
+
+    def answer(prompts: list[Any], completions: list[Any], **columns: Any) -> list[float | None]:
+        return [
+            1.0 if a == c else None for a, c in zip(columns["answer"], completions, strict=True)
+        ]
+
+    totals, means = score(
+        [("length", length), ("answer", answer)],
+        [1.0, 10.0],
+        ["p", "p"],
+        ["ab", "c"],
+        {"answer": ["ab", "x"]},
+    )
+    assert totals == [12.0, 1.0] and means == {"length": 1.5, "answer": 1.0}
+
+
 def test_checkpoint_paths_carry_their_step() -> None:
     assert normalize.step_of("tinker://abc:train:0/weights/step-12") == 12
     with pytest.raises(JobError, match="not a checkpoint of the tinker backend"):
