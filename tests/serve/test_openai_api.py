@@ -492,3 +492,13 @@ def test_a_large_upload_streams_to_disk_not_memory(server: Any, tmp_path: Path) 
     assert answer.status_code == 200, answer.text
     assert answer.json()["bytes"] == size
     assert peak < size / 4, f"the upload held {peak} bytes in memory at its peak"
+
+
+def test_the_cli_refuses_an_unknown_default_backend(serve_home: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tunesdk.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--backend", "nosuch", "--port", "0"])
+    assert result.exit_code != 0
+    assert "nosuch" in (result.output + str(result.exception))

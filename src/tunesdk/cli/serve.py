@@ -70,6 +70,15 @@ def serve(
         allow_python_graders=allow_python_graders,
     )
     config.check_bind()
+    from tunesdk.errors import TuneError
+    from tunesdk.registry import installed_names
+
+    if backend not in installed_names():
+        raise TuneError(
+            f"the default backend {backend!r} is not installed here",
+            where="--backend",
+            fix=f"choose one of {', '.join(installed_names())}, or pip install tunesdk-{backend}",
+        )
     auth = f"{len(config.api_keys)} API key(s)" if config.authenticated else "no API keys"
     err.print(
         f"tunesdk serve on http://{host}:{port} (backend {backend}, {auth});"
