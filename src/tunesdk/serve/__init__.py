@@ -11,6 +11,9 @@ restarting the server loses nothing. Modules, one job each:
 - `app`: `create_app(config)` assembling the route modules; `server`: run it under uvicorn
 - route modules (each exposes ``routes(ctx) -> list[BaseRoute]``): `openai_files`, `openai_jobs`,
   `openai_chat`, `native`, `dashboard`
+- what the OpenAI routes share: `http` (JSON bodies, ``limit``/``after``, list objects, ids),
+  `file_store` (files and Uploads under generated names), `job_mapping` (a create body → a
+  `tunesdk.Job` and its backend), `job_view` (a run as FineTuningJob / events / checkpoints)
 """
 
 from __future__ import annotations
