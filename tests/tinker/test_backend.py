@@ -433,3 +433,12 @@ def test_grpo_run_reports_rewards(tinker_model: str, tinker_env: TinkerServer) -
         assert 0 < (event.completion_length or 0) <= 6
     assert "reward" in result.metrics
     assert any("get_tokenizer" in e.message for e in result.events() if isinstance(e, Log))
+
+
+def test_the_package_cli_is_an_alias_of_tunesdk_emulator(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tunesdk_tinker import cli
+
+    assert cli.main([]) == 2
+    assert "tunesdk emulator tinker" in capsys.readouterr().err

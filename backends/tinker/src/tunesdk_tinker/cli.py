@@ -1,10 +1,11 @@
-"""``tunesdk-tinker``: nothing of its own beyond ``tunesdk emulator tinker``.
+"""``python -m tunesdk_tinker.cli``: an alias of ``tunesdk emulator tinker``, nothing more.
 
 The offline server starts with ``tunesdk emulator tinker`` (see the backend's docs); training,
 planning and following runs are the ordinary ``tunesdk`` commands with ``--backend tinker``.
-This alias exists so every backend package has the same shape::
+Tinker has no flags of its own to offer, so this is not installed as a console script; it exists
+so every backend package has the same shape::
 
-    tunesdk-tinker emulator --set default_model=/path/to/model
+    python -m tunesdk_tinker.cli emulator --set default_model=/path/to/model
 """
 
 from __future__ import annotations
