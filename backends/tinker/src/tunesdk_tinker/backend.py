@@ -106,7 +106,7 @@ class TinkerBackend(LocalBackend):
         if not service.has_key(job, provider):
             return Check(
                 usable=False,
-                reason=f"no API key for the {provider.name} Tinker service",
+                reason=f"no API key for {provider.title}",
                 fix=service.missing_key_fix(provider),
                 versions=versions,
             )

@@ -40,6 +40,7 @@ class Provider:
     url_env: str
     default_url: str
     distribution: str
+    title: str
 
 
 PROVIDERS: dict[str, Provider] = {
@@ -50,6 +51,7 @@ PROVIDERS: dict[str, Provider] = {
         url_env="TINKER_BASE_URL",
         default_url="the tinker SDK's default (Thinking Machines' production service)",
         distribution="tinker",
+        title="the Tinker service",
     ),
     "together": Provider(
         name="together",
@@ -58,6 +60,7 @@ PROVIDERS: dict[str, Provider] = {
         url_env="TOGETHER_BASE_URL",
         default_url="the together SDK's default (Together's API)",
         distribution="together",
+        title="Together's Tinker-compatible service",
     ),
 }
 DEFAULT_PROVIDER = "tinker"
@@ -116,7 +119,7 @@ def api_key(job: Job | None, provider: Provider | None = None) -> str | None:
     if provider.name == "tinker" and stored_tinker_credentials():
         return None
     raise AuthError(
-        f"no API key for the {provider.name} Tinker service",
+        f"no API key for {provider.title}",
         provider=provider.name,
         fix=missing_key_fix(provider),
     )
