@@ -181,6 +181,11 @@ def test_a_whole_simulated_job_through_the_sdk(server: Any, spec_recorder: Any) 
     assert done.status == "succeeded", done.error
     assert done.fine_tuned_model and done.fine_tuned_model.startswith("local:")
     assert done.finished_at is not None and done.finished_at >= done.created_at
+    (results,) = done.result_files  # OpenAI's per-step metrics file, as a file of the caller's
+    csv = client.files.content(results).read().decode().splitlines()
+    assert csv[0] == "step,train_loss,valid_loss,learning_rate" and len(csv) == 5
+    assert client.files.retrieve(results).purpose == "fine-tune-results"
+    assert client.fine_tuning.jobs.retrieve(job.id).result_files == [results]  # made once
     events = list(client.fine_tuning.jobs.list_events(job.id, limit=100))
     assert events[0].message == "The job has successfully completed"  # newest first
     metrics = [e for e in events if e.type == "metrics"]

@@ -153,7 +153,7 @@ def job_object(
         "finished_at": outcome.get("finished_at"),
         "fine_tuned_model": outcome.get("fine_tuned_model"),
         "organization_id": ORGANIZATION,
-        "result_files": [],
+        "result_files": [facts["result_file"]] if facts.get("result_file") else [],
         "status": status,
         "validation_file": facts.get("validation_file"),
         "training_file": facts["training_file"],
@@ -179,6 +179,23 @@ def _live(events: list[Event], status: str) -> tuple[str, int | None]:
     if status == "running" and progress is not None and progress.eta_s is not None:
         return status, int(progress.time.timestamp() + progress.eta_s)
     return status, None
+
+
+def results_csv(events: list[Event]) -> bytes:
+    """OpenAI's results file for a finished job: one row per logged step (``step``,
+    ``train_loss``, ``valid_loss`` from the latest evaluation at or before it, ``learning_rate``)."""
+    valid: dict[int, float] = {
+        e.step: e.eval_loss for e in events if isinstance(e, Evaluation) and e.eval_loss is not None
+    }
+    lines = ["step,train_loss,valid_loss,learning_rate"]
+    last_valid: float | None = None
+    for event in events:
+        if not isinstance(event, Progress):
+            continue
+        last_valid = valid.get(event.step, last_valid)
+        cells = [event.step, event.train_loss, last_valid, event.learning_rate]
+        lines.append(",".join("" if c is None else str(c) for c in cells))
+    return ("\n".join(lines) + "\n").encode()
 
 
 # ---- events -------------------------------------------------------------------------------------
@@ -312,4 +329,5 @@ __all__ = [
     "checkpoint_objects",
     "event_object",
     "job_object",
+    "results_csv",
 ]

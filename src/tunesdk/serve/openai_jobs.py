@@ -10,6 +10,7 @@ scans the store. Objects: `tunesdk.serve.job_view`.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from tunesdk.serve.job_view import (
     event_object,
     hide_paths,
     job_object,
+    results_csv,
     seq_of_event_id,
 )
 from tunesdk.store import RunRecord
@@ -124,9 +126,36 @@ def routes(ctx: ServeContext) -> list[BaseRoute]:
     def facts(record: RunRecord) -> dict[str, Any]:
         return ctx.job_facts.get(record.run_id) or facts_from_run(record)
 
+    results_lock = threading.Lock()
+
     def view(record: RunRecord, *, live: bool = True) -> dict[str, Any]:
         events = record.events(strict=False) if live else None
-        return job_object(record, facts(record), ctx.outcomes, events=events)
+        found = facts(record)
+        if events is not None and "method" in found and "created_at" in found:
+            found = with_results_file(record, found, events)
+        return job_object(record, found, ctx.outcomes, events=events)
+
+    def with_results_file(
+        record: RunRecord, found: dict[str, Any], events: list[Any]
+    ) -> dict[str, Any]:
+        """Once a job has succeeded: its metrics as OpenAI's results file (purpose
+        ``fine-tune-results``, owned by the job's owner), listed in ``result_files``."""
+        if found.get("result_file") or ctx.job_facts.get(record.run_id) is None:
+            return found
+        if not any(getattr(e, "type", None) == "completed" for e in events):
+            return found
+        with results_lock:
+            found = ctx.job_facts.get(record.run_id) or found
+            if found.get("result_file"):
+                return found
+            owner = ctx.ownership.owner_of("run", record.run_id)
+            if owner is None:
+                return found
+            meta = ctx.files.add("step_metrics.csv", "fine-tune-results", [results_csv(events)])
+            ctx.ownership.claim("file", meta["id"], owner, time.time())
+            found = {**found, "result_file": meta["id"]}
+            ctx.job_facts.save(record.run_id, found)
+        return found
 
     def stored_file(owner: str, file_id: str, param: str) -> Path:
         meta = ctx.files.get(file_id) if ctx.ownership.owner_of("file", file_id) == owner else None
