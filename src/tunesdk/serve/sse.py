@@ -195,12 +195,14 @@ def event_stream(record: RunRecord, after: int, render: Render) -> Response:
     and nothing is left to send). Called from a worker thread (it reads the log)."""
     tail = EventTail(record.events_path, after)
     first = _next(tail, render)
-    if first.count == 0 and _ended(record):
-        first = _next(tail, render)  # a terminal event appended between the two looks
-        if first.count == 0:
-            return Response(status_code=204)
+    ended = _ended(record)
+    if ended and not first.terminal:
+        more = _next(tail, render)  # what landed between the two looks
+        first = _Chunk(first.body + more.body, first.count + more.count, more.terminal)
+    if ended and first.count == 0:
+        return Response(status_code=204)
     return StreamingResponse(
-        _stream(record, tail, first, render),
+        _rest(tail, first, render) if ended else _stream(record, tail, first, render),
         media_type="text/event-stream",
         headers={
             "Cache-Control": "no-cache",
@@ -225,6 +227,18 @@ def _next(tail: EventTail, render: Render) -> _Chunk:
             lines = lines[: i + 1]
             return _Chunk(frames(lines, render), len(lines), True)
     return _Chunk(frames(lines, render), len(lines), False)
+
+
+async def _rest(tail: EventTail, first: _Chunk, render: Render) -> AsyncIterator[bytes]:
+    """The stream of a run that had ended when the client asked: its log to the end, then end."""
+    yield b"retry: %d\n\n" % RETRY_MS
+    chunk = first
+    while chunk.count:
+        yield chunk.body
+        if chunk.terminal:
+            break
+        chunk = await asyncio.to_thread(_next, tail, render)
+    yield END_FRAME
 
 
 async def _stream(
