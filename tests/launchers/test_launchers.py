@@ -401,3 +401,21 @@ def test_ray_train_runs_as_many_ranks_as_the_backend_splits_the_batch_over() -> 
     scaling = plan.launcher_native["ray_train"]["TorchTrainer"]["scaling_config"]
     assert scaling["num_workers"] == 8
     assert plan.native["config"]["gradient_accumulation_steps"] == 32 // (2 * 8)
+
+
+def test_a_job_left_pending_is_noted_once(relayed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tunesdk.launchers import ray as ray_module
+
+    fake, record, backend = relayed
+    fake.status = "PENDING"
+    poll_once(record, backend)
+    assert record.events() == []  # not yet: a cluster takes a moment to schedule
+    monkeypatch.setattr(ray_module, "PENDING_NOTE_S", 0.0)
+    poll_once(record, backend)
+    poll_once(record, backend)
+    (note,) = record.events()
+    assert (
+        isinstance(note, Log)
+        and "pending" in note.message
+        and "entrypoint_num_cpus" in note.message
+    )

@@ -30,6 +30,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlparse
@@ -58,6 +59,10 @@ ENTRYPOINT_MODULE = "tunesdk.launchers.ray_entry"
 TERMINAL = ("STOPPED", "SUCCEEDED", "FAILED")
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 INSTALL_FIX = "pip install 'tunesdk[ray]'"
+#: seconds a job may wait for the cluster's resources before the run logs a warning about it
+PENDING_NOTE_S = 30.0
+#: seconds the dashboard gets to answer before a submission (or a reattach) gives up
+PROBE_TIMEOUT_S = 10.0
 
 
 def accelerator_spec(value: str | None) -> tuple[str | None, int]:
@@ -288,6 +293,7 @@ class RayLauncher(Launcher):
         address when nothing answers there."""
         if address in self._clients:
             return self._clients[address]
+        self._probe(address)
         from ray.job_submission import JobSubmissionClient
 
         try:
@@ -302,6 +308,23 @@ class RayLauncher(Launcher):
             ) from None
         self._clients[address] = client
         return client
+
+    def _probe(self, address: str) -> None:
+        """Ray's client waits on a silent host without a timeout: ask the dashboard first."""
+        if address == "auto" or address.startswith("ray://"):
+            return
+        import httpx
+
+        url = address if "://" in address else f"http://{address}"
+        try:
+            httpx.get(f"{url.rstrip('/')}/api/version", timeout=PROBE_TIMEOUT_S)
+        except httpx.HTTPError as exc:
+            raise LauncherUnavailable(
+                self.name,
+                f"no Ray cluster answers at {address} ({type(exc).__name__}: {exc})"[:300],
+                fix="start it (`ray start --head`) or point launcher_options.ray.address / "
+                "$RAY_ADDRESS at its dashboard, e.g. http://HEAD:8265",
+            ) from None
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -339,7 +362,12 @@ class RayLauncher(Launcher):
         runtime_env = self._runtime_env_extra(job)
         env_vars = {"RAY_JOB_STOP_WAIT_TIME_S": str(grace), **runtime_env.pop("env_vars", {})}
         runtime_env = {"working_dir": str(bundle), "env_vars": env_vars, **runtime_env}
-        run.update_state(ray_address=address, ray_submission_id=submission_id, ray_log_offset=0)
+        run.update_state(
+            ray_address=address,
+            ray_submission_id=submission_id,
+            ray_log_offset=0,
+            ray_submitted_at=time.time(),
+        )
         client = self.client(address)
         metadata = {str(k): str(v) for k, v in options.get("metadata", {}).items()}
         client.submit_job(
@@ -379,6 +407,8 @@ class RayLauncher(Launcher):
         end = text.rfind("\n") + 1
         events, ended = self._relay(run, submission_id, text[offset:end] if end > offset else "")
         self._pending[run.run_id] = max(end, offset)
+        if status == "PENDING" and not events:
+            return self._pending_note(run, submission_id)
         if ended or status not in TERMINAL:
             return events
         return [*events, self._ending(run, client, submission_id, status)]
@@ -421,6 +451,24 @@ class RayLauncher(Launcher):
         return event.model_copy(
             update={"model": event.model.model_copy(update={"path": str(target)})}
         )
+
+    def _pending_note(self, run: RunRecord, submission_id: str) -> list[Event]:
+        """One Log when the job has waited `PENDING_NOTE_S` for the cluster to start it."""
+        state = run.state
+        now = time.time()
+        waited = now - float(state.get("ray_submitted_at") or now)
+        if waited < PENDING_NOTE_S or state.get("ray_pending_noted"):
+            return []
+        run.update_state(ray_pending_noted=True)
+        resources = Layout(run.job, self.options(run.job))
+        wanted = resources.trainer() or resources.submission()
+        return [
+            Log(
+                level="warning",
+                message=f"Ray job {submission_id} has been pending for {waited:.0f} s: the "
+                f"cluster has not found {wanted} free yet (`ray status` shows what it has)",
+            )
+        ]
 
     def _ending(self, run: RunRecord, client: Any, submission_id: str, status: str) -> Event:
         """The terminal event of a Ray job that ended without printing its own."""
