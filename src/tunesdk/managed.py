@@ -57,6 +57,7 @@ from tunesdk.errors import (
 from tunesdk.events import (
     TERMINAL_STATUSES,
     Cancelled,
+    Checkpoint,
     Completed,
     Event,
     Failed,
@@ -377,6 +378,18 @@ class ManagedBackend(Backend):
     def options(self, job: Job | None) -> dict[str, Any]:
         """This backend's ``backend_options`` from the job."""
         return dict(job.backend_options.get(self.name, {})) if job is not None else {}
+
+    def resume_job(self, job: Job, checkpoint: Checkpoint) -> Job | None:
+        """``job`` as a new provider job whose training starts from ``checkpoint`` (a Checkpoint
+        event of an earlier run of this backend), for `tunesdk resume`; ``job`` already trains
+        only what was left. None (the default): this provider cannot (see tunesdk.provider_resume).
+        """
+        return None
+
+    def with_options(self, job: Job, **options: Any) -> Job:
+        """``job`` with ``options`` added to this backend's ``backend_options``."""
+        merged = {**job.backend_options, self.name: {**self.options(job), **options}}
+        return job.with_overrides({"backend_options": merged})
 
     def api_key(self, job: Job | None = None) -> str:
         """The API key from backend_options or the environment; AuthError naming the variable."""

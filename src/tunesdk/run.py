@@ -81,6 +81,13 @@ class Run:
 
         job = resolve_job_paths(job)  # the run stores absolute paths: valid from any folder
         backend = get_backend(backend_name)
+        resumed_note = None
+        if resume and backend.kind == "managed":  # its checkpoints live on the provider
+            from tunesdk.provider_resume import resume_on_provider
+
+            candidates = _resume_candidates(job, backend_name, resume)
+            job, resumed_note = resume_on_provider(job, backend, candidates, resume)
+            resume = False
         # a method or objective the backend lacks is one JobError, here as in plan(), before the
         # machine checks (which would report it as "unavailable")
         check_capabilities(backend, job)
@@ -109,6 +116,8 @@ class Run:
         if checkpoint:
             record.update_state(resume_from=checkpoint)
             record.log(f"resuming from checkpoint {checkpoint}")
+        if resumed_note:
+            record.log(resumed_note)
         from tunesdk.backend import take_data_warnings
 
         for message in take_data_warnings(job):  # duplicates, train/eval overlap
@@ -373,24 +382,7 @@ def _failure_fix(event: Failed) -> str | None:
 
 def _resume_checkpoint(job: Job, backend: str, resume: bool | str) -> str:
     """The checkpoint to resume from: of run ``resume``, or of the latest run of the same job."""
-    store = RunStore()
-    if isinstance(resume, str):
-        candidates = [store.get(resume)]
-    else:
-        try:
-            fingerprint = _fingerprint(job)
-        except TuneError as exc:
-            raise TuneError(
-                "resume=True matches runs by their job, and this job's data is in memory",
-                where="resume",
-                fix="pass the run id to resume: resume='RUN_ID' (see `tunesdk runs`)",
-            ) from exc
-        candidates = [  # damaged runs (no readable job.json) are passed over
-            r
-            for r in reversed(store.list(backend=backend))
-            if _stored_fingerprint(r) == fingerprint
-        ]
-    for record in candidates:
+    for record in _resume_candidates(job, backend, resume):
         checkpoint = last_checkpoint(record)
         # a service's checkpoint (tinker://...) lives there, not on this disk
         if checkpoint and ("://" in checkpoint or Path(checkpoint).exists()):
@@ -400,6 +392,25 @@ def _resume_checkpoint(job: Job, backend: str, resume: bool | str) -> str:
         where=f"resume={resume!r}",
         fix="resume a run that saved checkpoints (see `tunesdk runs`), or run without resume",
     )
+
+
+def _resume_candidates(job: Job, backend: str, resume: bool | str) -> list[RunRecord]:
+    """The runs ``resume`` names: the one with that id, or this job's runs on ``backend``,
+    newest first."""
+    store = RunStore()
+    if isinstance(resume, str):
+        return [store.get(resume)]
+    try:
+        fingerprint = _fingerprint(job)
+    except TuneError as exc:
+        raise TuneError(
+            "resume=True matches runs by their job, and this job's data is in memory",
+            where="resume",
+            fix="pass the run id to resume: resume='RUN_ID' (see `tunesdk runs`)",
+        ) from exc
+    return [  # damaged runs (no readable job.json) are passed over
+        r for r in reversed(store.list(backend=backend)) if _stored_fingerprint(r) == fingerprint
+    ]
 
 
 def _fingerprint(job: Job) -> Any:

@@ -106,6 +106,13 @@ class OpenAIBackend(ManagedBackend):
         target(request_plan.options_of(job))  # an incomplete Azure setup is a plan-time error
         return request_plan.build_plan(job)
 
+    def resume_job(self, job: Job, checkpoint: Checkpoint) -> Job:
+        """A new job that fine-tunes the checkpoint model (``ft:...:ckpt-step-N``): OpenAI
+        continues training from a fine-tuned model given as ``model``."""
+        ids = dict(getattr(job.model, "ids", {}))
+        ids[self.name] = str(checkpoint.provider_id)
+        return job.with_overrides({"model": {"name": job.model_name, "ids": ids}})
+
     def client(self, job: Job | None = None, **overrides: Any) -> Any:
         """The official SDK client for this job's target (cached)."""
         options = request_plan.options_of(job) if job is not None else {}

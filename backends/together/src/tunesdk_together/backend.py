@@ -22,7 +22,7 @@ import httpx
 
 from tunesdk.backend import Capabilities, Plan
 from tunesdk.errors import DataError, ProviderError, TuneError
-from tunesdk.events import Progress
+from tunesdk.events import Checkpoint, Progress
 from tunesdk.managed import ClientCache, ManagedBackend, RemoteJob
 from tunesdk.models import LocalModel, Messages, ModelHandle, ProviderModel
 from tunesdk_together import download, normalize
@@ -98,6 +98,10 @@ class TogetherBackend(ManagedBackend):
         return request_plan.build_plan(job, self.name)
 
     # ---- client -------------------------------------------------------------------------------
+
+    def resume_job(self, job: Job, checkpoint: Checkpoint) -> Job:
+        """A new job from the checkpoint: Together's ``from_checkpoint`` (``JOB_ID:STEP``)."""
+        return self.with_options(job, from_checkpoint=checkpoint.provider_id)
 
     def client(self, job: Job | None = None) -> Together:
         """The official SDK client: key from backend_options or $TOGETHER_API_KEY, base URL from

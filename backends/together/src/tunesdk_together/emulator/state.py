@@ -294,13 +294,22 @@ class EmulatorState:
         return base, body
 
     def _checkpoint_parent(self, source: str) -> EmulatedJob:
-        name = source.rsplit(":", 1)[0] if re.search(r":\d+$", source) else source
+        """The job whose checkpoint ``source`` names: ``JOB`` (its final model, so a completed
+        job) or ``JOB:STEP`` (an intermediate checkpoint it saved, whatever became of the job
+        after: a failed or cancelled job's checkpoints stay usable)."""
+        step = re.search(r":(\d+)$", source)
+        name = source[: step.start()] if step else source
         for job in self.jobs.values():
-            if name in {job.id, job.output_name} and job.status() == "completed":
+            if name not in {job.id, job.output_name}:
+                continue
+            if step is None and job.status() == "completed":
+                return job
+            if step is not None and int(step[1]) in {c["step"] for c in job.checkpoints()}:
                 return job
         raise ApiError(
             400,
-            f"from_checkpoint {source!r} does not name a completed fine-tune job",
+            f"from_checkpoint {source!r} names no saved checkpoint of a fine-tune job (a job "
+            "without a step needs to have completed)",
             param="from_checkpoint",
         )
 
