@@ -4,6 +4,10 @@ as a client's own ``Run.events()`` (the run's poll lease)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +20,7 @@ import tunesdk as ts
 from tunesdk.backend import Backend
 from tunesdk.errors import AuthError
 from tunesdk.events import Event
+from tunesdk.local import LocalBackend
 from tunesdk.registry import register_backend
 from tunesdk.serve import supervisor as supervisor_module
 from tunesdk.serve.config import ServeConfig
@@ -186,3 +191,35 @@ def test_a_run_whose_backend_is_gone_says_so_once(
     wait_for(lambda: record.run_id not in supervisor.following())
     notes = [e for e in record.events() if isinstance(e, ts.Log) and e.level == "warning"]
     assert len(notes) == 1 and "serve_uninstalled" in notes[0].message
+
+
+class StubbornBackend(LocalBackend):
+    """A local backend whose worker ignores SIGTERM (a training loop stuck in a kernel)."""
+
+    name = "serve_stubborn"
+    cancel_grace_s = 0.3
+
+    def worker_command(self, run: RunRecord) -> list[str]:
+        code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+        return [sys.executable, "-c", code]
+
+
+def test_a_worker_that_overruns_its_cancel_grace_is_killed_and_the_run_cancelled(
+    ctx: ServeContext, supervisor: Supervisor
+) -> None:
+    register_backend("serve_stubborn", StubbornBackend)
+    spec = ts.Job(model="tiny/model", data=[{"text": "hi"}] * 2)
+    record = ctx.store.create(spec, spec.plan("simulated"), "serve_stubborn")
+    backend = StubbornBackend()
+    backend.launch(record)
+    record.emit(ts.Progress(step=1))  # it has trained: cancel asks it to save and stop
+    pid = int(record.state["worker_pid"])
+    try:
+        supervisor.cancel(record.run_id)
+        wait_for(lambda: record.terminal, timeout=15)
+        assert record.status == "cancelled"
+        wait_for(lambda: not backend.worker_alive(record), timeout=5)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    whole(record)

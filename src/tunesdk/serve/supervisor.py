@@ -118,6 +118,15 @@ class Supervisor:
     # ---- one run ------------------------------------------------------------------------------
 
     def _follow(self, run_id: str) -> None:
+        try:
+            self._follow_until_ended(run_id)
+        finally:  # forget the run (a later watch starts afresh), unless a new follower took over
+            with self._lock:
+                if self._threads.get(run_id) is threading.current_thread():
+                    del self._threads[run_id]
+                    self._cancel_deadlines.pop(run_id, None)
+
+    def _follow_until_ended(self, run_id: str) -> None:
         from tunesdk.follow import FAILING_FACTOR, poll_interval, poll_once
 
         try:
