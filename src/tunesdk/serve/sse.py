@@ -17,6 +17,10 @@ Content``, which tells ``EventSource`` to stop reconnecting.
 The stream reads the run's ``events.jsonl`` from a byte offset (a ``stat`` per wake-up in the event
 loop; the read itself in a worker thread), never the backend: the server's `Supervisor` is the one
 poller, so a thousand watching clients cost no extra provider calls.
+
+Starlette's own `StreamingResponse` carries the stream (no sse-starlette): the format is a few
+lines, Starlette already cancels the generator when the client goes away, and shutdown with
+streams open is bounded by uvicorn's ``timeout_graceful_shutdown`` (`tunesdk.serve.server`).
 """
 
 from __future__ import annotations
