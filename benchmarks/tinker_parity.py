@@ -15,7 +15,7 @@ norm, LoRA rank, alpha (the server's ``lora_alpha`` = the job's ``alpha``), no d
 linear layer but ``lm_head``.
 
 Measured here (tiny Llama, 8 examples, 4 steps, CPU): every per-step loss agrees within
-5e-7 (relative 1e-7), i.e. float32 rounding: the server sums weighted per-token losses, TRL
+5e-7 (relative 1e-7) and every gradient norm within 2e-7 relative, i.e. float32 rounding: the server sums weighted per-token losses, TRL
 averages them. The LoRA ``A`` matrices start equal too: both sides seed torch with the job's seed
 right before PEFT creates the adapter. What could make them drift apart, and why the test allows
 1e-5 rather than 0:
@@ -64,17 +64,21 @@ def losses(record: Any) -> list[float]:
     return [e.train_loss for e in record.events() if isinstance(e, Progress) and e.train_loss]
 
 
-def run_trl(job: ts.Job, home: Path) -> tuple[list[float], float]:
+def grad_norms(record: Any) -> list[float | None]:
+    return [e.grad_norm for e in record.events() if isinstance(e, Progress)]
+
+
+def run_trl(job: ts.Job, home: Path) -> tuple[Any, float]:
     from tunesdk_trl import TRLBackend
 
     backend = TRLBackend()
     record = RunStore(home).create(job, backend.plan(job), "trl")
     start = time.perf_counter()
     backend.train(record)
-    return losses(record), time.perf_counter() - start
+    return record, time.perf_counter() - start
 
 
-def run_tinker(job: ts.Job, home: Path) -> tuple[list[float], float]:
+def run_tinker(job: ts.Job, home: Path) -> tuple[Any, float]:
     """``TinkerBackend.train`` in this process; TINKER_BASE_URL/KEY must point at a server."""
     from tunesdk_tinker import TinkerBackend
 
@@ -82,12 +86,14 @@ def run_tinker(job: ts.Job, home: Path) -> tuple[list[float], float]:
     record = RunStore(home).create(job, backend.plan(job), "tinker")
     start = time.perf_counter()
     backend.train(record)
-    return losses(record), time.perf_counter() - start
+    return record, time.perf_counter() - start
 
 
 def compare(job: ts.Job, home: Path) -> dict[str, Any]:
-    trl_losses, trl_wall = run_trl(job, home)
-    tinker_losses, tinker_wall = run_tinker(job, home)
+    trl_record, trl_wall = run_trl(job, home)
+    tinker_record, tinker_wall = run_tinker(job, home)
+    trl_losses, tinker_losses = losses(trl_record), losses(tinker_record)
+    norms = list(zip(grad_norms(trl_record), grad_norms(tinker_record), strict=True))
     pairs = list(zip(trl_losses, tinker_losses, strict=True))
     diffs = [abs(a - b) for a, b in pairs]
     return {
@@ -97,6 +103,11 @@ def compare(job: ts.Job, home: Path) -> dict[str, Any]:
         "first_step_abs_diff": diffs[0],
         "max_abs_loss_diff": max(diffs),
         "max_rel_loss_diff": max(d / abs(a) for d, (a, _) in zip(diffs, pairs, strict=True)),
+        "trl_grad_norm": [a for a, _ in norms],
+        "tinker_grad_norm": [b for _, b in norms],
+        "max_rel_grad_norm_diff": max(
+            (abs(a - b) / a for a, b in norms if a and b is not None), default=None
+        ),
         "trl_wall_s": round(trl_wall, 3),
         "tinker_wall_s": round(tinker_wall, 3),
     }

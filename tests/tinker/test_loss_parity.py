@@ -1,5 +1,5 @@
 """The same tiny SFT job through ``tinker`` (offline server) and ``trl`` gives the same per-step
-losses (benchmarks/tinker_parity.py explains what both sides share and the 1e-5 tolerance)."""
+losses and gradient norms (benchmarks/tinker_parity.py explains what both sides share and the 1e-5 tolerance)."""
 
 from __future__ import annotations
 
@@ -35,3 +35,4 @@ def test_per_step_losses_match_trl(
     assert report["steps"] == 3
     assert report["trl"][0] != report["trl"][-1]  # it trained: the losses moved
     assert report["max_abs_loss_diff"] < 1e-5, report
+    assert report["max_rel_grad_norm_diff"] < 1e-5, report  # the same gradients, step by step

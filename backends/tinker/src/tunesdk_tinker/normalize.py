@@ -63,6 +63,20 @@ def summed(outputs: list[Any]) -> float | None:
     return sum(known) if known else None
 
 
+#: where services put the gradient norm in ``OptimStepResponse.metrics``
+GRAD_NORM_KEYS = ("grad_norm:mean", "grad_norm")
+
+
+def grad_norm(response: Any) -> float | None:
+    """The gradient norm of an ``optim_step`` answer, when the service reports one."""
+    metrics = getattr(response, "metrics", None) or {}
+    for key in GRAD_NORM_KEYS:
+        value = metrics.get(key)
+        if value is not None and math.isfinite(float(value)):
+            return float(value)
+    return None
+
+
 def progress(
     *,
     step: int,
@@ -74,6 +88,7 @@ def progress(
     seconds: float,
     elapsed: float,
     steps_done: int,
+    grad_norm: float | None = None,
     **rl: Any,
 ) -> Progress:
     """One optimizer step as a Progress event (``epoch`` fractional, as TRL counts it)."""
@@ -84,6 +99,7 @@ def progress(
         epoch=round(step / steps_per_epoch, 4),
         train_loss=loss,
         learning_rate=learning_rate,
+        grad_norm=grad_norm,
         tokens_per_second=round(tokens / seconds, 1) if seconds > 0 and tokens else None,
         eta_s=round(eta, 2) if eta is not None else None,
         **rl,
@@ -111,6 +127,7 @@ __all__ = [
     "checkpoint",
     "checkpoint_name",
     "evaluation",
+    "grad_norm",
     "is_remote",
     "loss_of",
     "progress",

@@ -87,6 +87,8 @@ class Loop:
     eval_fn: Callable[[Loop], float | None] | None = None
     #: metrics beside the eval loss, set by the objective's eval function
     last_eval_metrics: dict[str, float] = field(default_factory=dict)
+    #: the gradient norm the service reported for the last optimizer step (before clipping)
+    last_grad_norm: float | None = None
     _started: float = field(default_factory=time.monotonic)
     _steps_done: int = 0
 
@@ -154,7 +156,7 @@ class Loop:
         recommends: the service runs them in order); their results."""
         optim = self.training.optim_step(self.adam(step))
         outputs = [service.resolved(f) for f in futures]
-        service.resolved(optim)
+        self.last_grad_norm = normalize.grad_norm(service.resolved(optim))
         return outputs
 
     def after_step(
@@ -175,6 +177,7 @@ class Loop:
                 seconds=seconds,
                 elapsed=time.monotonic() - self._started,
                 steps_done=self._steps_done,
+                grad_norm=self.last_grad_norm,
                 **rl,
             )
         )
