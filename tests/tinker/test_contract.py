@@ -35,7 +35,7 @@ class TestTinkerContract(BackendContract):
             dropped={"packing": True},
             emulator=tinker_server,
             api_key=KEY,
-            env={"TINKER_CREDENTIAL_CMD": None, "HOME": str(tiny_model_path.parent)},
+            env={"TINKER_CREDENTIAL_CMD": None},
             chat_echoes=False,  # a tiny random model says anything
             generation={"max_new_tokens": 4},
         )
