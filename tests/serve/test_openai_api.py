@@ -369,6 +369,15 @@ def test_two_keys_cannot_see_each_others_files_or_jobs(start_server: Callable[..
             model=done.fine_tuned_model or "", messages=[{"role": "user", "content": "hi"}]
         )
     assert alice.files.retrieve(file.id).id == file.id
+    # a fine-tuned model is a base model only for the key that made it
+    tuned = done.fine_tuned_model or ""
+    bob_file = bob.files.create(file=("train.jsonl", CHAT), purpose="fine-tune")
+    for model in (tuned, str(server.ctx.files_dir / file.id)):
+        with pytest.raises(openai.BadRequestError) as foreign:
+            bob.fine_tuning.jobs.create(model=f"simulated:{model}", training_file=bob_file.id)
+        assert foreign.value.body["param"] == "model"  # type: ignore[index]
+    again = alice.fine_tuning.jobs.create(model=f"simulated:{tuned}", training_file=file.id)
+    assert wait_for(alice, again.id).status == "succeeded"
     with pytest.raises(openai.AuthenticationError):
         server.openai("key-mallory").files.list()
     with server.http() as http:

@@ -173,6 +173,28 @@ def routes(ctx: ServeContext) -> list[BaseRoute]:
             )
         return ctx.files.pin(file_id)
 
+    def owned_base_model(owner: str, model: str) -> str:
+        """``model`` as the backend reads it. A path into the run store (a fine-tuned model or
+        checkpoint: ``local:/...`` as ``fine_tuned_model`` shows it, or the bare path) must be
+        one of ``owner``'s runs — continuing your own model is fine, training on another key's
+        is a 400 like a model that does not exist; the server's own files are never a model."""
+        path_text = model.removeprefix("local:")
+        if not path_text.startswith(("/", ".", "~")):
+            return model
+        path = Path(path_text).expanduser().resolve()
+        home = ctx.store.home.resolve()
+        if not path.is_relative_to(home):
+            return str(path) if model.startswith("local:") else model
+        runs = ctx.store.runs_dir.resolve()
+        run_id = path.relative_to(runs).parts[0] if path.is_relative_to(runs) else None
+        if run_id is None or ctx.ownership.owner_of("run", run_id) != owner:
+            raise bad_request(
+                f"The model {model} does not exist or you do not have access to it.",
+                param="model",
+                code="model_not_found",
+            )
+        return str(path)
+
     def refusal(exc: TuneError, paths: dict[str, str]) -> ServeError:
         """A TuneError from planning or preflight as a 400, server paths replaced by file ids."""
         text = str(exc)
@@ -203,6 +225,7 @@ def routes(ctx: ServeContext) -> list[BaseRoute]:
             if job_request.validation_file
             else None
         )
+        job_request.model = owned_base_model(owner, job_request.model)
         job = build_job(job_request, data, eval_data)
         paths = {str(data): job_request.training_file}
         if eval_data is not None and job_request.validation_file:
