@@ -496,6 +496,29 @@ def test_a_training_failure_keeps_the_workers_own_reason(fake_sky: Path, data_fi
     assert sum(e.terminal for e in events) == 1
 
 
+@pytest.mark.slow
+def test_a_tiny_trl_lora_job_trains_on_the_fake_cluster(fake_sky: Path, tmp_path: Path) -> None:
+    """The real trl backend on a "node": the model folder shipped as a file mount, checkpoints
+    and the adapter in the bucket, the handle (through ``outputs_local``) naming local files."""
+    from tunesdk.testing import tiny_job, tiny_model
+
+    bucket = fake_sky / "buckets" / OUTPUTS.split("://", 1)[1]  # the fake's bucket, seen here
+    bucket.mkdir(parents=True)
+    job = tiny_job(
+        tiny_model(tmp_path / "tiny"),
+        max_steps=3,
+        resources={"launcher": "skypilot"},
+        launcher_options={"skypilot": {"outputs": OUTPUTS, "outputs_local": str(bucket)}},
+    )
+    result = job.run(backend="trl", progress=False)
+    events = result.events()
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert [e.step for e in events if isinstance(e, Progress)] == [1, 2, 3]
+    assert result.model is not None and result.model.path.startswith(str(bucket))
+    assert (Path(result.model.path) / "adapter_config.json").exists()
+    assert ts.load_model(result.model.to_uri()).kind == "adapter"
+
+
 def test_a_stopped_jobs_controller_is_asked_again_with_refresh(fake_sky: Path) -> None:
     """SkyPilot's jobs controller stops when idle; a job followed (or attached) after that is
     looked up with ``refresh=True``, which starts it again, instead of failing forever."""

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from tunesdk.registry import get_backend
     from tunesdk.store import RunStore
 
-    job = Job.from_dict(job_data)
+    job = Job.from_dict(job_data, base_dir=Path.home())  # ~/tunesdk/... made absolute
     backend = get_backend(args.backend)
     if not isinstance(backend, LocalBackend):
         print(f"{args.backend} is not a local backend: it cannot train on a node", file=sys.stderr)
