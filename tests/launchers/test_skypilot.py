@@ -215,6 +215,7 @@ def test_secrets_never_reach_the_task(monkeypatch: pytest.MonkeyPatch, data_file
         ({"gpus": 4}, {}, "resources.accelerators", "which GPU"),
         ({"accelerators": "H100:8", "gpus": 4}, {}, "resources.gpus", "disagree"),
         ({"accelerators": "H100:x"}, {}, "resources.accelerators", "TYPE:COUNT"),
+        ({"accelerators": "H100:8", "processes": 2}, {}, "resources.processes", "one process"),
         ({}, {"outputs": "/mnt/out"}, "launcher_options.skypilot.outputs", "not a bucket"),
         ({}, {"recovery": "LAZY"}, "launcher_options.skypilot.recovery", "recovery strategy"),
         ({}, {"outptus": OUTPUTS}, "launcher_options.skypilot.outptus", "did you mean"),

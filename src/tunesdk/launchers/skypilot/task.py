@@ -152,6 +152,14 @@ def accelerators(job: Job) -> tuple[str, int] | None:
             where="resources.gpus",
             fix=f"drop resources.gpus or set it to {count}",
         )
+    processes = job.resources.processes
+    if processes > 1 and processes != count:
+        raise JobError(
+            f"resources.processes={processes} but resources.accelerators={given!r}: each node "
+            "trains with one process per accelerator",
+            where="resources.processes",
+            fix=f"drop resources.processes (it follows the accelerators) or set it to {count}",
+        )
     return name, count
 
 
