@@ -516,3 +516,18 @@ def test_the_cli_refuses_an_unknown_default_backend(serve_home: Path) -> None:
     result = CliRunner().invoke(app, ["serve", "--backend", "nosuch", "--port", "0"])
     assert result.exit_code != 0
     assert "nosuch" in (result.output + str(result.exception))
+
+
+def test_files_list_pages_in_both_orders_and_by_purpose(server: Any) -> None:
+    client = server.openai()
+    made = [
+        client.files.create(file=(f"f{i}.jsonl", CHAT), purpose="fine-tune").id for i in range(3)
+    ]
+    other = client.files.create(file=("b.jsonl", CHAT), purpose="batch").id
+    newest = [*reversed(made)]
+    first = client.files.list(limit=2)
+    assert [f.id for f in first.data] == [other, newest[0]] and first.has_more
+    rest = client.files.list(limit=10, after=first.data[-1].id)
+    assert [f.id for f in rest.data] == newest[1:] and not rest.has_more
+    assert [f.id for f in client.files.list(purpose="fine-tune")] == newest
+    assert [f.id for f in client.files.list(order="asc", limit=2).data] == made[:2]

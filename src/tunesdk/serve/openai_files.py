@@ -82,11 +82,16 @@ def routes(ctx: ServeContext) -> list[BaseRoute]:
             raise bad_request(f"Invalid order {order!r}: use 'asc' or 'desc'.", param="order")
         limit = limit_param(request, default=10_000, maximum=10_000)
         after = request.query_params.get("after") or None
-        owned = ctx.ownership.list("file", owner)  # newest first
-        if order == "asc":
-            owned.reverse()
-        ids = [row.object_id for row in owned]
-        start = ids.index(after) + 1 if after in ids else (len(ids) if after else 0)
+        if order == "desc" and not purpose:
+            # the common case, one indexed page: newest first after the cursor
+            owned = ctx.ownership.list("file", owner, limit=limit + 1, after=after)
+            ids, start = [row.object_id for row in owned], 0
+        else:
+            owned = ctx.ownership.list("file", owner)  # newest first
+            if order == "asc":
+                owned.reverse()
+            ids = [row.object_id for row in owned]
+            start = ids.index(after) + 1 if after in ids else (len(ids) if after else 0)
         page: list[dict[str, Any]] = []
         more = False
         for file_id in ids[start:]:
