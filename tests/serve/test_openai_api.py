@@ -531,3 +531,15 @@ def test_files_list_pages_in_both_orders_and_by_purpose(server: Any) -> None:
     assert [f.id for f in rest.data] == newest[1:] and not rest.has_more
     assert [f.id for f in client.files.list(purpose="fine-tune")] == newest
     assert [f.id for f in client.files.list(order="asc", limit=2).data] == made[:2]
+
+
+def test_bad_training_data_is_a_400_naming_the_file_not_a_server_path(server: Any) -> None:
+    client = server.openai()
+    broken = client.files.create(
+        file=("train.jsonl", b'{"messages": 3}\nnot json\n'), purpose="fine-tune"
+    )
+    with pytest.raises(openai.BadRequestError) as refused:
+        sim_job(client, broken.id)
+    assert refused.value.body["param"] == "training_file"  # type: ignore[index]
+    assert broken.id in refused.value.message
+    assert str(server.ctx.serve_dir) not in refused.value.message
