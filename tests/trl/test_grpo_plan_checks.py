@@ -75,12 +75,12 @@ def test_a_judge_given_as_a_model_uri_reaches_the_worker(tiny_model_path: Path) 
     assert {row.option: row for row in plan.rows}["rewards"].value == ["judge"]
 
 
-def test_grpo_refuses_prefix_tuning_at_plan_saying_why(tiny_model_path: Path) -> None:
-    job = grpo_job(tiny_model_path, method=ts.PrefixTuning(num_virtual_tokens=4))
-    with pytest.raises(ts.JobError) as info:
-        job.plan("trl")
-    assert "prefix tuning does not reach generate()" in info.value.message
-    assert info.value.where == "job.method" and "ts.LoRA" in (info.value.fix or "")
+def test_grpo_plans_prefix_tuning_without_gradient_checkpointing(tiny_model_path: Path) -> None:
+    """Generation sees the prefix (tunesdk_trl.inference.honour_prefix; trained in
+    test_prefix_generate.py); checkpointing would drop it, as for SFT."""
+    plan = grpo_job(tiny_model_path, method=ts.PrefixTuning(num_virtual_tokens=4)).plan("trl")
+    assert plan.native["peft"]["class"] == "PrefixTuningConfig"
+    assert plan.native["config"]["gradient_checkpointing"] is False
 
 
 def test_the_unset_beta_row_shows_the_zero_grpo_trains_with(tiny_model_path: Path) -> None:

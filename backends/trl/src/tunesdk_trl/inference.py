@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -37,12 +39,80 @@ def load(handle: LocalModel) -> tuple[Any, Any]:
         # the handle's base model wins: the adapter may have been trained from a since-moved path
         base = handle.base_model or PeftConfig.from_pretrained(str(path)).base_model_name_or_path
         model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), str(path))
+        honour_prefix(model)
     else:
         model = AutoModelForCausalLM.from_pretrained(str(path))
     tokenizer_source = path if (path / "tokenizer_config.json").exists() else handle.base_model
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
     model.eval()
     return model, tokenizer
+
+
+def is_prefix_tuned(model: Any) -> bool:
+    """Whether ``model`` is a PEFT model whose active adapter is prefix tuning."""
+    config = getattr(model, "active_peft_config", None)
+    peft_type = getattr(config, "peft_type", None)  # PeftType is a str enum
+    return peft_type == "PREFIX_TUNING"
+
+
+def _generate_takes_cache(base: Any) -> bool:
+    """Whether the installed transformers names generation's KV cache ``cache`` (it renamed
+    ``past_key_values``, which PEFT 0.21's prefix injection still writes)."""
+    return "cache" in inspect.signature(base.prepare_inputs_for_generation).parameters
+
+
+def honour_prefix(model: Any) -> Any:
+    """Make ``model.generate`` decode with a prefix-tuned PEFT model's prefix; returns ``model``.
+
+    PEFT 0.21.2 injects the prefix in ``prepare_inputs_for_generation`` under
+    ``past_key_values``; transformers 5.24's generate passes its own, empty ``cache`` and the
+    model ignores ``past_key_values`` when both come, so every token came from the base model.
+    The instance's ``generate`` becomes `prefix_generate`, which hands generate a ``cache``
+    already holding the prefix. Other models, and transformers that still use
+    ``past_key_values`` (PEFT's own path was written for those), are left as they are.
+    """
+    if is_prefix_tuned(model) and _generate_takes_cache(model.get_base_model()):
+        model.generate = functools.partial(prefix_generate, model)
+    return model
+
+
+def prefix_generate(
+    model: Any,
+    inputs: Any = None,
+    *,
+    input_ids: Any = None,
+    attention_mask: Any = None,
+    **kwargs: Any,
+) -> Any:
+    """``generate`` for a prefix-tuned PEFT ``model``: the base model's generate, started from a
+    ``DynamicCache`` holding the prefix (PEFT's ``get_prompt``) and an attention mask that
+    covers it, so the prompt sits after the virtual tokens exactly as in PEFT's forward pass
+    (the one training optimized). Takes what ``generate`` takes."""
+    import torch
+
+    ids = input_ids if input_ids is not None else inputs
+    if ids is None:
+        raise ValueError("generate() on a prefix-tuned model needs input_ids (not inputs_embeds)")
+    base = model.get_base_model()
+    config = kwargs.get("generation_config") or base.generation_config
+    if kwargs.get("use_cache", config.use_cache) is False:
+        raise ValueError("prefix tuning generates from its KV cache: leave use_cache on")
+    implementation = kwargs.get("cache_implementation", config.cache_implementation)
+    if implementation is not None:  # generate refuses a cache_implementation beside a cache
+        raise ValueError(
+            f"prefix tuning generates from a DynamicCache holding its prefix; "
+            f"cache_implementation={implementation!r} cannot start from it: leave it unset"
+        )
+    # generate repeats the inputs (not a cache it is given) for beams and returned sequences
+    beams = kwargs.get("num_beams", config.num_beams) or 1
+    returned = kwargs.get("num_return_sequences", config.num_return_sequences) or 1
+    if attention_mask is None:
+        attention_mask = torch.ones_like(ids)
+    with torch.no_grad():
+        cache = model.get_prompt(batch_size=ids.shape[0] * max(beams, returned))
+    virtual = attention_mask.new_ones((ids.shape[0], model.active_peft_config.num_virtual_tokens))
+    mask = torch.cat([virtual, attention_mask], dim=1)
+    return base.generate(ids, attention_mask=mask, cache=cache, **kwargs)
 
 
 @quiet_hf()  # also another engine's loader (Unsloth's)

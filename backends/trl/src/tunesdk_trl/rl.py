@@ -17,7 +17,6 @@ from typing import Any
 
 from tunesdk.errors import DataError, JobError
 from tunesdk.job import Job
-from tunesdk.methods import PrefixTuning
 
 #: objective -> (trainer class, config class, module holding them)
 RL_TRAINERS: dict[str, tuple[str, str, str]] = {
@@ -33,25 +32,8 @@ DEFAULT_TEMPERATURE = 1.0
 DEFAULT_LOSS_TYPE = "dapo"
 
 
-#: why GRPO refuses prefix tuning (checked on PEFT 0.21.2 with transformers 5.24: a random
-#: prefix changes the forward pass's logits but not one greedy token ``generate`` picks)
-PREFIX_GENERATION = (
-    "GRPO samples its completions with generate(), and PEFT's prefix tuning does not reach "
-    "generate() under transformers 5 (the prefix travels as past_key_values, which generation's "
-    "own cache replaces): the completions would come from the base model, not the one training"
-)
-
-
 def grpo_kwargs(job: Job) -> dict[str, Any]:
-    """``GRPOConfig`` kwargs for the RL knobs; JobError when the batch cannot hold whole groups
-    or the method is prefix tuning (see `PREFIX_GENERATION`)."""
-    if isinstance(job.method, PrefixTuning):
-        raise JobError(
-            f"objective grpo cannot train prefix tuning: {PREFIX_GENERATION}",
-            where="job.method",
-            fix="use method=ts.LoRA(...) (or ts.Adapter(), tunesdk's bottleneck adapters, which "
-            "generation sees), or train the prefix with sft/dpo/kto/orpo",
-        )
+    """``GRPOConfig`` kwargs for the RL knobs; JobError when the batch cannot hold whole groups."""
     generations = job.num_generations or DEFAULT_NUM_GENERATIONS
     if job.batch_size % generations:
         raise JobError(
@@ -185,4 +167,9 @@ def build_trainer(
     }
     if objective == "grpo":
         kwargs["reward_funcs"] = reward_functions(job)
-    return cls(**kwargs)
+    trainer = cls(**kwargs)
+    if objective == "grpo":  # GRPO samples with trainer.model.generate: a prefix must reach it
+        from tunesdk_trl.inference import honour_prefix
+
+        honour_prefix(trainer.model)
+    return trainer
