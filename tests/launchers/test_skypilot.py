@@ -62,6 +62,8 @@ def data_file(tmp_path: Path) -> Path:
 def sky_job(data: Any, **fields: Any) -> ts.Job:
     options = fields.pop("options", {"outputs": OUTPUTS})
     resources = {"launcher": "skypilot", **fields.pop("resources", {})}
+    fields.setdefault("batch_size", 16)  # splits over 1, 2, 4, 8 or 16 processes
+    fields.setdefault("micro_batch_size", 1)
     return ts.Job(
         model=fields.pop("model", "Qwen/Qwen2.5-0.5B-Instruct"),
         data=data,
@@ -228,6 +230,17 @@ def test_bad_options_are_clear_errors_at_plan_time(
     with pytest.raises(JobError, match=words) as caught:
         job.plan("simulated")
     assert caught.value.where == where and caught.value.fix
+
+
+def test_the_batch_must_split_over_every_accelerator_of_every_node(data_file: Path) -> None:
+    job = sky_job(
+        str(data_file),
+        batch_size=8,
+        micro_batch_size=None,
+        resources={"accelerators": "H100:8", "nodes": 2},
+    )
+    with pytest.raises(JobError, match=r"training processes \(16\)"):
+        build_task(job, "simulated")
 
 
 def test_the_plan_shows_the_task_and_a_row_per_launcher_field(data_file: Path) -> None:

@@ -443,6 +443,9 @@ def build_task(job: Job, backend: str, *, run_key: str | None = None) -> dict[st
     None for an exported task, whose outputs are keyed by ``$SKYPILOT_TASK_ID``.
     """
     options = skypilot_options(job)
+    found = accelerators(job)
+    if found is not None:  # the nodes train with one process per accelerator
+        job.accumulation_for(found[1] * job.resources.nodes)
     mounts: dict[str, Any] = {}
     remote = remote_job(job, mounts)
     outputs = outputs_uri(options)
