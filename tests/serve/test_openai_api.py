@@ -186,6 +186,7 @@ def test_a_whole_simulated_job_through_the_sdk(server: Any, spec_recorder: Any) 
     assert csv[0] == "step,train_loss,valid_loss,learning_rate" and len(csv) == 5
     assert client.files.retrieve(results).purpose == "fine-tune-results"
     assert client.fine_tuning.jobs.retrieve(job.id).result_files == [results]  # made once
+    assert done.trained_tokens and done.trained_tokens > 0  # estimated: simulated reports none
     events = list(client.fine_tuning.jobs.list_events(job.id, limit=100))
     assert events[0].message == "The job has successfully completed"  # newest first
     metrics = [e for e in events if e.type == "metrics"]

@@ -160,7 +160,11 @@ def job_object(
         "hyperparameters": (
             {k: v for k, v in hyper.items() if k != "beta"} if method == "supervised" else hyper
         ),
-        "trained_tokens": outcome.get("trained_tokens"),
+        "trained_tokens": (
+            outcome.get("trained_tokens") or facts.get("trained_tokens")
+            if status == "succeeded"
+            else None
+        ),
         "error": error,
         "user_provided_suffix": facts.get("suffix"),
         "seed": facts["seed"],

@@ -153,7 +153,8 @@ def routes(ctx: ServeContext) -> list[BaseRoute]:
                 return found
             meta = ctx.files.add("step_metrics.csv", "fine-tune-results", [results_csv(events)])
             ctx.ownership.claim("file", meta["id"], owner, time.time())
-            found = {**found, "result_file": meta["id"]}
+            tokens = estimated_tokens(record, events)
+            found = {**found, "result_file": meta["id"], "trained_tokens": tokens}
             ctx.job_facts.save(record.run_id, found)
         return found
 
@@ -363,6 +364,30 @@ def routes(ctx: ServeContext) -> list[BaseRoute]:
         Route("/v1/fine_tuning/jobs/{job_id}/events", list_events, methods=["GET"]),
         Route("/v1/fine_tuning/jobs/{job_id}/checkpoints", list_checkpoints, methods=["GET"]),
     ]
+
+
+#: training files larger than this are not counted for ``trained_tokens`` (it stays null)
+COUNTED_BYTES = 64 * 1024 * 1024
+
+
+def estimated_tokens(record: RunRecord, events: list[Any]) -> int | None:
+    """Tokens trained on, for backends that do not report them: the data's tokens per epoch
+    (the base model's tokenizer where it loads, else an approximation) times the epochs run —
+    scaled down to the examples seen when ``max_steps`` stopped early."""
+    from tunesdk.estimation.tokens import count_training_tokens
+
+    try:
+        job = record.job
+        if not isinstance(job.data, str) or Path(job.data).stat().st_size > COUNTED_BYTES:
+            return None
+        counted = count_training_tokens(job)
+    except Exception:  # an estimate must never fail a request
+        return None
+    steps = max((e.step for e in events if getattr(e, "type", None) == "progress"), default=0)
+    if job.max_steps is None or not steps or not counted.examples:
+        return counted.training_tokens
+    seen = steps * job.batch_size / counted.examples
+    return int(min(counted.training_tokens, counted.tokens_per_epoch * seen))
 
 
 def paths_params(paths: dict[str, str]) -> list[tuple[str, str]]:
