@@ -154,7 +154,9 @@ def test_grpo_trains_prefix_tuning_sampling_from_the_prefix(
         return real(model, *args, **kwargs)
 
     monkeypatch.setattr(inference, "prefix_generate", spy)
-    job = grpo_job(tiny_model_path, method=ts.PrefixTuning(num_virtual_tokens=4), max_steps=2)
+    job = grpo_job(
+        tiny_model_path, method=ts.PrefixTuning(num_virtual_tokens=4), batch_size=8, max_steps=2
+    )
     assert job.plan("trl").native["peft"]["class"] == "PrefixTuningConfig"
     record = make_record(job)
     handle = TRLBackend().train(record)
