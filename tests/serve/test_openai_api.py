@@ -544,3 +544,12 @@ def test_bad_training_data_is_a_400_naming_the_file_not_a_server_path(server: An
     assert refused.value.body["param"] == "training_file"  # type: ignore[index]
     assert broken.id in refused.value.message
     assert str(server.ctx.serve_dir) not in refused.value.message
+
+
+def test_answers_carry_a_request_id_as_openais_do(server: Any) -> None:
+    client = server.openai()
+    page = client.files.with_raw_response.list()
+    assert page.headers["x-request-id"].startswith("req_")
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.files.retrieve("file-" + "0" * 24)
+    assert (missing.value.request_id or "").startswith("req_")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -33,6 +34,27 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     # the traceback goes to the server log (uvicorn); the client gets no internals
     error = ServeError(500, "The server had an error processing the request.", type="server_error")
     return JSONResponse(error.body(), status_code=500)
+
+
+class RequestIds:
+    """Stamps every answer with ``x-request-id: req_<32 hex>``, as OpenAI does (the SDK keeps it
+    as ``_request_id`` and logs it with errors), so a report can be matched to the server log."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = f"req_{secrets.token_hex(16)}".encode()
+
+        async def stamped(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+            await send(message)
+
+        await self.app(scope, receive, stamped)
 
 
 def create_app(config: ServeConfig, *, context: ServeContext | None = None) -> Any:
@@ -69,7 +91,7 @@ def create_app(config: ServeConfig, *, context: ServeContext | None = None) -> A
         },
     )
     app.state.ctx = ctx
-    return BodyLimit(app, config)
+    return RequestIds(BodyLimit(app, config))
 
 
 __all__ = ["create_app"]
