@@ -82,7 +82,10 @@ class Run:
         job = resolve_job_paths(job)  # the run stores absolute paths: valid from any folder
         backend = get_backend(backend_name)
         resumed_note = None
-        if resume and backend.kind == "managed":  # its checkpoints live on the provider
+        # a provider's checkpoints live there, and it starts a new job from one; a managed
+        # backend whose loop runs in tunesdk's worker (tinker) restores its state from
+        # ``resume_from`` itself, like a local engine
+        if resume and backend.kind == "managed" and not isinstance(backend, LocalBackend):
             from tunesdk.provider_resume import resume_on_provider
 
             candidates = _resume_candidates(job, backend_name, resume)
