@@ -74,3 +74,37 @@ def test_stored_file_paths_become_file_ids(tmp_path: Path) -> None:
         f"{tmp_path}/serve/inputs/{file_id}.1a2b3c4d/content.jsonl: 2 duplicates"
     )
     assert hide_paths(text, files) == f"{file_id}: line 3 is not JSON; {file_id}: 2 duplicates"
+
+
+def test_a_failed_run_reports_openais_error_object(tmp_path: Path) -> None:
+    import tunesdk as ts
+    from tunesdk.events import Failed
+    from tunesdk.registry import get_backend
+    from tunesdk.serve.job_view import Outcomes, job_object
+    from tunesdk.store import RunStore
+
+    job = ts.Job(model="m", data=[{"messages": [{"role": "user", "content": "a"}]}])
+    record = RunStore(tmp_path / "home").create(
+        job, get_backend("simulated").plan(job), "simulated"
+    )
+    files = tmp_path / "home" / "serve" / "files"
+    file_id = "file-" + "cd" * 12
+    record.emit(
+        Failed(error=f"{files}/{file_id}/content.jsonl: line 2 is bad", error_type="DataError")
+    )
+    facts = {
+        "model": "m",
+        "created_at": 1,
+        "training_file": file_id,
+        "method": "supervised",
+        "hyperparameters": {"n_epochs": 1, "batch_size": 8, "learning_rate_multiplier": 1.0},
+        "seed": 42,
+    }
+    shown = job_object(record, facts, Outcomes(files), events=record.events())
+    assert shown["status"] == "failed" and shown["fine_tuned_model"] is None
+    assert shown["error"] == {
+        "code": "DataError",
+        "message": f"{file_id}: line 2 is bad",
+        "param": None,
+    }
+    assert shown["finished_at"] is not None and shown["trained_tokens"] is None
