@@ -511,9 +511,11 @@ def test_a_training_failure_keeps_the_workers_own_reason(fake_sky: Path, data_fi
 
 
 @pytest.mark.slow
-def test_a_tiny_trl_lora_job_trains_on_the_fake_cluster(fake_sky: Path, tmp_path: Path) -> None:
-    """The real trl backend on a "node": the model folder shipped as a file mount, checkpoints
-    and the adapter in the bucket, the handle (through ``outputs_local``) naming local files."""
+def test_a_tiny_trl_lora_job_trains_on_two_fake_nodes(fake_sky: Path, tmp_path: Path) -> None:
+    """The real trl backend on two "nodes" (CPU ranks, gloo): the model folder shipped as a file
+    mount, the rendezvous from SkyPilot's variables (node 0's address from SKYPILOT_NODE_IPS,
+    the rank from SKYPILOT_NODE_RANK), one set of events from node 0, the adapter in the
+    bucket, and the handle (through ``outputs_local``) naming local files."""
     from tunesdk.testing import tiny_job, tiny_model
 
     bucket = fake_sky / "buckets" / OUTPUTS.split("://", 1)[1]  # the fake's bucket, seen here
@@ -521,7 +523,9 @@ def test_a_tiny_trl_lora_job_trains_on_the_fake_cluster(fake_sky: Path, tmp_path
     job = tiny_job(
         tiny_model(tmp_path / "tiny"),
         max_steps=3,
-        resources={"launcher": "skypilot"},
+        batch_size=4,
+        micro_batch_size=2,  # 2 nodes × 1 process × 2 = the batch of 4
+        resources={"launcher": "skypilot", "nodes": 2},
         launcher_options={"skypilot": {"outputs": OUTPUTS, "outputs_local": str(bucket)}},
     )
     result = job.run(backend="trl", progress=False)
@@ -531,6 +535,14 @@ def test_a_tiny_trl_lora_job_trains_on_the_fake_cluster(fake_sky: Path, tmp_path
     assert result.model is not None and result.model.path.startswith(str(bucket))
     assert (Path(result.model.path) / "adapter_config.json").exists()
     assert ts.load_model(result.model.to_uri()).kind == "adapter"
+    [config] = (fake_sky / "jobs" / "1" / "node1").glob(
+        "tunesdk/home/runs/*/accelerate_config.yaml"
+    )
+    rendezvous = yaml.safe_load(config.read_text())
+    assert rendezvous["machine_rank"] == 1 and rendezvous["main_process_ip"] == "127.0.0.1"
+    assert rendezvous["num_machines"] == 2
+    # both nodes ended well (SkyPilot's SUCCEEDED needs every node's exit code 0)
+    assert "SUCCEEDED" in (fake_sky / "jobs" / "1" / "history.log").read_text()
 
 
 def test_a_stopped_jobs_controller_is_asked_again_with_refresh(fake_sky: Path) -> None:

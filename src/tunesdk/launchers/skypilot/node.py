@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     resources["nodes"] = nodes
 
     from tunesdk.backend import plan_checked
-    from tunesdk.events import Log, parse_event
+    from tunesdk.events import Log
     from tunesdk.job import Job
     from tunesdk.local import LocalBackend
     from tunesdk.registry import get_backend
@@ -143,19 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     backend.launch(record)
 
     offset = 0
-    ended: str | None = None
 
     def relay() -> None:
-        nonlocal offset, ended
+        nonlocal offset
         with open(record.events_path, "rb") as handle:
             handle.seek(offset)
             for raw in handle:
                 if not raw.endswith(b"\n"):
                     break
                 offset += len(raw)
-                if not main_node:
-                    continue
-                event = parse_event(raw)
                 data = json.loads(raw)
                 model = data.get("model")
                 if isinstance(model, dict) and isinstance(model.get("path"), str):
@@ -163,20 +159,23 @@ def main(argv: list[str] | None = None) -> int:
                 if isinstance(data.get("path"), str):  # a checkpoint
                     data["path"] = to_uri(data["path"], args.outputs, args.outputs_uri)
                 print(event_line(data), flush=True)
-                if event.terminal:
-                    ended = data.get("type")
 
-    while True:
-        relay()
-        if ended is not None or not backend.worker_alive(record):
-            break
+    from tunesdk.launchers.local import _children
+
+    worker = _children.get(record.run_id)
+    while backend.worker_alive(record):
+        if main_node:
+            relay()
         time.sleep(0.2)
+    code = worker.wait() if worker is not None else None
+    if not main_node:
+        # the ranks here write no events (rank 0 reports for the run): the worker's exit code
+        # is this node's outcome
+        return 0 if code == 0 else 1
     for event in backend.poll(record):  # a worker that died without its last event
         record.emit(event)
     relay()
-    status = record.status
-    return 1 if status == "failed" else 0
-
+    return 1 if record.status == "failed" else 0
 
 if __name__ == "__main__":
     sys.exit(main())
