@@ -158,22 +158,26 @@ class TinkerBackend(LocalBackend):
         return model
 
     def _job_of(self, model: ProviderModel) -> Job | None:
-        """The job that trained ``model`` (its service options), when its run is in the store."""
+        """The job that trained ``model``, when its run is in this store."""
         if not model.job_id:
             return None
         from tunesdk.store import RunStore
 
         try:
-            job = RunStore().get(model.job_id).job
+            return RunStore().get(model.job_id).job
         except Exception:  # a run deleted since, or another store: the environment decides
             return None
-        key = _keys.get(model.job_id)
+
+    def _service_options(
+        self, model: ProviderModel, job: Job | None, overrides: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The service ``model`` lives on: its run's options, the key given to that run in this
+        process (the stored job holds ``***``), then ``overrides``."""
+        options = service.options(job)
+        key = _keys.get(model.job_id or "")
         if key:
-            options = dict(job.backend_options.get(self.name, {}), api_key=key)
-            job = job.model_copy(
-                update={"backend_options": {**job.backend_options, self.name: options}}
-            )
-        return job
+            options["api_key"] = key
+        return options | overrides
 
     def __init__(self) -> None:
         self._samplers: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
@@ -184,17 +188,12 @@ class TinkerBackend(LocalBackend):
         ``provider``, ``api_key``) are taken out of it."""
         job = self._job_of(model)
         overrides = {k: generation.pop(k) for k in service.SERVICE_OPTIONS if k in generation}
-        if overrides:
-            base = job or Job(model=model.base_model or "unknown", data=[{"text": "-"}])
-            options = dict(base.backend_options.get(self.name, {}), **overrides)
-            job = base.model_copy(
-                update={"backend_options": {**base.backend_options, self.name: options}}
-            )
-        provider = service.provider_of(job)
-        key = (model.model_id, provider.name, service.base_url(job, provider), model.base_model)
+        options = self._service_options(model, job, overrides)
+        provider = service.provider_of(options)
+        key = (model.model_id, provider.name, service.base_url(options, provider), model.base_model)
         if key not in self._samplers:
             module = service.client_module(provider)
-            client = service.service_client(job, provider)
+            client = service.service_client(options, provider)
             if not callable(getattr(client, "create_sampling_client", None)):
                 raise JobError(
                     f"the {provider.name} Tinker client cannot sample from saved weights, so "
@@ -204,11 +203,7 @@ class TinkerBackend(LocalBackend):
                     "console",
                 )
             sampler = service.resolved(client.create_sampling_client(model_path=model.model_id))
-            source = (
-                (job and service.options(job).get("tokenizer"))
-                or model.base_model
-                or _base_model_of(sampler)
-            )
+            source = options.get("tokenizer") or model.base_model or _base_model_of(sampler)
             if not source:
                 raise JobError(
                     f"{model.to_uri()} does not say its base model, whose tokenizer chat needs",
@@ -274,8 +269,8 @@ class TinkerBackend(LocalBackend):
         from tunesdk_tinker import download
 
         handle = self._model(model)
-        job = self._job_of(handle)
-        provider = service.provider_of(job)
+        options = self._service_options(handle, self._job_of(handle), {})
+        provider = service.provider_of(options)
         if provider.name != "tinker":
             raise JobError(
                 f"download() needs the Tinker REST API, which the {provider.name} client lacks",
@@ -284,7 +279,7 @@ class TinkerBackend(LocalBackend):
             )
         module = service.client_module(provider)
         rest = module.RestClient(
-            base_url=service.base_url(job, provider), api_key=service.api_key(job, provider)
+            base_url=service.base_url(options, provider), api_key=service.api_key(options, provider)
         )
         return download.fetch(rest, handle, Path(path))
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,13 @@ from tunesdk.errors import AuthError, JobError
 from tunesdk.secrets import REDACTED
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from tunesdk.job import Job
+
+    #: where the service options come from: a job (its ``backend_options["tinker"]``), those
+    #: options themselves, or nothing (the environment decides)
+    Source: TypeAlias = Job | Mapping[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -68,12 +75,16 @@ DEFAULT_PROVIDER = "tinker"
 SERVICE_OPTIONS = ("provider", "base_url", "api_key")
 
 
-def options(job: Job | None) -> dict[str, Any]:
-    """The job's ``backend_options["tinker"]``."""
-    return dict(job.backend_options.get("tinker", {})) if job is not None else {}
+def options(job: Source) -> dict[str, Any]:
+    """The job's ``backend_options["tinker"]`` (or the options given as they are)."""
+    if job is None:
+        return {}
+    if isinstance(job, Mapping):
+        return dict(job)
+    return dict(job.backend_options.get("tinker", {}))
 
 
-def provider_of(job: Job | None, name: str | None = None) -> Provider:
+def provider_of(job: Source, name: str | None = None) -> Provider:
     """The provider preset the job (or ``name``) selects; JobError naming the known ones."""
     chosen = name or options(job).get("provider") or DEFAULT_PROVIDER
     if chosen not in PROVIDERS:
@@ -86,7 +97,7 @@ def provider_of(job: Job | None, name: str | None = None) -> Provider:
     return PROVIDERS[chosen]
 
 
-def base_url(job: Job | None, provider: Provider | None = None) -> str | None:
+def base_url(job: Source, provider: Provider | None = None) -> str | None:
     """The service URL: ``backend_options.tinker.base_url``, else the provider's variable, else
     None (the client's own default)."""
     provider = provider or provider_of(job)
@@ -94,7 +105,7 @@ def base_url(job: Job | None, provider: Provider | None = None) -> str | None:
     return str(url) if url else None
 
 
-def _given_key(job: Job | None) -> str | None:
+def _given_key(job: Source) -> str | None:
     key = options(job).get("api_key")
     if not key or key == REDACTED:  # a stored job holds "***" in its place
         return None
@@ -108,7 +119,7 @@ def stored_tinker_credentials() -> bool:
     return Path("~/.tinker/credentials.json").expanduser().is_file()
 
 
-def api_key(job: Job | None, provider: Provider | None = None) -> str | None:
+def api_key(job: Source, provider: Provider | None = None) -> str | None:
     """The key from the job's options or the provider's variable; None when the SDK finds one
     itself (tinker's credential command or login file). AuthError with the fix when there is
     none at all."""
@@ -130,7 +141,7 @@ def missing_key_fix(provider: Provider) -> str:
     return f"export {provider.key_env}=...{login}, or set backend_options.tinker.api_key"
 
 
-def has_key(job: Job | None, provider: Provider) -> bool:
+def has_key(job: Source, provider: Provider) -> bool:
     try:
         api_key(job, provider)
     except AuthError:
@@ -170,7 +181,7 @@ def import_problem(provider: Provider) -> str | None:
     return None
 
 
-def service_client(job: Job | None, provider: Provider | None = None) -> Any:
+def service_client(job: Source, provider: Provider | None = None) -> Any:
     """A ``ServiceClient`` of the provider's module for the job's service."""
     provider = provider or provider_of(job)
     module = client_module(provider)
@@ -185,7 +196,7 @@ def service_client(job: Job | None, provider: Provider | None = None) -> Any:
 REACH_TIMEOUT_S = 10.0
 
 
-def check_reachable(job: Job | None) -> None:
+def check_reachable(job: Source) -> None:
     """ProviderError at once when the Tinker service's URL does not answer at all (a refused or
     timed-out connection, an unknown host): the SDK would retry it for minutes. Any HTTP answer,
     even an error, counts as reachable. Only for the default provider (``GET /api/v1/healthz``)."""
@@ -220,7 +231,7 @@ def resolved(value: Any) -> Any:
     return result() if callable(result) else value
 
 
-def describe(job: Job | None) -> dict[str, Any]:
+def describe(job: Source) -> dict[str, Any]:
     """The service as the plan shows it (never the key itself: where it is read from)."""
     provider = provider_of(job)
     url = options(job).get("base_url")
