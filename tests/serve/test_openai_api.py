@@ -365,10 +365,10 @@ def test_two_keys_cannot_see_each_others_files_or_jobs(start_server: Callable[..
     assert borrowed.value.body["param"] == "training_file"  # type: ignore[index]
     done = wait_for(alice, job.id)
     assert done.status == "succeeded"
-    with pytest.raises(openai.NotFoundError):
-        bob.chat.completions.create(
-            model=done.fine_tuned_model or "", messages=[{"role": "user", "content": "hi"}]
-        )
+    checkpoint = alice.fine_tuning.jobs.checkpoints.list(job.id).data[0]
+    for model in (done.fine_tuned_model or "", checkpoint.fine_tuned_model_checkpoint):
+        with pytest.raises(openai.NotFoundError):
+            bob.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
     assert alice.files.retrieve(file.id).id == file.id
     # a fine-tuned model is a base model only for the key that made it
     tuned = done.fine_tuned_model or ""

@@ -78,6 +78,12 @@ def test_a_whole_trl_job_on_the_tiny_model(
         max_tokens=4,
     )
     assert isinstance(reply.choices[0].message.content, str)
+    at_checkpoint = client.chat.completions.create(  # a checkpoint answers too, as on OpenAI
+        model=checkpoints[0].fine_tuned_model_checkpoint,
+        messages=[{"role": "user", "content": "What does the dog say?"}],
+        max_tokens=4,
+    )
+    assert isinstance(at_checkpoint.choices[0].message.content, str)
     with pytest.raises(openai.BadRequestError, match="trl backend"):
         client.fine_tuning.jobs.pause(job.id)
     problems = spec_recorder.problems()

@@ -13,6 +13,7 @@ import asyncio
 import secrets
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -108,6 +109,9 @@ def routes(ctx: ServeContext) -> list[BaseRoute]:
         run_id = ctx.outcomes.by_model.get(model)
         if run_id is None or ctx.ownership.owner_of("run", run_id) != owner:
             run_id = _find_run(ctx, owner, model)
+        engine = None
+        if run_id is None:
+            run_id, engine = _checkpoint_run(ctx, owner, model)
         if run_id is None:
             raise _model_not_found(model)
         with lock:
@@ -117,6 +121,8 @@ def routes(ctx: ServeContext) -> list[BaseRoute]:
                 handle = load_model(model)
             except TuneError:
                 raise _model_not_found(model) from None
+            if engine is not None:
+                handle = handle.model_copy(update={"engine": engine})
             with lock:
                 handles[model] = handle
                 generating.setdefault(model, threading.Lock())
@@ -178,6 +184,36 @@ def routes(ctx: ServeContext) -> list[BaseRoute]:
         )
 
     return [Route("/v1/chat/completions", chat_completions, methods=["POST"])]
+
+
+def _checkpoint_run(ctx: ServeContext, owner: str, model: str) -> tuple[str | None, str | None]:
+    """(run id, engine) when ``model`` is a checkpoint (``fine_tuned_model_checkpoint``) of one
+    of ``owner``'s runs that finished; (None, None) otherwise."""
+    from tunesdk.events import Checkpoint, Completed
+    from tunesdk.models import LocalModel
+
+    if not model.startswith("local:"):
+        return None, None
+    path = Path(model.removeprefix("local:")).resolve()
+    runs = ctx.store.runs_dir.resolve()
+    if not path.is_relative_to(runs) or path == runs:
+        return None, None
+    run_id = path.relative_to(runs).parts[0]
+    if ctx.ownership.owner_of("run", run_id) != owner:
+        return None, None
+    try:
+        events = ctx.store.get(run_id).events(strict=False)
+    except Exception:
+        return None, None
+    if not any(
+        isinstance(e, Checkpoint) and e.path and Path(e.path).resolve() == path for e in events
+    ):
+        return None, None
+    final = next((e for e in reversed(events) if isinstance(e, Completed)), None)
+    engine = (
+        final.model.engine if final is not None and isinstance(final.model, LocalModel) else None
+    )
+    return run_id, engine
 
 
 def _find_run(ctx: ServeContext, owner: str, model: str) -> str | None:
