@@ -211,6 +211,8 @@ def test_a_filtered_page_finds_a_keys_runs_among_many_of_another_key(
         ({"job": "model: x"}, "job"),
         ({"job": job(), "backend": "no-such-backend"}, "backend"),
         ({"job": job(data="/etc/passwd")}, "job.data"),
+        ({"job": job(data={"/etc/passwd": 1.0})}, "job.data"),
+        ({"job": job(eval_data="../eval.jsonl")}, "job.eval_data"),
         ({"job": job(output_dir="/tmp/out")}, "job.output_dir"),
         ({"job": job(data="file-0123456789abcdef01234567")}, "job.data"),
     ],

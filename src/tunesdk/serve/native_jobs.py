@@ -71,11 +71,12 @@ def job_of(body: dict[str, Any], ctx: ServeContext, owner: str) -> Job:
 def _refuse_server_paths(data: dict[str, Any]) -> None:
     for role in ("data", "eval_data"):
         value = data.get(role)
-        if isinstance(value, str) and not value.startswith("file-"):
+        inline = value is None or isinstance(value, list)
+        if not inline and not (isinstance(value, str) and value.startswith("file-")):
             raise bad_request(
-                f"{role} names a path on the server, which a server with API keys does not read:"
-                " give the records inline (a list of objects) or upload the file with"
-                " files.create (purpose fine-tune) and pass its id (file-...)",
+                f"{role} must be records inline (a list of objects) or an uploaded file's id: a"
+                " server with API keys reads no path (or other source) on its own disk; upload"
+                " the file with files.create (purpose fine-tune) and pass its id (file-...)",
                 param=f"job.{role}",
             )
     for name in _PATH_FIELDS:
