@@ -177,5 +177,6 @@ def main(argv: list[str] | None = None) -> int:
     relay()
     return 1 if record.status == "failed" else 0
 
+
 if __name__ == "__main__":
     sys.exit(main())
