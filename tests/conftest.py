@@ -285,6 +285,26 @@ def providers() -> Providers:
     return Providers()
 
 
+@pytest.fixture
+def provider(providers: Providers, provider_name: str) -> Iterator[Provider]:
+    """A fresh emulator of the provider a test folder names with its ``provider_name`` fixture."""
+    with providers.start(provider_name) as started:
+        yield started
+
+
+@pytest.fixture
+def emulator(provider: Provider) -> Any:
+    return provider.emulator
+
+
+@pytest.fixture
+def provider_env(provider: Provider, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """The environment a user sets, pointed at the emulator; a private run store; fast polling
+    and retries. Provider folders name it ``<provider>_env``."""
+    provider.wire(monkeypatch, tmp_path / "home")
+    return provider.emulator
+
+
 @pytest.fixture(scope="session")
 def samples() -> type[Samples]:
     return Samples

@@ -18,14 +18,8 @@ ACCOUNT = "acme"
 
 
 @pytest.fixture
-def provider(providers: Any) -> Iterator[Any]:
-    with providers.fireworks() as started:
-        yield started
-
-
-@pytest.fixture
-def emulator(provider: Any) -> FireworksEmulator:
-    return provider.emulator
+def provider_name() -> str:
+    return "fireworks"  # tests/conftest.py starts its emulator: provider, emulator, provider_env
 
 
 @pytest.fixture
@@ -59,9 +53,5 @@ def ready_dataset(sdk: fireworks.Fireworks, train_file: Path) -> str:
 
 
 @pytest.fixture
-def fireworks_env(
-    provider: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> FireworksEmulator:
-    """The environment a user sets, pointed at the emulator; fast polling and retries."""
-    provider.wire(monkeypatch, tmp_path / "home")
-    return provider.emulator
+def fireworks_env(provider_env: FireworksEmulator) -> FireworksEmulator:
+    return provider_env

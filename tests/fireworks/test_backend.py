@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,8 @@ import pytest
 from tunesdk.errors import JobError
 from tunesdk.events import Completed, Failed, Progress, StatusChanged
 from tunesdk.job import Job
-from tunesdk.store import RunRecord, RunStore
+from tunesdk.store import RunRecord
+from tunesdk.testing import launch_run, poll_until_done
 from tunesdk_fireworks.backend import FireworksBackend
 from tunesdk_fireworks.emulator import FireworksEmulator
 
@@ -20,19 +20,11 @@ ACCOUNT = "acme"
 
 def start(job: Job) -> tuple[FireworksBackend, RunRecord]:
     backend = FireworksBackend()
-    plan = backend.plan(job)
-    backend.preflight(job, plan)
-    run = RunStore().create(job, plan, "fireworks")
-    backend.launch(run)
-    return backend, run
+    return backend, launch_run(backend, job)
 
 
 def finish(backend: FireworksBackend, run: RunRecord, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not run.terminal:
-        assert time.monotonic() < deadline, f"run still {run.status}"
-        backend.poll(run)
-        time.sleep(0.01)
+    poll_until_done(backend, run, timeout=timeout, interval=0.01)
 
 
 def requests(emulator: FireworksEmulator, method: str, contains: str) -> int:

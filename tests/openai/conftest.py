@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -17,14 +16,8 @@ from tunesdk_openai.emulator import OpenAIEmulator
 
 
 @pytest.fixture
-def provider(providers: Any) -> Iterator[Any]:
-    with providers.openai() as started:
-        yield started
-
-
-@pytest.fixture
-def emulator(provider: Any) -> OpenAIEmulator:
-    return provider.emulator
+def provider_name() -> str:
+    return "openai"  # tests/conftest.py starts its emulator: provider, emulator, provider_env
 
 
 @pytest.fixture
@@ -33,10 +26,8 @@ def api_key(provider: Any) -> str:
 
 
 @pytest.fixture
-def openai_env(provider: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> OpenAIEmulator:
-    """The environment a user sets, pointed at the emulator; fast polling and retries."""
-    provider.wire(monkeypatch, tmp_path / "home")
-    return provider.emulator
+def openai_env(provider_env: OpenAIEmulator) -> OpenAIEmulator:
+    return provider_env
 
 
 def _wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:

@@ -6,13 +6,11 @@ call; test_runs.py covers the same flow through ``Job.run``.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tunesdk.events import Checkpoint, Completed, Failed, Progress
 from tunesdk.job import Job
-from tunesdk.store import RunStore
+from tunesdk.testing import launch_run, poll_until_done
 from tunesdk_openai.backend import OpenAIBackend
 
 MODEL = "gpt-4o-mini-2024-07-18"
@@ -24,16 +22,7 @@ def backend(openai_env):
 
 
 def _drive(backend, job, timeout=15.0):
-    plan = backend.plan(job)
-    backend.preflight(job, plan)
-    run = RunStore().create(job, plan, "openai")
-    backend.launch(run)
-    deadline = time.monotonic() + timeout
-    while not run.terminal:
-        assert time.monotonic() < deadline, "the run did not finish"
-        backend.poll(run)
-        time.sleep(0.03)
-    return run
+    return poll_until_done(backend, launch_run(backend, job), timeout=timeout, interval=0.03)
 
 
 def _job(samples, **fields):

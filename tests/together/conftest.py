@@ -6,7 +6,6 @@ The emulator and its fast timing come from ``tests/conftest.py``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,8 @@ from tunesdk_together.emulator import TogetherEmulator
 
 
 @pytest.fixture
-def provider(providers: Any) -> Iterator[Any]:
-    with providers.together() as started:
-        yield started
-
-
-@pytest.fixture
-def emulator(provider: Any) -> TogetherEmulator:
-    return provider.emulator
+def provider_name() -> str:
+    return "together"  # tests/conftest.py starts its emulator: provider, emulator, provider_env
 
 
 @pytest.fixture
@@ -33,12 +26,8 @@ def client(emulator: TogetherEmulator) -> Together:
 
 
 @pytest.fixture
-def together_env(
-    provider: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> TogetherEmulator:
-    """The process environment a user would set: key, base URL, and a private run store."""
-    provider.wire(monkeypatch, tmp_path / "home")
-    return provider.emulator
+def together_env(provider_env: TogetherEmulator) -> TogetherEmulator:
+    return provider_env
 
 
 class Data:

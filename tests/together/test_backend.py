@@ -12,6 +12,7 @@ from tunesdk.errors import AuthError, DataError, JobError, ProviderError, QuotaE
 from tunesdk.events import Checkpoint, Completed, Progress, StatusChanged
 from tunesdk.job import Job
 from tunesdk.store import RunRecord, RunStore
+from tunesdk.testing import launch_run, poll_until_done
 from tunesdk_together.backend import TogetherBackend
 from tunesdk_together.emulator import TogetherEmulator
 
@@ -20,19 +21,11 @@ pytestmark = pytest.mark.usefixtures("fast_retries")
 
 def start(job: Job, backend: TogetherBackend | None = None) -> tuple[TogetherBackend, RunRecord]:
     backend = backend or TogetherBackend()
-    plan = backend.plan(job)
-    backend.preflight(job, plan)
-    run = RunStore().create(job, plan, "together")
-    backend.launch(run)
-    return backend, run
+    return backend, launch_run(backend, job)
 
 
 def finish(backend: TogetherBackend, run: RunRecord, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not run.terminal:
-        assert time.monotonic() < deadline, f"run still {run.status}"
-        backend.poll(run)
-        time.sleep(0.02)
+    poll_until_done(backend, run, timeout=timeout)
 
 
 def sft_job(train: Path, **fields: Any) -> Job:

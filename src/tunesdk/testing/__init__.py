@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tunesdk.backend import Backend
     from tunesdk.events import Event
     from tunesdk.job import Job
+    from tunesdk.store import RunRecord
 
 #: A ChatML-style template; ``{% generation %}`` marks assistant text for TRL's assistant masks.
 CHAT_TEMPLATE = (
@@ -177,8 +179,38 @@ def train_losses(events: Iterable[Event]) -> list[float]:
     return [e.train_loss for e in events if isinstance(e, Progress) and e.train_loss is not None]
 
 
+def launch_run(backend: Backend, job: Job) -> RunRecord:
+    """Plan, preflight and launch ``job`` on ``backend`` in this process, as ``Run.submit`` does
+    but without its follow loop: the new run's record, for tests that drive a backend's hooks
+    (``poll``, ``cancel``) one call at a time. The run store is ``$TUNESDK_HOME``'s."""
+    from tunesdk.store import RunStore
+
+    plan = backend.plan(job)
+    backend.preflight(job, plan)
+    record = RunStore().create(job, plan, backend.name)
+    backend.launch(record)
+    return record
+
+
+def poll_until_done(
+    backend: Backend, run: RunRecord, *, timeout: float = 15.0, interval: float = 0.02
+) -> RunRecord:
+    """Call ``backend.poll(run)`` until the run has ended; AssertionError naming its status when
+    it has not after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not run.terminal:
+        assert time.monotonic() < deadline, f"run still {run.status} after {timeout} s"
+        backend.poll(run)
+        time.sleep(interval)
+    return run
+
+
 __all__ = [
     "CHAT_TEMPLATE",
+    "launch_run",
+    "poll_until_done",
     "tiny_chat_data",
     "tiny_job",
     "tiny_model",
