@@ -167,7 +167,14 @@ for event in run.events():
 def test_attach_after_the_submitter_was_killed_then_cancel_mid_run(
     ray_cluster: Any, model_dir: Path, tmp_path: Path
 ) -> None:
-    job = ray_job(model_dir, ray_cluster.address, max_steps=400, data=tiny_chat_data(64))
+    shared = tmp_path / "shared"  # storage as a folder both sides see: outputs used in place
+    job = ray_job(
+        model_dir,
+        ray_cluster.address,
+        ray={"storage": str(shared)},
+        max_steps=400,
+        data=tiny_chat_data(64),
+    )
     spec = tmp_path / "job.json"
     job.to_json(spec)
     child = subprocess.run(
@@ -188,6 +195,9 @@ def test_attach_after_the_submitter_was_killed_then_cancel_mid_run(
     events = run.record.events()
     assert_gap_free(events)
     assert isinstance(events[-1], Cancelled) and run.status == "cancelled"
+    checkpoint = events[-1].checkpoint  # saved at the step the cancel reached
+    assert checkpoint and Path(checkpoint).is_relative_to(shared / run.run_id)
+    assert Path(checkpoint).is_dir()
     steps = [e.step for e in events if isinstance(e, Progress)]
     assert steps == sorted(set(steps)) and steps[-1] < 400  # none twice, stopped mid-run
     sources = [e.source_id for e in events if e.source_id]
