@@ -214,6 +214,8 @@ def test_a_filtered_page_finds_a_keys_runs_among_many_of_another_key(
         ({"job": job(data={"/etc/passwd": 1.0})}, "job.data"),
         ({"job": job(eval_data="../eval.jsonl")}, "job.eval_data"),
         ({"job": job(output_dir="/tmp/out")}, "job.output_dir"),
+        ({"job": job(model="/srv/models/base")}, "job.model"),
+        ({"job": job(model={"name": "x/y", "ids": {"simulated": "~/m"}})}, "job.model"),
         ({"job": job(data="file-0123456789abcdef01234567")}, "job.data"),
     ],
 )

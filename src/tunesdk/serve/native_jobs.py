@@ -87,7 +87,10 @@ def _refuse_server_paths(data: dict[str, Any]) -> None:
                 param=f"job.{name}",
             )
     model = data.get("model")
-    if isinstance(model, str) and (model.startswith(("/", ".", "~")) or os.path.isdir(model)):
+    names: list[object] = [model] if isinstance(model, str) else []
+    if isinstance(model, dict):  # a ModelRef: its name and per-backend ids
+        names = [model.get("name"), *(model.get("ids") or {}).values()]
+    if any(_local_path(name) for name in names):
         raise bad_request(
             "model names a folder on the server, which a server with API keys does not read:"
             " use a model id (a Hugging Face id, or a provider's model)",
@@ -100,6 +103,10 @@ def _refuse_server_paths(data: dict[str, Any]) -> None:
                 " server with API keys does not run: use a grader object (tunesdk.graders)",
                 param="job.rewards",
             )
+
+
+def _local_path(name: object) -> bool:
+    return isinstance(name, str) and (name.startswith(("/", ".", "~")) or os.path.isdir(name))
 
 
 def _uploaded_file(ctx: ServeContext, owner: str, file_id: str, param: str) -> Path:
