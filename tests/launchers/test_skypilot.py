@@ -254,6 +254,11 @@ def test_the_plan_shows_the_task_and_a_row_per_launcher_field(data_file: Path) -
     text = plan.launcher_text()
     assert yaml.safe_load(text)["resources"]["use_spot"] is True
     assert "run: |" in text  # scripts as literal blocks, as people write tasks
+    assert any("sky jobs launch task.yaml" in note for note in plan.notes)
+    bare = sky_job(str(data_file), output_dir=str(data_file.parent / "out"), options={})
+    notes = " ".join(bare.plan("simulated").notes)
+    assert "no launcher_options.skypilot.outputs bucket" in notes
+    assert "is this machine's; on the cluster" in notes
 
 
 def test_the_node_script_rewrites_outputs_and_finds_the_newest_checkpoint(tmp_path: Path) -> None:

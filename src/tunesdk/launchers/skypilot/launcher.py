@@ -143,6 +143,13 @@ class SkyPilotLauncher(Launcher):
             "task; `sky jobs launch task.yaml` runs it without tunesdk here (add `--secret "
             "HF_TOKEN` for gated models)"
         ]
+        modules = [r for r in job.rewards if isinstance(r, str)]
+        if modules:
+            notes.append(
+                f"skypilot: rewards {', '.join(modules)} are imported on the nodes: their "
+                "package must be installed there (list tunesdk, the backend and it in "
+                "launcher_options.skypilot.install)"
+            )
         if job.output_dir:
             notes.append(
                 f"skypilot: output_dir={job.output_dir} is this machine's; on the cluster the "
