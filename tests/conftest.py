@@ -7,8 +7,10 @@ when their emulator is started, so folders that never use one do not need it ins
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -316,3 +318,33 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tunesdk.testing import tiny_model
 
     return tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+#: the ``invoke`` fixture: ``invoke(args, width=, stdin=)`` -> (exit code, stdout, stderr)
+Invoke = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def invoke(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    """Run the CLI entry point in this process: ``invoke(args, width=, stdin=)`` gives
+    (exit code, stdout, stderr). Consoles are ``width`` columns wide (400: lines kept whole)."""
+
+    def run(args: list[str], *, width: int = 400, stdin: str | None = None) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["tunesdk", *args])
+        monkeypatch.setenv("COLUMNS", str(width))
+        from tunesdk import cli
+
+        for console in (cli.out, cli.err):
+            # _width, not width: the undo restores None, so later readers see $COLUMNS again
+            monkeypatch.setattr(console, "_width", width)
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

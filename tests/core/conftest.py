@@ -1,10 +1,9 @@
-"""Shared fixtures: an isolated run store, fast polling, a tiny chat dataset and the CLI in-process."""
+"""Shared fixtures: an isolated run store, fast polling, a tiny chat dataset and job files (the
+CLI in-process, ``invoke``, comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,6 @@ from typing import Any
 import pytest
 
 import tunesdk as ts
-from tunesdk import cli
 
 CHAT_ROWS = [
     {
@@ -68,30 +66,3 @@ def job_yaml(tmp_path: Path, data_file: Path) -> Callable[..., Path]:
         return path
 
     return write
-
-
-Invoke = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def invoke(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    """Run the CLI entry point in this process: ``invoke(args, width=, stdin=)`` gives
-    (exit code, stdout, stderr). Consoles are ``width`` columns wide (400: lines kept whole)."""
-
-    def run(args: list[str], *, width: int = 400, stdin: str | None = None) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["tunesdk", *args])
-        monkeypatch.setenv("COLUMNS", str(width))
-        for console in (cli.out, cli.err):
-            # _width, not width: the undo restores None, so later readers see $COLUMNS again
-            monkeypatch.setattr(console, "_width", width)
-        if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run

@@ -13,7 +13,7 @@ import pytest
 import tunesdk as ts
 from tunesdk import registry
 
-Invoke = Callable[..., tuple[int, str, str]]  # the `invoke` fixture (tests/core/conftest.py)
+Invoke = Callable[..., tuple[int, str, str]]  # the `invoke` fixture (tests/conftest.py)
 
 TUNESDK = Path(sys.executable).with_name("tunesdk")
 

@@ -14,7 +14,7 @@ from tunesdk.errors import AmbiguousRunId, RunNotFound, TuneError
 from tunesdk.store import RunRecord, RunStore
 from tunesdk.store.ids import is_id_prefix, is_run_id, new_run_id
 
-Invoke = Callable[..., tuple[int, str, str]]  # the `invoke` fixture (tests/core/conftest.py)
+Invoke = Callable[..., tuple[int, str, str]]  # the `invoke` fixture (tests/conftest.py)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from tunesdk.errors import RunDamaged
 from tunesdk.store import RunRecord, RunStore
 from tunesdk.worker import run_worker
 
-Invoke = Callable[..., tuple[int, str, str]]  # the `invoke` fixture (tests/core/conftest.py)
+Invoke = Callable[..., tuple[int, str, str]]  # the `invoke` fixture (tests/conftest.py)
 
 
 @pytest.fixture

@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 import tunesdk as ts
-from tunesdk import cli
 from tunesdk.errors import RunFailed, TuneError
 from tunesdk.events import Checkpoint, Completed, Log, Progress
 from tunesdk.store import RunRecord, RunStore
@@ -30,25 +28,14 @@ def failed_run(emulator: TogetherEmulator, data_file: Path, *, at_step: int) -> 
     return run
 
 
-def tunesdk(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["tunesdk", *args])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_resume_starts_a_job_from_the_last_checkpoint_with_the_epochs_left(
-    together_env: TogetherEmulator, sft_file: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    together_env: TogetherEmulator, sft_file: Path, invoke
 ) -> None:
     old = failed_run(together_env, sft_file, at_step=3)
     [first] = together_env.state.list_jobs()
     assert [e.step for e in old.events() if isinstance(e, Checkpoint)] == [2]
 
-    code, _, err = tunesdk(["resume", old.run_id], monkeypatch, capsys)
+    code, _, err = invoke(["resume", old.run_id])
 
     assert code == 0, err
     second = next(j for j in together_env.state.list_jobs() if j.id != first.id)
@@ -75,12 +62,12 @@ def test_the_plan_of_the_resumed_run_shows_the_checkpoint(
 
 
 def test_a_run_that_failed_before_any_checkpoint_says_why_and_what_to_run(
-    together_env: TogetherEmulator, sft_file: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    together_env: TogetherEmulator, sft_file: Path, invoke
 ) -> None:
     old = failed_run(together_env, sft_file, at_step=1)
     jobs = len(together_env.state.list_jobs())
 
-    code, _, err = tunesdk(["resume", old.run_id], monkeypatch, capsys)
+    code, _, err = invoke(["resume", old.run_id])
 
     assert code == 2
     assert f"run {old.run_id} of this job saved no checkpoint on together" in err
@@ -90,7 +77,5 @@ def test_a_run_that_failed_before_any_checkpoint_says_why_and_what_to_run(
         ts.Run.submit(old.job, "together", resume=old.run_id)
 
     # the fix it names works as written
-    code, _, err = tunesdk(
-        ["run", f"{old.dir}/job.json", "--backend", "together"], monkeypatch, capsys
-    )
+    code, _, err = invoke(["run", f"{old.dir}/job.json", "--backend", "together"])
     assert code == 0, err
