@@ -373,7 +373,7 @@ def test_two_keys_cannot_see_each_others_files_or_jobs(start_server: Callable[..
     # a fine-tuned model is a base model only for the key that made it
     tuned = done.fine_tuned_model or ""
     bob_file = bob.files.create(file=("train.jsonl", CHAT), purpose="fine-tune")
-    for model in (tuned, str(server.ctx.files_dir / file.id)):
+    for model in (tuned, str(server.ctx.files_dir / file.id), "/usr/share", "~/models"):
         with pytest.raises(openai.BadRequestError) as foreign:
             bob.fine_tuning.jobs.create(model=f"simulated:{model}", training_file=bob_file.id)
         assert foreign.value.body["param"] == "model"  # type: ignore[index]

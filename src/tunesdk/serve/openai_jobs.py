@@ -10,6 +10,7 @@ scans the store. Objects: `tunesdk.serve.job_view`.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from pathlib import Path
@@ -178,13 +179,22 @@ def routes(ctx: ServeContext) -> list[BaseRoute]:
         """``model`` as the backend reads it. A path into the run store (a fine-tuned model or
         checkpoint: ``local:/...`` as ``fine_tuned_model`` shows it, or the bare path) must be
         one of ``owner``'s runs — continuing your own model is fine, training on another key's
-        is a 400 like a model that does not exist; the server's own files are never a model."""
+        is a 400 like a model that does not exist; the server's own files are never a model.
+        Any other folder is read only by a server without keys (loopback, one user)."""
         path_text = model.removeprefix("local:")
-        if not path_text.startswith(("/", ".", "~")):
+        if not path_text.startswith(("/", ".", "~")) and not os.path.isdir(path_text):
             return model
         path = Path(path_text).expanduser().resolve()
         home = ctx.store.home.resolve()
         if not path.is_relative_to(home):
+            if ctx.config.authenticated:  # as the native API: keys never open the server's disk
+                raise bad_request(
+                    f"The model {model} names a folder on the server, which a server with API"
+                    " keys does not read: use a model id (a Hugging Face id or a provider's"
+                    " model), or the fine_tuned_model of one of your jobs.",
+                    param="model",
+                    code="model_not_found",
+                )
             return str(path) if model.startswith("local:") else model
         runs = ctx.store.runs_dir.resolve()
         run_id = path.relative_to(runs).parts[0] if path.is_relative_to(runs) else None
