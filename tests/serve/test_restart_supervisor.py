@@ -223,3 +223,30 @@ def test_a_worker_that_overruns_its_cancel_grace_is_killed_and_the_run_cancelled
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
     whole(record)
+
+
+def test_a_cancel_through_the_openai_api_kills_a_worker_that_overruns_its_grace(
+    start_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``fine_tuning.jobs.cancel`` takes the native API's path: the grace is enforced there too."""
+    monkeypatch.setenv("TUNESDK_POLL_INTERVAL", "0.01")
+    register_backend("serve_stubborn", StubbornBackend)
+    server = start_server()
+    ctx = server.ctx
+    spec = ts.Job(model="tiny/model", data=[{"text": "hi"}] * 2)
+    record = ctx.store.create(spec, spec.plan("simulated"), "serve_stubborn")
+    backend = StubbornBackend()
+    backend.launch(record)
+    record.emit(ts.Progress(step=1))
+    ctx.claim_run("local", record.run_id)
+    pid = int(record.state["worker_pid"])
+    try:
+        job = server.openai().fine_tuning.jobs.cancel(record.run_id)
+        assert job.id == record.run_id
+        wait_for(lambda: record.terminal, timeout=15)
+        assert record.status == "cancelled"
+        wait_for(lambda: not backend.worker_alive(record), timeout=5)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    whole(record)

@@ -69,6 +69,17 @@ class ServeContext:
         if self.supervisor is not None:
             self.supervisor.watch(run_id)
 
+    def cancel(self, run_id: str) -> None:
+        """Ask ``run_id`` to stop — the one way every route cancels (OpenAI's and the native
+        API's): the supervisor asks the backend and keeps following, so a local worker still
+        running ``cancel_grace_s`` later is killed and the run recorded cancelled."""
+        if self.supervisor is not None:
+            self.supervisor.cancel(run_id)
+            return
+        from tunesdk.run import Run  # an app without a supervisor (never under `tunesdk serve`)
+
+        Run.attach(run_id, home=self.store.home).cancel(wait=False)
+
     def run_for(self, owner: str, run_id: str, *, kind: str = "fine-tuning job") -> RunRecord:
         """The run ``run_id`` if ``owner`` created it; 404 otherwise (also for a damaged id)."""
         if self.ownership.owner_of("run", run_id) != owner:

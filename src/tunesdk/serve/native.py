@@ -228,14 +228,8 @@ class NativeAPI:
                 param="run_id",
                 code="run_ended",
             )
-        supervisor = self.ctx.supervisor
         try:
-            if supervisor is not None:
-                supervisor.cancel(record.run_id)
-            else:  # an app without a supervisor (never under `tunesdk serve`)
-                from tunesdk.run import Run
-
-                Run.attach(record.run_id, home=self.ctx.store.home).cancel(wait=False)
+            self.ctx.cancel(record.run_id)
         except ProviderError as exc:
             raise _provider_refusal(exc) from None
         return JSONResponse(_run_json(record))

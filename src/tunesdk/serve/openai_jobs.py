@@ -298,15 +298,13 @@ def routes(ctx: ServeContext) -> list[BaseRoute]:
         return answer(await asyncio.to_thread(view, record))
 
     async def cancel_job(request: Request) -> Response:
-        from tunesdk.run import Run
-
         record = ctx.run_for(ctx.owner(request), request.path_params["job_id"])
         if record.terminal:
             status = view(record, live=False)["status"]
             raise bad_request(f"Job {record.run_id} has already {status}; it cannot be cancelled.")
-        run = Run.attach(record.run_id, home=ctx.store.home)
         try:
-            await asyncio.to_thread(run.cancel, wait=False)
+            # as the native API: the supervisor enforces the backend's cancel grace
+            await asyncio.to_thread(ctx.cancel, record.run_id)
         except TuneError as exc:
             raise bad_request(f"Job {record.run_id} could not be cancelled: {exc}") from None
         return answer(view(record))
