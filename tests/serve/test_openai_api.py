@@ -553,3 +553,24 @@ def test_answers_carry_a_request_id_as_openais_do(server: Any) -> None:
     with pytest.raises(openai.NotFoundError) as missing:
         client.files.retrieve("file-" + "0" * 24)
     assert (missing.value.request_id or "").startswith("req_")
+
+
+def test_dropped_options_are_job_events_not_warnings_on_the_servers_stderr(
+    start_server: Callable[..., Any], capfd: pytest.CaptureFixture[str]
+) -> None:
+    import warnings
+
+    from tunesdk.errors import UnsupportedOptionWarning
+
+    with warnings.catch_warnings(record=True) as seen:
+        # as `python -W always::tunesdk.UnsupportedOptionWarning`: only the server quiets it
+        warnings.simplefilter("always", UnsupportedOptionWarning)
+        server = start_server()
+        client = server.openai()
+        training = client.files.create(file=("train.jsonl", CHAT), purpose="fine-tune")
+        job = sim_job(client, training.id, suffix="dropped-here")  # simulated drops suffix
+        wait_for(client, job.id)
+    assert not [w for w in seen if issubclass(w.category, UnsupportedOptionWarning)]
+    assert "UnsupportedOptionWarning" not in capfd.readouterr().err
+    events = client.fine_tuning.jobs.list_events(job.id, limit=100)
+    assert any(e.level == "warn" and "suffix" in e.message for e in events)

@@ -60,6 +60,7 @@ class RequestIds:
 def create_app(config: ServeConfig, *, context: ServeContext | None = None) -> Any:
     """The ASGI app of ``tunesdk serve`` for ``config`` (the store is ``config.home``)."""
     from tunesdk.serve import dashboard, native, openai_chat, openai_files, openai_jobs
+    from tunesdk.serve.server import quiet_dropped_option_warnings
     from tunesdk.serve.supervisor import Supervisor
 
     ctx = context or ServeContext(config)
@@ -68,6 +69,7 @@ def create_app(config: ServeConfig, *, context: ServeContext | None = None) -> A
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        quiet_dropped_option_warnings()  # the process serves this app: jobs' events say it
         supervisor.start()  # follows the runs that had not ended when the server last stopped
         try:
             yield

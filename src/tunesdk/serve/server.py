@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 from tunesdk.serve.config import ServeConfig
 
 #: seconds open connections (event streams) get to finish when the server stops
 SHUTDOWN_GRACE_S = 2
+
+
+def quiet_dropped_option_warnings() -> None:
+    """Silence `UnsupportedOptionWarning` in this process, as the CLI does: every option a
+    backend drops is already a warning event of its job (``list_events``, the dashboard), and a
+    server's stderr is its operator's log, not the client's."""
+    from tunesdk.errors import UnsupportedOptionWarning
+
+    warnings.simplefilter("ignore", UnsupportedOptionWarning)
 
 
 def serve(config: ServeConfig) -> None:
@@ -17,6 +27,7 @@ def serve(config: ServeConfig) -> None:
     from tunesdk.serve.app import create_app
 
     config.check_bind()
+    quiet_dropped_option_warnings()
     if config.home is not None:
         # runs are submitted through the public API, which (like the workers it starts) finds
         # the store through $TUNESDK_HOME: point it at the store this server serves
@@ -36,4 +47,4 @@ def serve(config: ServeConfig) -> None:
     )
 
 
-__all__ = ["serve"]
+__all__ = ["quiet_dropped_option_warnings", "serve"]
