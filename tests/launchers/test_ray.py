@@ -209,3 +209,27 @@ def test_attach_after_the_submitter_was_killed_then_cancel_mid_run(
     while str(client.get_job_status(f"tunesdk-{run.run_id}")) != "STOPPED":
         assert time.monotonic() < deadline, "the Ray job was not stopped"
         time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_cancel_reaches_every_ray_train_rank(ray_cluster: Any, model_dir: Path) -> None:
+    job = ray_job(
+        model_dir,
+        ray_cluster.address,
+        resources={"processes": 2},
+        micro_batch_size=2,
+        max_steps=400,
+        data=tiny_chat_data(64),
+    )
+    run = job.submit("trl")
+    cancelled = False
+    for event in run.events():
+        if isinstance(event, Progress) and event.step >= 2 and not cancelled:
+            run.cancel(wait=False)  # stop_job: the driver flags it in Ray's KV, the ranks stop
+            cancelled = True
+    events = run.record.events()
+    assert_gap_free(events)
+    final = events[-1]
+    assert isinstance(final, Cancelled) and run.status == "cancelled"
+    assert final.checkpoint and Path(final.checkpoint).is_dir()  # saved at the step they reached
+    assert max(e.step for e in events if isinstance(e, Progress)) < 400

@@ -204,14 +204,16 @@ def train_rank(config: dict[str, Any]) -> None:
     done = threading.Event()
 
     def watch_cancel() -> None:
+        # the flag goes into the run folder's state, which every rank on this node checks at
+        # each step (``should_stop``); the worker's own RunRecord is another object than ours
         key = cancel_key(spec["run_id"])
         while not done.wait(0.5):
             try:
                 if internal_kv._internal_kv_get(key):
-                    record.request_stop()
+                    record.mark_cancel_requested()
                     return
-            except Exception:
-                return
+            except Exception as exc:  # the KV store is briefly unreachable: ask again
+                _say(f"tunesdk: cancel check failed ({type(exc).__name__}: {exc})")
 
     threading.Thread(target=watch_cancel, daemon=True).start()
     relay = Relay(folder, spec) if int(os.environ.get("RANK", "0")) == 0 else None
