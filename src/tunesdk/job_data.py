@@ -1,5 +1,6 @@
-"""A job's data checked before anything is uploaded or started: the gate every backend's
-``preflight`` passes through (`validate_job_data`). The checks themselves are
+"""A job's data: checked before anything is uploaded or started, the gate every backend's
+``preflight`` passes through (`validate_job_data`); loaded as its train and eval sets where a
+backend trains (`train_eval_datasets`). The checks themselves are
 `tunesdk.data.preflight.check_training_data`, which knows nothing of jobs; this module turns
 its reports into one `DataError` and keeps its warnings for ``Run.submit`` to log on the run.
 """
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 from tunesdk.errors import DataError
 
 if TYPE_CHECKING:
+    from tunesdk.data import Dataset
     from tunesdk.job import Job
 
 
@@ -55,4 +57,17 @@ def validate_job_data(job: Job, backend: str, *, rules: str | None = None) -> No
             )
 
 
-__all__ = ["take_data_warnings", "validate_job_data"]
+def train_eval_datasets(job: Job) -> tuple[Dataset, Dataset | None]:
+    """The training set and the eval set (``eval_data`` or a deterministic ``eval_split`` of the
+    training data by ``job.seed``; None when the job has neither)."""
+    from tunesdk.data import Dataset
+
+    train = Dataset.load(job.data)
+    if job.eval_data is not None:
+        return train, Dataset.load(job.eval_data)
+    if job.eval_split is not None:
+        return train.split(job.eval_split, seed=job.seed)
+    return train, None
+
+
+__all__ = ["take_data_warnings", "train_eval_datasets", "validate_job_data"]

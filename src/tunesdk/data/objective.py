@@ -93,3 +93,26 @@ def check_objective(objective: str | None, **sources: Any) -> None:
                 where=f"job.{role} ({dataset.name})",
                 fix=f"{problem.fix} (nothing was started or uploaded)",
             )
+
+
+def require_preference_pairs(dataset: Any, name: str = "data") -> None:
+    """DataError unless ``dataset`` (a `tunesdk.data.Dataset`, the job's ``name``) holds
+    preference pairs: what a DPO trainer checks again at the start of training."""
+    if dataset.kind != "dpo":
+        raise DataError(
+            f"objective dpo needs preference pairs, but the {name} is {dataset.kind}",
+            where=f"job.{name}",
+            fix="give prompt/chosen/rejected examples, or use objective='sft'",
+        )
+
+
+def require_prompt_only(record: Any) -> None:
+    """DataError unless ``record`` is a prompt-only row (a prompt and reference columns, no
+    answer): what a GRPO trainer samples from."""
+    if not getattr(record, "prompt_only", False):
+        raise DataError(
+            f"objective grpo needs prompt-only rows, but {record.source or 'a row'} has an answer",
+            where="job.data",
+            fix='give {"prompt": ..., "answer": ...} rows, or messages without the final '
+            "assistant turn",
+        )

@@ -12,10 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tunesdk.base_tokenizer import load_base_tokenizer
 from tunesdk.data import Dataset
+from tunesdk.data.objective import require_preference_pairs, require_prompt_only
 from tunesdk.data.records import Conversation, Preference
 from tunesdk.data.templates import IGNORE_INDEX, hf_message, render_text, tokenize_record
-from tunesdk.errors import DataError, JobError
+from tunesdk.data.truncation import truncation_warnings
+from tunesdk.errors import DataError
 
 if TYPE_CHECKING:
     from tunesdk.job import Job
@@ -55,32 +58,12 @@ class Prompt:
 
 def load_tokenizer(source: str, chat_template: str | None = None) -> Any:
     """The base model's transformers tokenizer (``chat_template`` replaces its template)."""
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-    except OSError as exc:
-        raise JobError(
-            f"cannot load the tokenizer of {source!r}: {str(exc).splitlines()[0]}",
-            where="job.model",
-            fix="check the model id/path, or set backend_options.tinker.tokenizer to the base "
-            "model's tokenizer (HF id or local folder)",
-        ) from None
-    if chat_template is not None:
-        from tunesdk.paths import chat_template_text
-
-        tokenizer.chat_template = chat_template_text(chat_template)
-    return tokenizer
-
-
-def train_eval(job: Job) -> tuple[Dataset, Dataset | None]:
-    """The training set and the eval set (``eval_data`` or a deterministic ``eval_split``)."""
-    train = Dataset.load(job.data)
-    if job.eval_data is not None:
-        return train, Dataset.load(job.eval_data)
-    if job.eval_split is not None:
-        return train.split(job.eval_split, seed=job.seed)
-    return train, None
+    return load_base_tokenizer(
+        source,
+        chat_template,
+        fix="check the model id/path, or set backend_options.tinker.tokenizer to the base "
+        "model's tokenizer (HF id or local folder)",
+    )
 
 
 def _sequence(encoded: dict[str, list[int]]) -> Sequence:
@@ -109,31 +92,9 @@ def sft_sequences(
             dropped += 1
             continue
         sequences.append(full)
-    if not sequences:
-        if total and over == total:
-            raise DataError(
-                f"all {total} examples in {name} are longer than max_seq_length={limit} "
-                f"tokens (the shortest has {shortest})",
-                where=f"job.{name}",
-                fix=f"raise max_seq_length to at least {shortest} or shorten the examples",
-            )
-        raise DataError(
-            f"no example in {name} has a token to learn (no assistant reply within "
-            f"max_seq_length={limit})",
-            where=f"job.{name}",
-            fix="add assistant turns, set train_on_inputs=True, or raise max_seq_length",
-        )
-    warnings = []
-    if over:
-        warnings.append(
-            f"{over} of {total} examples in {name} are longer than max_seq_length={limit} "
-            "and were cut at the right"
-        )
-    if dropped:
-        warnings.append(
-            f"{dropped} examples in {name} had nothing to learn within max_seq_length={limit} "
-            "and were dropped"
-        )
+    warnings = truncation_warnings(
+        name=name, limit=limit, total=total, over=over, dropped=dropped, shortest=shortest
+    )
     return sequences, warnings
 
 
@@ -164,12 +125,7 @@ def preference_pairs(
 ) -> list[Pair]:
     """Every preference pair tokenized; DataError for data that holds no pairs or a pair whose
     response lies wholly beyond ``max_seq_length``."""
-    if dataset.kind != "dpo":
-        raise DataError(
-            f"objective dpo needs preference pairs, but the {name} is {dataset.kind}",
-            where=f"job.{name}",
-            fix="give prompt/chosen/rejected examples, or use objective='sft'",
-        )
+    require_preference_pairs(dataset, name)
     pairs = []
     for record in dataset:
         assert isinstance(record, Preference)
@@ -191,14 +147,8 @@ def grpo_prompts(dataset: Dataset, tokenizer: Any, job: Job) -> list[Prompt]:
     """Prompt-only rows: tokens to sample from, and what the rewards receive."""
     prompts = []
     for record in dataset:
-        if not isinstance(record, Conversation) or not record.prompt_only:
-            raise DataError(
-                f"objective grpo needs prompt-only rows, but {record.source or 'a row'} has "
-                "an answer",
-                where="job.data",
-                fix='give {"prompt": ..., "answer": ...} rows, or messages without the final '
-                "assistant turn",
-            )
+        require_prompt_only(record)
+        assert isinstance(record, Conversation)  # only conversations are prompt-only
         if record.chat:
             messages = [hf_message(m) for m in record.messages]
             text = render_text(tokenizer, messages, record.tools, add_generation_prompt=True)
@@ -245,5 +195,4 @@ __all__ = [
     "load_tokenizer",
     "preference_pairs",
     "sft_sequences",
-    "train_eval",
 ]

@@ -10,14 +10,16 @@ from typing import Any
 
 from tunesdk.backend import Plan, PlanBuilder
 from tunesdk.errors import JobError
+from tunesdk.grpo import (
+    DEFAULT_MAX_COMPLETION_LENGTH,
+    DEFAULT_NUM_GENERATIONS,
+    DEFAULT_TEMPERATURE,
+    grpo_sampling,
+)
 from tunesdk.job import Job
 from tunesdk.methods import LoRA
 from tunesdk_tinker import service
 
-#: GRPO defaults, sized for small models and short runs (the trl backend's too)
-DEFAULT_NUM_GENERATIONS = 4
-DEFAULT_MAX_COMPLETION_LENGTH = 64
-DEFAULT_TEMPERATURE = 1.0
 #: Tinker's policy-gradient losses the GRPO loop can use (``backend_options.tinker.rl_loss``)
 RL_LOSSES = ("importance_sampling", "ppo", "cispo")
 DEFAULT_RL_LOSS = "importance_sampling"
@@ -96,16 +98,7 @@ def grpo_settings(job: Job, options: dict[str, Any]) -> dict[str, Any]:
     """The GRPO loop's knobs; JobError when a batch cannot hold whole groups."""
     from tunesdk.rewards import check_worker_rewards, reward_name
 
-    generations = job.num_generations or DEFAULT_NUM_GENERATIONS
-    if job.batch_size % generations:
-        raise JobError(
-            f"batch_size={job.batch_size} is not a multiple of num_generations={generations}: "
-            "GRPO samples num_generations completions per prompt and needs whole groups per batch",
-            where="job.batch_size",
-            fix=f"use batch_size={max(generations, job.batch_size // generations * generations)} "
-            "(batch_size counts completions: prompts per step × num_generations), or change "
-            "num_generations",
-        )
+    sampling = grpo_sampling(job)
     if not job.rewards:
         raise JobError(
             "objective grpo needs at least one reward",
@@ -116,10 +109,10 @@ def grpo_settings(job: Job, options: dict[str, Any]) -> dict[str, Any]:
     return {
         "rewards": [reward_name(r, i) for i, r in enumerate(job.rewards)],
         "reward_weights": job.reward_weights,
-        "num_generations": generations,
-        "prompts_per_step": job.batch_size // generations,
-        "max_completion_length": job.max_completion_length or DEFAULT_MAX_COMPLETION_LENGTH,
-        "temperature": job.temperature or DEFAULT_TEMPERATURE,
+        "num_generations": sampling.num_generations,
+        "prompts_per_step": sampling.prompts_per_step,
+        "max_completion_length": sampling.max_completion_length,
+        "temperature": sampling.temperature,
         "loss_fn": options.get("rl_loss", DEFAULT_RL_LOSS),
         "advantages": "group-normalized: (reward - group mean) / (group std + 1e-4)",
         "sampler": "save_weights_and_get_sampling_client() before each step (on-policy)",

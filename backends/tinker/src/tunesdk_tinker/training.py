@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunesdk.errors import JobError, RunCancelled
+from tunesdk.job_data import train_eval_datasets
 from tunesdk.models import ProviderModel
 from tunesdk.store import RunRecord
 from tunesdk_tinker import data as data_mod
@@ -33,7 +34,7 @@ class Prepared:
 def prepare(run: RunRecord, objective: str, native: dict[str, Any], tokenizer: Any) -> Prepared:
     """The job's data tokenized for ``objective`` (warnings logged on the run)."""
     job = run.job
-    train_set, eval_set = data_mod.train_eval(job)
+    train_set, eval_set = train_eval_datasets(job)
     eval_items: Any = None
     items: Any
     if objective == "sft":

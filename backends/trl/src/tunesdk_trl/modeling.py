@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tunesdk.base_tokenizer import load_base_tokenizer
 from tunesdk.errors import BackendUnavailable, JobError
 from tunesdk.job import Job
 from tunesdk.methods import QLoRA
@@ -46,20 +47,11 @@ def check_model_path(model: str) -> None:
 
 
 def load_tokenizer(source: str, chat_template: str | None = None) -> Any:
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-    except OSError as exc:
-        raise JobError(
-            f"cannot load the tokenizer of {source!r}: {str(exc).splitlines()[0]}",
-            where="job.model",
-            fix="check the model id/path (and HF_TOKEN for gated models)",
-        ) from None
-    if chat_template is not None:
-        from tunesdk.paths import chat_template_text
-
-        tokenizer.chat_template = chat_template_text(chat_template)  # Jinja text or a file
+    """The base model's tokenizer (``chat_template`` replaces its template), padding with EOS
+    when it has no pad token (TRL's collators pad)."""
+    tokenizer = load_base_tokenizer(
+        source, chat_template, fix="check the model id/path (and HF_TOKEN for gated models)"
+    )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

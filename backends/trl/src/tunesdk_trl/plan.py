@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tunesdk import grpo
 from tunesdk.backend import Plan, PlanBuilder
 from tunesdk.errors import JobError
 from tunesdk.job import Job
@@ -334,9 +335,9 @@ def _grpo_rows(builder: PlanBuilder, job: Job, config: dict[str, Any], prefix: s
         reason="imported in the worker; each logged as rewards/<name>/mean",
     )
     knobs = {
-        "num_generations": (rl.DEFAULT_NUM_GENERATIONS, "completions per prompt"),
-        "max_completion_length": (rl.DEFAULT_MAX_COMPLETION_LENGTH, "tokens per completion"),
-        "temperature": (rl.DEFAULT_TEMPERATURE, "sampling temperature"),
+        "num_generations": (grpo.DEFAULT_NUM_GENERATIONS, "completions per prompt"),
+        "max_completion_length": (grpo.DEFAULT_MAX_COMPLETION_LENGTH, "tokens per completion"),
+        "temperature": (grpo.DEFAULT_TEMPERATURE, "sampling temperature"),
         "loss_type": (rl.DEFAULT_LOSS_TYPE, "TRL's default loss"),
     }
     for option, (default, what) in knobs.items():

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunesdk.errors import DataError, JobError
+from tunesdk.data.objective import require_prompt_only
+from tunesdk.errors import DataError
+from tunesdk.grpo import grpo_sampling
 from tunesdk.job import Job
 
 #: objective -> (trainer class, config class, module holding them)
@@ -26,28 +28,16 @@ RL_TRAINERS: dict[str, tuple[str, str, str]] = {
     "orpo": ("ORPOTrainer", "ORPOConfig", "trl.experimental.orpo"),
 }
 
-DEFAULT_NUM_GENERATIONS = 4
-DEFAULT_MAX_COMPLETION_LENGTH = 64
-DEFAULT_TEMPERATURE = 1.0
 DEFAULT_LOSS_TYPE = "dapo"
 
 
 def grpo_kwargs(job: Job) -> dict[str, Any]:
     """``GRPOConfig`` kwargs for the RL knobs; JobError when the batch cannot hold whole groups."""
-    generations = job.num_generations or DEFAULT_NUM_GENERATIONS
-    if job.batch_size % generations:
-        raise JobError(
-            f"batch_size={job.batch_size} is not a multiple of num_generations={generations}: "
-            "GRPO samples num_generations completions per prompt and needs whole groups per batch",
-            where="job.batch_size",
-            fix=f"use batch_size={max(generations, job.batch_size // generations * generations)} "
-            "(batch_size counts completions: prompts per step × num_generations), or change "
-            "num_generations",
-        )
+    sampling = grpo_sampling(job)
     kwargs: dict[str, Any] = {
-        "num_generations": generations,
-        "max_completion_length": job.max_completion_length or DEFAULT_MAX_COMPLETION_LENGTH,
-        "temperature": job.temperature or DEFAULT_TEMPERATURE,
+        "num_generations": sampling.num_generations,
+        "max_completion_length": sampling.max_completion_length,
+        "temperature": sampling.temperature,
         "loss_type": job.loss_type or DEFAULT_LOSS_TYPE,
         "beta": job.beta if "beta" in job.model_fields_set else 0.0,
         "reward_weights": job.reward_weights,
@@ -70,14 +60,7 @@ def grpo_dataset(dataset: Any) -> Any:
 
     rows: list[dict[str, Any]] = []
     for record in dataset:
-        if not getattr(record, "prompt_only", False):
-            raise DataError(
-                f"objective grpo needs prompt-only rows, but {record.source or 'a row'} has "
-                "an answer",
-                where="job.data",
-                fix='give {"prompt": ..., "answer": ...} rows, or messages without the final '
-                "assistant turn",
-            )
+        require_prompt_only(record)
         rows.append(to_trl(record))
     return datasets.Dataset.from_list(rows)
 

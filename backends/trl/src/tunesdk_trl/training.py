@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesdk.errors import RunCancelled
+from tunesdk.job_data import train_eval_datasets
 from tunesdk.models import LocalModel
 from tunesdk.store import RunRecord
 from tunesdk.worker import is_main_process
@@ -81,7 +82,7 @@ def _datasets(run: RunRecord, objective: str, tokenizer: Any, main: bool) -> tup
     """Training and eval ``datasets.Dataset``: tokenized with labels for SFT, pairs for DPO and
     ORPO, prompts with their reference columns for GRPO, labelled completions for KTO."""
     job = run.job
-    train_set, eval_set = data_mod.train_eval_datasets(job)
+    train_set, eval_set = train_eval_datasets(job)
     if objective in ("grpo", "kto"):
         convert = rl.grpo_dataset if objective == "grpo" else rl.kto_dataset
         return convert(train_set), convert(eval_set) if eval_set is not None else None
