@@ -24,10 +24,10 @@ from tunesdk.models import LocalModel, ModelHandle
 
 if TYPE_CHECKING:
     from tunesdk.backend import Plan
-    from tunesdk.plans import BackendKind
     from tunesdk.events import Event
     from tunesdk.job import Job
     from tunesdk.launchers.base import Launcher
+    from tunesdk.plans import BackendKind
     from tunesdk.store import RunRecord
 
 # Children started by this process (kept by the local launcher; the name older code imported)
