@@ -203,6 +203,22 @@ def test_sft_weights_are_tunesdks_assistant_mask_shifted(tiny_model_path: Path) 
     assert first.loss_fn_inputs["target_tokens"].tolist() == sequences[0].tokens[1:]
 
 
+def test_sft_tokens_cuts_and_warnings_match_the_trl_backend(tiny_model_path: Path) -> None:
+    from tunesdk_trl import data as trl_data
+
+    tokenizer = data.load_tokenizer(str(tiny_model_path))
+    rows = tiny_chat_data(4)
+    rows.append({"messages": [{"role": "user", "content": "hi " * 40}, *rows[0]["messages"][1:]]})
+    dataset = Dataset.load(rows)
+    job = sft_job(tiny_model_path, max_seq_length=24)
+    sequences, warnings = data.sft_sequences(dataset, tokenizer, job)
+    trl_ds, trl_warnings = trl_data.sft_dataset(dataset, tokenizer, job)
+    assert warnings == trl_warnings and len(warnings) == 2  # one cut, and it lost its answer
+    assert [s.tokens for s in sequences] == trl_ds["input_ids"]
+    learned = [[label != IGNORE_INDEX for label in labels] for labels in trl_ds["labels"]]
+    assert [s.learned for s in sequences] == learned
+
+
 def test_dpo_pairs_learn_only_the_responses(tiny_model_path: Path) -> None:
     tokenizer = data.load_tokenizer(str(tiny_model_path))
     [pair] = data.preference_pairs(
