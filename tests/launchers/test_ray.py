@@ -113,6 +113,7 @@ class TestRayLauncherContract(LifecycleContract, DataContract, PlanContract):
         bucket = contract_facts.job["launcher_options"]["ray"]["storage"].removeprefix("file://")
         assert (Path(bucket) / result.run_id / "model").is_dir()  # and left in the bucket
         assert model.base_model == str(model_dir)  # as the user named it, not the shipped copy
+        assert not (result.run_dir / "ray_bundle").exists()  # uploaded, the local copy removed
         events = contract_followed.events
         assert sum(isinstance(e, Progress) for e in events) == 3
         assert all(e.source_id and e.source_id.startswith("ray:") for e in events[4:])

@@ -30,6 +30,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -377,6 +378,9 @@ class RayLauncher(Launcher):
             metadata={"tunesdk_run_id": run.run_id, **metadata},
             **layout.submission(),
         )
+        # Ray has uploaded the working_dir to the cluster: the local copies (a model folder, the
+        # data) would only take disk space in the run folder
+        shutil.rmtree(bundle, ignore_errors=True)
         run.log(f"submitted to the Ray cluster at {address} as {submission_id}")
 
     def _client_for(self, run: RunRecord) -> tuple[Any, str]:
