@@ -238,12 +238,18 @@ def plot(
     title: Annotated[str | None, typer.Option(help="plot title")] = None,
 ) -> None:
     """Plot a run's train and eval loss against step; warns where it starts to overfit."""
-    from tunesdk.evaluation import detect_overfitting, plot_loss
-    from tunesdk.run import Run
+    from tunesdk.evaluation.overfitting import detect_overfitting
+    from tunesdk.evaluation.plot import plot_loss
+    from tunesdk.store import RunStore
 
-    the_run = Run.attach(run_id)
-    the_run.refresh()  # a live managed run: fetch the provider's latest events first
-    events = the_run.record.events()
+    record = RunStore().get(run_id)
+    if not record.terminal:  # a live run: fetch its latest events first (a provider's, say)
+        from tunesdk.run import Run
+
+        the_run = Run.attach(run_id)
+        the_run.refresh()
+        record = the_run.record
+    events = record.events()  # a finished run's are all stored: no backend to load
     path = plot_loss(events, output, title=title or f"run {run_id}")
     out.print(f"wrote {path}", markup=False)
     warning = detect_overfitting(events)

@@ -14,6 +14,7 @@ from tunesdk.events import Event, Progress
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 _INSTALL_FIX = "pip install 'tunesdk[eval]'  (or: pip install matplotlib)"
 
@@ -37,16 +38,7 @@ def plot_loss(events: Iterable[Event], path: str | Path, *, title: str | None = 
             fix="plot a run that logged Progress.train_loss or Evaluation.eval_loss events",
         )
     warning = detect_overfitting(events)
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise TuneError("plot_loss needs matplotlib", where="plot_loss", fix=_INSTALL_FIX) from exc
-
-    # A bare Figure on the Agg canvas: no display, no pyplot global state.
-    figure = Figure(figsize=(9, 5), dpi=110, layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    figure, axes = _figure()
     _draw_curves(axes, curve)
     if warning is not None:
         _mark_overfitting(axes, curve, warning)
@@ -70,14 +62,7 @@ def plot_loss(events: Iterable[Event], path: str | Path, *, title: str | None = 
 
 def _plot_rewards(rewards: list[tuple[int, Progress]], path: str | Path, title: str | None) -> Path:
     """Mean reward (with ± one std band) and each reward function's mean against step."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise TuneError("plot_loss needs matplotlib", where="plot_loss", fix=_INSTALL_FIX) from exc
-    figure = Figure(figsize=(9, 5), dpi=110, layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    figure, axes = _figure()
     steps = [step for step, _ in rewards]
     means = [event.reward_mean or 0.0 for _, event in rewards]
     axes.plot(steps, means, color="tab:green", lw=1.6, marker=".", label="mean reward")
@@ -100,6 +85,23 @@ def _plot_rewards(rewards: list[tuple[int, Progress]], path: str | Path, title: 
     target.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(target)
     return target
+
+
+def _figure() -> tuple[Figure, Axes]:
+    """A bare Figure on the Agg canvas (no display, no pyplot global state) with one axes.
+
+    Fixed margins, not a layout engine: constrained layout measures every text by drawing the
+    figure once more, which more than doubled the time of a plot (benchmarks/plot_time.py)."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise TuneError("plot_loss needs matplotlib", where="plot_loss", fix=_INSTALL_FIX) from exc
+    figure = Figure(figsize=(9, 5), dpi=110)
+    FigureCanvasAgg(figure)
+    # room for 7-character tick labels and the axis label (left), a title line, the suptitle
+    figure.subplots_adjust(left=0.09, right=0.98, bottom=0.11, top=0.86)
+    return figure, figure.add_subplot()
 
 
 def _draw_curves(axes: Axes, curve: LossCurve) -> None:
