@@ -25,9 +25,17 @@ from typing import Any
 
 import tunesdk as ts
 from tunesdk.events import Progress
-from tunesdk.store import RunStore
 from tunesdk.testing import tiny_model
 from tunesdk_trl import TRLBackend
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, also when loaded by path
+from _common import (
+    alternate,
+    plain_training_args,
+    run_through_worker,
+    train_in_process,
+    wall_report,
+)
 
 WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog"]
 REWARD_MODULE = "grpo_parity_rewards"
@@ -60,17 +68,11 @@ def make_job(model: Path, steps: int) -> ts.Job:
 
 
 def run_tunesdk(job: ts.Job, home: Path) -> tuple[list[float], float]:
-    backend = TRLBackend()
-    record = RunStore(home).create(job, backend.plan(job), "trl")
-    start = time.perf_counter()
-    backend.train(record)
-    wall = time.perf_counter() - start
-    rewards = [
-        e.reward_mean
-        for e in record.events()
-        if isinstance(e, Progress) and e.reward_mean is not None
-    ]
-    return rewards, wall
+    return train_in_process(TRLBackend(), job, home, _rewards)
+
+
+def _rewards(events: list[Any]) -> list[float]:
+    return [e.reward_mean for e in events if isinstance(e, Progress) and e.reward_mean is not None]
 
 
 def run_plain_trl(job: ts.Job, output_dir: Path) -> tuple[list[float], float]:
@@ -86,21 +88,11 @@ def run_plain_trl(job: ts.Job, output_dir: Path) -> tuple[list[float], float]:
     tokenizer = AutoTokenizer.from_pretrained(job.model_name)
     model = AutoModelForCausalLM.from_pretrained(job.model_name, dtype="float32")
     config = GRPOConfig(
-        output_dir=str(output_dir),
-        max_steps=job.max_steps or -1,
-        learning_rate=job.effective_learning_rate,
-        per_device_train_batch_size=job.batch_size,
-        warmup_steps=job.warmup_ratio,
+        **plain_training_args(job, output_dir),
         num_generations=job.num_generations,
         max_completion_length=job.max_completion_length,
         beta=0.0,
-        seed=job.seed,
-        data_seed=job.seed,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
         bf16=False,
-        disable_tqdm=True,
     )
     trainer = GRPOTrainer(
         model=model,
@@ -115,37 +107,22 @@ def run_plain_trl(job: ts.Job, output_dir: Path) -> tuple[list[float], float]:
     return rewards, time.perf_counter() - start
 
 
-def run_through_worker(job: ts.Job, home: Path) -> float:
-    """Seconds for ``job.run("trl")`` end to end (plan, worker start, training, result)."""
-    os.environ["TUNESDK_HOME"] = str(home)
-    start = time.perf_counter()
-    job.run("trl", progress=False)
-    return time.perf_counter() - start
-
-
 def compare(job: ts.Job, root: Path, repeats: int, *, worker: bool) -> dict[str, Any]:
-    plain_walls, our_walls = [], []
-    plain: list[float] = []
-    ours: list[float] = []
-    for index in range(repeats):  # alternating; the first run of each also pays for imports
-        plain, wall = run_plain_trl(job, root / f"plain-{index}")
-        plain_walls.append(wall)
-        ours, wall = run_tunesdk(job, root / f"home-{index}")
-        our_walls.append(wall)
+    plain, ours, plain_wall, our_wall = alternate(
+        lambda out: run_plain_trl(job, out), lambda home: run_tunesdk(job, home), root, repeats
+    )
     diffs = [abs(a - b) for a, b in zip(ours, plain, strict=True)]
     report: dict[str, Any] = {
         "steps": len(ours),
         "identical_rewards": ours == plain,
         "max_abs_reward_diff": max(diffs) if diffs else None,
-        "tunesdk_wall_s": round(min(our_walls), 3),
-        "plain_trl_wall_s": round(min(plain_walls), 3),
-        "wall_ratio": round(min(our_walls) / min(plain_walls), 3),
+        **wall_report(plain_wall, our_wall, plain_key="plain_trl_wall_s"),
         "tunesdk_rewards": [round(r, 4) for r in ours],
         "plain_trl_rewards": [round(r, 4) for r in plain],
     }
     if worker:
         report["worker_startup_s"] = round(
-            run_through_worker(job, root / "worker-home") - min(our_walls), 3
+            run_through_worker(job, "trl", root / "worker-home") - our_wall, 3
         )
     return report
 

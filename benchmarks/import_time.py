@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common
+from _common import run_store_with_one_run
 
 HEAVY = ("torch", "transformers", "openai", "together", "fireworks", "datasets", "trl", "peft")
 #: what a command that neither trains nor tokenizes must never import
@@ -72,30 +74,7 @@ def wall_time(command: list[str], env: dict[str, str], cwd: Path) -> float:
 
 def prepare(folder: Path) -> tuple[dict[str, str], dict[str, str]]:
     """A run store with one completed simulated run, a chat data file and a job file."""
-    rows = [
-        {
-            "messages": [
-                {"role": "user", "content": f"{i} + {i}?"},
-                {"role": "assistant", "content": str(2 * i)},
-            ]
-        }
-        for i in range(64)
-    ]
-    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (folder / "job.yaml").write_text(
-        "model: Qwen/Qwen2.5-0.5B-Instruct\ndata: train.jsonl\nmax_steps: 8\neval_split: 0.25\n"
-        "backend_options:\n  simulated:\n    step_seconds: 0.001\n"
-    )
-    env = {**os.environ, "TUNESDK_HOME": str(folder / "home"), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "tunesdk", "run", "job.yaml", "-b", "simulated", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=folder,
-        check=True,
-    )
-    run_id = json.loads(proc.stdout.splitlines()[0])["run_id"]
+    env, run_id = run_store_with_one_run(folder)
     commands = {
         "--help": "--help",
         "backends": "backends",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,9 +24,17 @@ from typing import Any
 
 import tunesdk as ts
 from tunesdk.events import Progress
-from tunesdk.store import RunStore
 from tunesdk.testing import tiny_chat_data, tiny_model
 from tunesdk_trl import TRLBackend
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, also when loaded by path
+from _common import (
+    alternate,
+    plain_training_args,
+    run_through_worker,
+    train_in_process,
+    wall_report,
+)
 
 
 def make_job(model: Path, examples: int, steps: int) -> ts.Job:
@@ -43,24 +52,11 @@ def make_job(model: Path, examples: int, steps: int) -> ts.Job:
 
 
 def run_tunesdk(job: ts.Job, home: Path) -> tuple[list[float], float]:
-    backend = TRLBackend()
-    record = RunStore(home).create(job, backend.plan(job), "trl")
-    start = time.perf_counter()
-    backend.train(record)
-    wall = time.perf_counter() - start
-    losses = [e.train_loss for e in record.events() if isinstance(e, Progress) and e.train_loss]
-    return losses, wall
+    return train_in_process(TRLBackend(), job, home, _losses)
 
 
-def run_through_worker(job: ts.Job, home: Path) -> float:
-    """Seconds for ``job.run(backend="trl")`` end to end: plan, preflight, worker process start
-    (Python + torch imports), training, result."""
-    import os
-
-    os.environ["TUNESDK_HOME"] = str(home)
-    start = time.perf_counter()
-    job.run(backend="trl", progress=False)
-    return time.perf_counter() - start
+def _losses(events: list[Any]) -> list[float]:
+    return [e.train_loss for e in events if isinstance(e, Progress) and e.train_loss]
 
 
 def run_plain_trl(job: ts.Job, output_dir: Path) -> tuple[list[float], float]:
@@ -81,22 +77,10 @@ def run_plain_trl(job: ts.Job, output_dir: Path) -> tuple[list[float], float]:
     tokenizer = AutoTokenizer.from_pretrained(job.model_name)
     model = AutoModelForCausalLM.from_pretrained(job.model_name)
     config = SFTConfig(
-        output_dir=str(output_dir),
-        max_steps=job.max_steps or -1,
-        learning_rate=job.effective_learning_rate,
-        per_device_train_batch_size=job.batch_size,
-        warmup_steps=job.warmup_ratio,
+        **plain_training_args(job, output_dir),
         max_length=job.max_seq_length,
-        seed=job.seed,
-        data_seed=job.seed,
-        logging_steps=1,
-        # no intermediate checkpoints on either side (make_job turns tunesdk's off through
-        # backend_options): checkpoint writes measure this machine's disk, not the training loop
-        save_strategy="no",
-        report_to="none",
         bf16=False,
         assistant_only_loss=True,
-        disable_tqdm=True,
     )
     method = job.method
     assert isinstance(method, ts.LoRA)
@@ -138,28 +122,21 @@ def main() -> None:
 
 def compare(job: ts.Job, root: Path, repeats: int = 2, *, startup: bool = False) -> dict[str, Any]:
     """Both sides ``repeats`` times, alternating (the first run also pays for imports)."""
-    plain_walls, our_walls = [], []
-    plain: list[float] = []
-    ours: list[float] = []
-    for index in range(repeats):
-        plain, wall = run_plain_trl(job, root / f"plain-{index}")
-        plain_walls.append(wall)
-        ours, wall = run_tunesdk(job, root / f"home-{index}")
-        our_walls.append(wall)
+    plain, ours, plain_wall, our_wall = alternate(
+        lambda out: run_plain_trl(job, out), lambda home: run_tunesdk(job, home), root, repeats
+    )
     diffs = [abs(a - b) for a, b in zip(ours, plain, strict=True)]
     report: dict[str, Any] = {
         "steps": len(ours),
         "max_abs_loss_diff": max(diffs),
-        "tunesdk_wall_s": round(min(our_walls), 3),
-        "plain_trl_wall_s": round(min(plain_walls), 3),
-        "wall_ratio": round(min(our_walls) / min(plain_walls), 3),
+        **wall_report(plain_wall, our_wall, plain_key="plain_trl_wall_s"),
         "tunesdk_losses": ours,
         "plain_trl_losses": plain,
     }
     if startup:
         # job.run() around the same training: worker process start-up and run bookkeeping
-        whole_run = run_through_worker(job, root / "worker-home")
-        report["worker_startup_s"] = round(whole_run - min(our_walls), 3)
+        whole_run = run_through_worker(job, "trl", root / "worker-home")
+        report["worker_startup_s"] = round(whole_run - our_wall, 3)
     return report
 
 

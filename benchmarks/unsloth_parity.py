@@ -24,6 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, also when loaded by path
+from _common import alternate, plain_training_args, train_in_process, wall_report
+
 IN_ENGINE = "TUNESDK_UNSLOTH_PARITY_IN_ENGINE"
 
 
@@ -46,16 +49,12 @@ def make_job(model: Path, examples: int, steps: int) -> Any:
 
 def run_tunesdk(job: Any, home: Path) -> tuple[list[float], float]:
     from tunesdk.events import Progress
-    from tunesdk.store import RunStore
     from tunesdk_unsloth import UnslothBackend
 
-    backend = UnslothBackend()
-    record = RunStore(home).create(job, backend.plan(job), "unsloth")
-    start = time.perf_counter()
-    backend.train(record)
-    wall = time.perf_counter() - start
-    losses = [e.train_loss for e in record.events() if isinstance(e, Progress) and e.train_loss]
-    return losses, wall
+    def losses(events: list[Any]) -> list[float]:
+        return [e.train_loss for e in events if isinstance(e, Progress) and e.train_loss]
+
+    return train_in_process(UnslothBackend(), job, home, losses)
 
 
 def run_plain_unsloth(job: Any, output_dir: Path) -> tuple[list[float], float]:
@@ -100,19 +99,9 @@ def run_plain_unsloth(job: Any, output_dir: Path) -> tuple[list[float], float]:
         random_state=job.seed,
     )
     config = SFTConfig(
-        output_dir=str(output_dir),
-        max_steps=job.max_steps,
-        learning_rate=job.effective_learning_rate,
-        per_device_train_batch_size=job.batch_size,
-        warmup_steps=job.warmup_ratio,
+        **plain_training_args(job, output_dir),
         max_length=job.max_seq_length,
-        seed=job.seed,
-        data_seed=job.seed,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
         assistant_only_loss=True,
-        disable_tqdm=True,
     )
     trainer = SFTTrainer(
         model=model,
@@ -133,14 +122,12 @@ def compare(steps: int, examples: int, repeats: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         job = make_job(tiny_model(root / "model"), examples, steps)
-        plain_walls, our_walls = [], []
-        plain: list[float] = []
-        ours: list[float] = []
-        for index in range(repeats):
-            plain, wall = run_plain_unsloth(job, root / f"plain-{index}")
-            plain_walls.append(wall)
-            ours, wall = run_tunesdk(job, root / f"home-{index}")
-            our_walls.append(wall)
+        plain, ours, plain_wall, our_wall = alternate(
+            lambda out: run_plain_unsloth(job, out),
+            lambda home: run_tunesdk(job, home),
+            root,
+            repeats,
+        )
     diffs = [abs(a - b) for a, b in zip(ours, plain, strict=False)]
     return {
         "steps": steps,
@@ -148,9 +135,7 @@ def compare(steps: int, examples: int, repeats: int) -> dict[str, Any]:
         "plain_final_loss": plain[-1] if plain else None,
         "tunesdk_final_loss": ours[-1] if ours else None,
         "max_loss_diff": max(diffs) if diffs else None,
-        "plain_wall_s": round(min(plain_walls), 3),
-        "tunesdk_wall_s": round(min(our_walls), 3),
-        "wall_ratio": round(min(our_walls) / min(plain_walls), 3),
+        **wall_report(plain_wall, our_wall, plain_key="plain_wall_s"),
     }
 
 
