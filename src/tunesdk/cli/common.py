@@ -14,7 +14,7 @@ from tunesdk.errors import JobError
 
 app = typer.Typer(
     name="tunesdk",
-    help="Define an LLM fine-tuning job once; run it on TRL, Unsloth, Axolotl, OpenAI, Together or Fireworks.",
+    help="Define an LLM fine-tuning job once; run it on TRL, Unsloth, Axolotl, OpenAI, Together, Fireworks or Tinker.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -97,3 +97,30 @@ def print_event(event: Any, as_json: bool) -> None:
     from tunesdk.progress import event_line
 
     out.print(event_line(event), soft_wrap=True)
+
+
+def require_free_port(host: str, port: int, *, busy_hint: str = "") -> None:
+    """Fail before a server prints its address when ``host:port`` cannot be bound (uvicorn would
+    say only ``[Errno 98]`` after the banner claimed the address)."""
+    import errno
+    import socket
+
+    from tunesdk.errors import TuneError
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.create_server((host, port), family=family):  # SO_REUSEADDR, as uvicorn
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            raise TuneError(
+                f"port {port} on {host} is already in use{busy_hint}",
+                where="--port",
+                fix=f"stop what listens there, or choose another port: --port {port + 1}",
+            ) from None
+        raise TuneError(
+            f"cannot listen on {host}:{port}: {reason}",
+            where="--host",
+            fix="bind an address of this machine (127.0.0.1 for this machine only)",
+        ) from None

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from tunesdk.cli.common import app
+from tunesdk.cli.common import app, require_free_port
 from tunesdk.errors import TuneError
 
 #: an older flag: a setting name (its value becomes ``--set NAME=VALUE``), a new flag name
@@ -25,7 +25,8 @@ Legacy = str | Callable[[str], list[str]] | list[str]
 @app.command("emulator")
 def emulator(
     backend: Annotated[
-        str, typer.Argument(help="backend whose emulator to serve: together, openai, fireworks, tinker")
+        str,
+        typer.Argument(help="backend whose emulator to serve: together, openai, fireworks, tinker"),
     ],
     port: Annotated[
         int | None,
@@ -36,7 +37,8 @@ def emulator(
     ] = None,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     seconds_per_step: Annotated[
-        float | None, typer.Option(help="seconds an emulated training step takes (default 0.5)")
+        float | None,
+        typer.Option(help="seconds an emulated training step takes (default 0.5; not tinker)"),
     ] = None,
     api_key: Annotated[
         list[str] | None,
@@ -58,7 +60,7 @@ def emulator(
     ] = None,
 ) -> None:
     """Serve BACKEND's provider emulator until Ctrl-C: the provider's REST API with simulated
-    training, for the official SDK and tunesdk alike. Prints what to export."""
+    (tinker: real) training, for the official SDK and tunesdk alike. Prints what to export."""
     from tunesdk.emulation import emulator_for
 
     kind = emulator_for(backend)
@@ -76,8 +78,11 @@ def emulator(
         chosen["api_keys"] = list(api_key)
     if fail_at_step is not None:
         chosen["fail_at_step"] = fail_at_step
+    port = kind.default_port if port is None else port
+    busy = " (tunesdk serve listens on 8080 too)" if port == 8080 else ""
+    require_free_port(host, port, busy_hint=busy)
     try:
-        server = kind(host=host, port=kind.default_port if port is None else port, **chosen)
+        server = kind(host=host, port=port, **chosen)
     except (TypeError, ValueError) as exc:
         raise TuneError(
             f"tunesdk emulator {backend}: {exc}",

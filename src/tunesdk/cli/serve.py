@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tunesdk.cli.common import app, err
+from tunesdk.cli.common import app, err, require_free_port
 
 
 @app.command("serve")
@@ -79,9 +79,12 @@ def serve(
             where="--backend",
             fix=f"choose one of {', '.join(installed_names())}, or pip install tunesdk-{backend}",
         )
+    busy = " (tunesdk emulator openai listens on 8080 too)" if port == 8080 else ""
+    require_free_port(host, port, busy_hint=busy)
     auth = f"{len(config.api_keys)} API key(s)" if config.authenticated else "no API keys"
     err.print(
         f"tunesdk serve on http://{host}:{port} (backend {backend}, {auth});"
-        f" openai SDK: base_url='http://{host}:{port}/v1'; dashboard: http://{host}:{port}/"
+        f" openai SDK: base_url='http://{host}:{port}/v1'; dashboard: http://{host}:{port}/",
+        soft_wrap=True,  # one line, whatever the width: it is copied into code
     )
     run_server(config)
