@@ -12,24 +12,22 @@ Exits 1 when listing or filtering the largest store takes longer than ``--budget
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+from _store_bench import budget_verdict, copy_runs
+
 import tunesdk as ts
 from tunesdk.store import RunStore
-from tunesdk.store.ids import new_run_id
 from tunesdk.store.index import INDEX_NAME
 from tunesdk.store.state import summarize_folder
-
-BACKENDS = ("trl", "together", "openai", "unsloth")
 
 
 def template_run(store: RunStore) -> Path:
@@ -45,29 +43,8 @@ def template_run(store: RunStore) -> Path:
 
 def grow(store: RunStore, template: Path, count: int, start: datetime) -> None:
     """Add copies of ``template`` until the store holds ``count`` runs."""
-    state = json.loads((template / "state.json").read_text())
-    files = {name: (template / name).read_bytes() for name in ("job.json", "plan.json")}
-    events = (template / "events.jsonl").read_bytes()
     have = sum(1 for p in store.runs_dir.iterdir() if not p.name.startswith("."))
-    for i in range(have, count):
-        backend = BACKENDS[i % len(BACKENDS)]
-        when = start + timedelta(seconds=i)
-        run_id = new_run_id(backend, when)
-        folder = store.runs_dir / run_id
-        folder.mkdir()
-        for name, data in files.items():
-            (folder / name).write_bytes(data)
-        (folder / "events.jsonl").write_bytes(events)
-        # mostly finished runs, a few live ones (which every listing re-reads from their folders)
-        status = "running" if i % 500 == 0 else ("completed", "failed", "cancelled")[i % 3]
-        state.update(
-            run_id=run_id,
-            backend=backend,
-            status=status,
-            created_at=when.isoformat(timespec="milliseconds"),
-            updated_at=when.isoformat(timespec="milliseconds"),
-        )
-        (folder / "state.json").write_text(json.dumps(state))
+    copy_runs(store, template, range(have, count), start)
 
 
 def lookup(home: Path, prefix: str) -> object:
@@ -141,11 +118,8 @@ def main() -> int:
                 over_budget.append(f"{name}: {seconds:.3f} s")
     if args.home is None:
         shutil.rmtree(home, ignore_errors=True)
-    if over_budget:
-        print(f"over the {args.budget} s budget: " + "; ".join(over_budget))
-        return 1
-    print(f"every listing and filter of {max(sizes)} runs is within {args.budget} s")
-    return 0
+    passed = f"every listing and filter of {max(sizes)} runs is within {args.budget} s"
+    return budget_verdict(over_budget, args.budget, passed)
 
 
 if __name__ == "__main__":

@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _store_bench import budget_verdict, copy_runs
 
 KEY = "bench-key-0123456789"
-BACKENDS = ("trl", "together", "openai", "unsloth")
 
 
 # ---- the server ---------------------------------------------------------------------------------
@@ -144,35 +144,14 @@ def long_log_run(store: Any, events: int) -> str:
 def grow(store: Any, ctx: Any, owner: str, count: int) -> None:
     """Copies of one finished run until the store holds ``count`` runs, all owned by ``owner``."""
     import tunesdk as ts
-    from tunesdk.store.ids import new_run_id
 
     job = ts.Job(model="tiny/model", data=[{"text": "hello"}] * 4)
     template = store.create(job, job.plan("simulated"), "simulated")
     template.emit(ts.Progress(step=1, total_steps=1, train_loss=1.0))
     template.emit(ts.Completed(model=ts.LocalModel(path="/tmp/m", base_model="tiny/model")))
-    files = {name: (template.dir / name).read_bytes() for name in ("job.json", "plan.json")}
-    events = template.events_path.read_bytes()
-    state = json.loads((template.dir / "state.json").read_text())
     start = datetime(2025, 1, 1, tzinfo=UTC)
-    claims = []
-    for i in range(count - 1):
-        backend = BACKENDS[i % len(BACKENDS)]
-        when = start + timedelta(seconds=i)
-        run_id = new_run_id(backend, when)
-        folder = store.runs_dir / run_id
-        folder.mkdir()
-        for name, data in files.items():
-            (folder / name).write_bytes(data)
-        (folder / "events.jsonl").write_bytes(events)
-        status = "running" if i % 500 == 0 else ("completed", "failed", "cancelled")[i % 3]
-        if status == "running":  # a live run the supervisor would follow: keep it ended
-            status = "completed"
-        stamp = when.isoformat(timespec="milliseconds")
-        state.update(
-            run_id=run_id, backend=backend, status=status, created_at=stamp, updated_at=stamp
-        )
-        (folder / "state.json").write_text(json.dumps(state))
-        claims.append(("run", run_id, owner, when.timestamp()))
+    copies = copy_runs(store, template.dir, range(count - 1), start, live=False)
+    claims = [("run", run_id, owner, when.timestamp()) for run_id, when in copies]
     claims.append(("run", template.run_id, owner, time.time()))
     # one transaction for 10,000 claims (Ownership.claim commits each one)
     with sqlite3.connect(ctx.ownership.path) as db:
@@ -285,11 +264,8 @@ def main() -> int:
                 over.append(f"{name}: p99 {p99:.3f} s")
     if args.home is None:
         shutil.rmtree(home, ignore_errors=True)
-    if over:
-        print(f"over the {args.budget} s budget: " + "; ".join(over))
-        return 1
-    print(f"every listing of {args.runs} runs answers within {args.budget} s at p99")
-    return 0
+    passed = f"every listing of {args.runs} runs answers within {args.budget} s at p99"
+    return budget_verdict(over, args.budget, passed)
 
 
 if __name__ == "__main__":
