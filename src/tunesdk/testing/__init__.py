@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from tunesdk.events import Event
     from tunesdk.job import Job
     from tunesdk.store import RunRecord
+    from tunesdk.testing.contract import BackendFacts
 
 #: A ChatML-style template; ``{% generation %}`` marks assistant text for TRL's assistant masks.
 CHAT_TEMPLATE = (
@@ -179,6 +180,34 @@ def train_losses(events: Iterable[Event]) -> list[float]:
     return [e.train_loss for e in events if isinstance(e, Progress) and e.train_loss is not None]
 
 
+def local_contract_facts(backend: str, model: str | Path, **facts: Any) -> BackendFacts:
+    """`tunesdk.testing.contract.BackendFacts` for a local engine training ``model`` (e.g.
+    ``tiny_model``): a 3-step LoRA job on ``tiny_chat_data(12)``, ``suffix`` as the option it
+    drops, chat of a few tokens that need not echo, and no cancel or reattach cases (each would
+    start another worker, which needs seconds to import torch). ``facts`` override any of it
+    (``env=``, ``python_path=``, ``cancel=True``, ...)."""
+    from tunesdk.methods import LoRA
+    from tunesdk.testing.contract import BackendFacts
+
+    job = {
+        "model": str(model),
+        "data": tiny_chat_data(12),
+        "method": LoRA(r=4),
+        "batch_size": 4,
+        "max_seq_length": 64,
+        "max_steps": 3,
+    }
+    defaults: dict[str, Any] = {
+        "job": job,
+        "dropped": {"suffix": "bot"},
+        "cancel": False,
+        "reattach": False,
+        "chat_echoes": False,
+        "generation": {"max_new_tokens": 4},
+    }
+    return BackendFacts(backend, **(defaults | facts))
+
+
 def launch_run(backend: Backend, job: Job) -> RunRecord:
     """Plan, preflight and launch ``job`` on ``backend`` in this process, as ``Run.submit`` does
     but without its follow loop: the new run's record, for tests that drive a backend's hooks
@@ -210,6 +239,7 @@ def poll_until_done(
 __all__ = [
     "CHAT_TEMPLATE",
     "launch_run",
+    "local_contract_facts",
     "poll_until_done",
     "tiny_chat_data",
     "tiny_job",
