@@ -25,7 +25,7 @@ from tunesdk.models import ProviderModel
 from tunesdk.registry import get_backend, installed_names
 from tunesdk.run import Result
 
-console = Console()
+console = Console(emoji=False)  # model ids may hold ':name:' pairs
 
 
 def _local_backend() -> str:

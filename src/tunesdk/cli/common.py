@@ -20,9 +20,10 @@ app = typer.Typer(
     add_completion=False,
     cls=ReflowedHelpGroup,  # docstrings' hard line breaks joined: the terminal wraps help
 )
-# markup off: messages, fixes and paths carry brackets (`pip install "pkg[extra]"`, "[rank 1]")
-out = Console(markup=False)
-err = Console(stderr=True, markup=False)
+# markup off: messages, fixes and paths carry brackets (`pip install "pkg[extra]"`, "[rank 1]");
+# emoji off: ids carry ":name:" pairs (tinker://RUN:train:0/... would print a 🚋)
+out = Console(markup=False, emoji=False)
+err = Console(stderr=True, markup=False, emoji=False)
 
 JobFile = Annotated[Path, typer.Argument(help="job YAML/JSON file")]
 show_flags_as_flags()  # `--json`, not `--json <bool>`, in every command's help
