@@ -419,3 +419,23 @@ def test_a_job_left_pending_is_noted_once(relayed: Any, monkeypatch: pytest.Monk
         and "pending" in note.message
         and "entrypoint_num_cpus" in note.message
     )
+
+
+def test_a_final_event_repeated_by_the_driver_lands_once(
+    relayed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tunesdk.launchers import ray as ray_module
+
+    fake, record, backend = relayed
+    downloads: list[str] = []
+    monkeypatch.setattr(ray_module, "download", lambda uri, target: downloads.append(uri))
+    fake.emit(StatusChanged(status="running"))
+    done = Completed(model=ts.LocalModel(path="file:///bucket/run/model"), seq=2)
+    line = TAG + done.to_json() + "\n"
+    fake.log += "(RayTrainWorker pid=9) " + line + line  # forwarded from rank 0, then the driver's
+    fake.status = "SUCCEEDED"
+    poll_once(record, backend)
+    events = record.events()
+    assert [type(e) for e in events] == [StatusChanged, Completed]
+    assert downloads == ["file:///bucket/run/model"]
+    assert events[-1].model.path == str(record.outputs_dir / "model")  # type: ignore[union-attr]

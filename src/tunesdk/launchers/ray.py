@@ -421,6 +421,7 @@ class RayLauncher(Launcher):
         events: list[Event] = []
         other: list[str] = []
         ended = False
+        seen: set[int] = set()  # the driver repeats Ray Train's final event: take it once
         for line in text.splitlines():
             at = line.find(TAG)
             if at < 0:
@@ -431,8 +432,11 @@ class RayLauncher(Launcher):
             except Exception:
                 other.append(line)
                 continue
-            if isinstance(event, Log) and "overfit" in event.message.lower():
-                continue  # this run's own store raises the same warning from the same evals
+            if event.seq in seen or (
+                isinstance(event, Log) and "overfit" in event.message.lower()
+            ):  # the overfitting warning: this run's own store raises it from the same evals
+                continue
+            seen.add(event.seq)
             ended = ended or event.terminal
             event = self._localize(run, event)
             events.append(

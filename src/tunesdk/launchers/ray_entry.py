@@ -92,6 +92,8 @@ class Relay:
         self.spec = spec
         self.after = 0
         self.ended = False
+        #: the terminal event's line, once printed
+        self.final: str | None = None
 
     def pump(self) -> None:
         """Print every event appended since the last call; remember a terminal one."""
@@ -100,6 +102,7 @@ class Relay:
             if event.terminal:
                 event = self._finish(event)
                 self.ended = True
+                self.final = event.to_json()
             _say(TAG + event.to_json())
 
     def _finish(self, event: Any) -> Any:
@@ -145,6 +148,12 @@ def upload(local: Path, uri: str) -> None:
 
 def cancel_key(run_id: str) -> bytes:
     return f"tunesdk-cancel-{run_id}".encode()
+
+
+def final_key(run_id: str) -> bytes:
+    """Where rank 0 leaves the terminal event for the driver (Ray's KV store): Ray forwards a
+    worker's output to the job's log on a best-effort basis, and the driver may exit first."""
+    return f"tunesdk-final-{run_id}".encode()
 
 
 # ---- one training process -----------------------------------------------------------------------
@@ -227,6 +236,9 @@ def train_rank(config: dict[str, Any]) -> None:
         done.set()
         if thread is not None:
             thread.join()
+        if relay is not None and relay.final is not None:
+            key = final_key(spec["run_id"])
+            internal_kv._internal_kv_put(key, relay.final.encode(), overwrite=True)
     if code:
         raise RuntimeError(f"rank {os.environ.get('RANK')} failed (see the events)")
 
@@ -262,12 +274,16 @@ def run_distributed(cwd: Path, spec: dict[str, Any]) -> int:
             name=spec["run_id"], storage_path=spec.get("train_storage") or str(cwd / "ray_train")
         ),
     )
+    code = 0
     try:
         trainer.fit()
     except Exception as exc:  # rank 0 has printed its Failed event; this is for `ray job logs`
         _say(f"Ray Train failed: {type(exc).__name__}: {exc}")
-        return 1
-    return 0
+        code = 1
+    final = internal_kv._internal_kv_get(final_key(spec["run_id"]))
+    if final:  # again, from the driver itself (the submitter appends it once either way)
+        _say(TAG + final.decode())
+    return code
 
 
 def main() -> int:
