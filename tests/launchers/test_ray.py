@@ -34,6 +34,9 @@ from tunesdk.testing.contract import (
 pytest.importorskip("ray.job_submission")
 pytest.importorskip("tunesdk_trl")
 
+# every case here needs the session's Ray cluster (13–30 s to start) and most train through it
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -128,7 +131,6 @@ class TestRayLauncherContract(LifecycleContract, DataContract, PlanContract):
         assert plan.row("launcher_options.ray.storage").status == "mapped"
 
 
-@pytest.mark.slow
 def test_two_ranks_through_ray_train_give_one_model_and_one_completed(
     ray_cluster: Any, model_dir: Path
 ) -> None:
@@ -164,7 +166,6 @@ for event in run.events():
 """
 
 
-@pytest.mark.slow
 def test_attach_after_the_submitter_was_killed_then_cancel_mid_run(
     ray_cluster: Any, model_dir: Path, tmp_path: Path
 ) -> None:
@@ -212,7 +213,6 @@ def test_attach_after_the_submitter_was_killed_then_cancel_mid_run(
         time.sleep(0.5)
 
 
-@pytest.mark.slow
 def test_cancel_reaches_every_ray_train_rank(ray_cluster: Any, model_dir: Path) -> None:
     job = ray_job(
         model_dir,
