@@ -31,15 +31,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import tunesdk as ts
 from tunesdk.events import Progress
-from tunesdk.store import RunStore
 from tunesdk.testing import tiny_chat_data, tiny_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, also when loaded by path
+from _common import train_in_process
 
 ALPHA = 32.0
 
@@ -60,40 +62,24 @@ def make_job(model: Path, examples: int = 8, steps: int = 4) -> ts.Job:
     )
 
 
-def losses(record: Any) -> list[float]:
-    return [e.train_loss for e in record.events() if isinstance(e, Progress) and e.train_loss]
+def losses(events: list[Any]) -> list[float]:
+    return [e.train_loss for e in events if isinstance(e, Progress) and e.train_loss]
 
 
-def grad_norms(record: Any) -> list[float | None]:
-    return [e.grad_norm for e in record.events() if isinstance(e, Progress)]
-
-
-def run_trl(job: ts.Job, home: Path) -> tuple[Any, float]:
-    from tunesdk_trl import TRLBackend
-
-    backend = TRLBackend()
-    record = RunStore(home).create(job, backend.plan(job), "trl")
-    start = time.perf_counter()
-    backend.train(record)
-    return record, time.perf_counter() - start
-
-
-def run_tinker(job: ts.Job, home: Path) -> tuple[Any, float]:
-    """``TinkerBackend.train`` in this process; TINKER_BASE_URL/KEY must point at a server."""
-    from tunesdk_tinker import TinkerBackend
-
-    backend = TinkerBackend()
-    record = RunStore(home).create(job, backend.plan(job), "tinker")
-    start = time.perf_counter()
-    backend.train(record)
-    return record, time.perf_counter() - start
+def grad_norms(events: list[Any]) -> list[float | None]:
+    return [e.grad_norm for e in events if isinstance(e, Progress)]
 
 
 def compare(job: ts.Job, home: Path) -> dict[str, Any]:
-    trl_record, trl_wall = run_trl(job, home)
-    tinker_record, tinker_wall = run_tinker(job, home)
-    trl_losses, tinker_losses = losses(trl_record), losses(tinker_record)
-    norms = list(zip(grad_norms(trl_record), grad_norms(tinker_record), strict=True))
+    """Both sides' losses, gradient norms and wall times; the tinker side needs
+    TINKER_BASE_URL/KEY pointing at a server."""
+    from tunesdk_tinker import TinkerBackend
+    from tunesdk_trl import TRLBackend
+
+    trl_events, trl_wall = train_in_process(TRLBackend(), job, home, list)
+    tinker_events, tinker_wall = train_in_process(TinkerBackend(), job, home, list)
+    trl_losses, tinker_losses = losses(trl_events), losses(tinker_events)
+    norms = list(zip(grad_norms(trl_events), grad_norms(tinker_events), strict=True))
     pairs = list(zip(trl_losses, tinker_losses, strict=True))
     diffs = [abs(a - b) for a, b in pairs]
     return {
