@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+from _common import median_seconds
 from _store_bench import budget_verdict, copy_runs
 
 import tunesdk as ts
@@ -51,16 +50,6 @@ def lookup(home: Path, prefix: str) -> object:
     return RunStore(home).get(prefix)
 
 
-def timed(action: Callable[[], object], repeat: int) -> float:
-    """Median seconds of ``action``."""
-    times = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="100,1000,10000")
@@ -78,7 +67,7 @@ def main() -> int:
     def read_one() -> object:
         return RunStore(home).get(one).status
 
-    baseline = timed(read_one, max(args.repeat, 50))
+    baseline = median_seconds(read_one, max(args.repeat, 50))
     print(f"baseline: reading one run (get + status) {baseline * 1e3:.3f} ms")
     print(f"{'operation':<38}{'runs':>7}{'ms':>10}{'x one run':>11}")
     over_budget = []
@@ -111,7 +100,7 @@ def main() -> int:
             ),
         ]
         for name, action, repeat in rows:
-            seconds = timed(action, repeat)
+            seconds = median_seconds(action, repeat)
             print(f"{name:<38}{size:>7}{seconds * 1e3:>10.2f}{seconds / baseline:>11.1f}")
             budgeted = name.startswith(("list", "filter"))
             if size == max(sizes) and budgeted and seconds > args.budget:
