@@ -151,8 +151,6 @@ class RayLauncher(Launcher):
         "resources.launcher": "ray job",
         "resources.accelerators": "entrypoint_num_gpus / ScalingConfig",
     }
-    #: seconds between polls of the job's status and log
-    poll_interval: ClassVar[tuple[float, float]] = (0.2, 1.0)
 
     def __init__(self) -> None:
         self._clients: dict[str, Any] = {}
