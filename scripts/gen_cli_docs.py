@@ -44,7 +44,9 @@ worker still running 60 s after the cancel (its backend's `cancel_grace_s`) is k
 `job.run()` in Python cancels the run on Ctrl-C too, then raises `KeyboardInterrupt`.
 
 `resume` of a completed run says so and starts nothing (exit 0); of a run still going, it refuses
-(exit 2): follow it with `tunesdk logs -f RUN` or cancel it first.
+(exit 2): follow it with `tunesdk logs -f RUN` or cancel it first — unless its provider job is
+paused (OpenAI), which it asks to go on. A failed or cancelled managed run resumes as a new
+provider job from the provider's last checkpoint, training what was left.
 
 """
 

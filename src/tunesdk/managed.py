@@ -386,6 +386,11 @@ class ManagedBackend(Backend):
         """
         return None
 
+    def unpause(self, run: RunRecord) -> bool:
+        """Ask the provider to go on with ``run``'s paused job (`tunesdk resume` of a paused
+        run). False (the default): this provider has no pause, so none of its jobs is paused."""
+        return False
+
     def with_options(self, job: Job, **options: Any) -> Job:
         """``job`` with ``options`` added to this backend's ``backend_options``."""
         merged = {**job.backend_options, self.name: {**self.options(job), **options}}

@@ -6,7 +6,8 @@ from a checkpoint: Together's ``from_checkpoint`` (``JOB_ID:STEP``), OpenAI's fi
 fine-tuned model (a checkpoint is one, ``ft:...:ckpt-step-N``). The backend says how
 (``ManagedBackend.resume_job``); this module finds the checkpoint, trims the job to the training
 that is left (the epochs the checkpoint had not finished, or the steps left of ``max_steps``) and
-says, when resuming cannot work, why and what to run instead.
+says, when resuming cannot work, why and what to run instead. A *paused* job (OpenAI pauses
+jobs) is different: the provider goes on with it in place (`unpause`), and the run is the same.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tunesdk.events import Checkpoint, Progress
 if TYPE_CHECKING:
     from tunesdk.backend import Backend
     from tunesdk.job import Job
+    from tunesdk.run import Run
     from tunesdk.store import RunRecord
 
 
@@ -72,6 +74,21 @@ def resume_on_provider(
     return resumed, note
 
 
+def unpause(run: Run) -> bool:
+    """When ``run``'s provider job is paused (its last status change says ``paused``), ask the
+    provider to go on with that same job and log it; False when the run is not paused."""
+    from tunesdk.events import StatusChanged
+
+    changes = [e for e in run.record.events(strict=False) if isinstance(e, StatusChanged)]
+    if not changes or changes[-1].provider_status != "paused":
+        return False
+    hook = getattr(run.backend, "unpause", None)
+    if hook is None or not hook(run.record):
+        return False
+    run.record.log(f"asked {run.record.backend} to go on with the paused job (tunesdk resume)")
+    return True
+
+
 def _last_provider_checkpoint(record: RunRecord) -> Checkpoint | None:
     points = [e for e in record.events(strict=False) if isinstance(e, Checkpoint) and e.provider_id]
     return points[-1] if points else None
@@ -107,4 +124,4 @@ def _rerun_fix(record: RunRecord | None, backend: str) -> str:
     return f"run the job again from the start: tunesdk run {job_file} --backend {backend}"
 
 
-__all__ = ["resume_on_provider"]
+__all__ = ["resume_on_provider", "unpause"]

@@ -72,7 +72,11 @@ def resume(
     json_events: JsonOpt = False,
     detach: DetachOpt = False,
 ) -> None:
-    """Start a new run of RUN's job from RUN's last checkpoint (a completed run is left alone)."""
+    """Start a new run of RUN's job from RUN's last checkpoint (a completed run is left alone).
+
+    A managed run's checkpoints live on the provider: a new provider job starts from the last
+    one and trains what was left (or resume says why it cannot, and what to run). A paused
+    provider job (OpenAI) is asked to go on instead, as the same run."""
     from tunesdk.run import Run
 
     old = Run.attach(run_id)
@@ -89,6 +93,17 @@ def resume(
             soft_wrap=True,
         )
         err.print(f"  train again: tunesdk run JOB_FILE --backend {old.record.backend}")
+        return
+    from tunesdk.provider_resume import unpause
+
+    if not old.done and unpause(old):  # a paused provider job goes on in place: the same run
+        err.print(f"run {old.run_id}: asked {old.record.backend} to go on with its paused job")
+        if detach:
+            follow.detached(old.run_id)
+            return
+        code = follow.follow(old, as_json=json_events, restart_hint=f"tunesdk resume {old.run_id}")
+        if code:
+            raise typer.Exit(code)
         return
     if not old.done:
         raise TuneError(

@@ -113,6 +113,12 @@ class OpenAIBackend(ManagedBackend):
         ids[self.name] = str(checkpoint.provider_id)
         return job.with_overrides({"model": {"name": job.model_name, "ids": ids}})
 
+    def unpause(self, run: RunRecord) -> bool:
+        """``POST /fine_tuning/jobs/{id}/resume``: OpenAI goes on with the paused job itself."""
+        job_id = run.state["remote_job_id"]
+        self.retrying(lambda: self.client(run.job).fine_tuning.jobs.resume(job_id))
+        return True
+
     def client(self, job: Job | None = None, **overrides: Any) -> Any:
         """The official SDK client for this job's target (cached)."""
         options = request_plan.options_of(job) if job is not None else {}
