@@ -7,6 +7,7 @@ when their emulator is started, so folders that never use one do not need it ins
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import sys
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -318,6 +320,24 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tunesdk.testing import tiny_model
 
     return tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="session")
+def load_benchmark() -> Callable[[str], ModuleType]:
+    """``load_benchmark("trl_parity")``: benchmarks/trl_parity.py imported as a module, so a
+    parity test runs the benchmark's own comparison (the figures and the test are one code)."""
+
+    def load(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 #: the ``invoke`` fixture: ``invoke(args, width=, stdin=)`` -> (exit code, stdout, stderr)

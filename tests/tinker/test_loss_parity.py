@@ -3,7 +3,7 @@ losses and gradient norms (benchmarks/tinker_parity.py explains what both sides 
 
 from __future__ import annotations
 
-import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -11,25 +11,16 @@ import pytest
 
 from tunesdk_tinker.emulator import TinkerServer
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "tinker_parity.py"
-
-
-def load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("tinker_parity", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_per_step_losses_match_trl(
     tiny_model_path: Path,
     tinker_env: TinkerServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    load_benchmark: Callable[[str], ModuleType],
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    bench = load_benchmark()
+    bench = load_benchmark("tinker_parity")
     assert tinker_env.settings.lora_alpha == bench.ALPHA  # the job's alpha is the server's
     report = bench.compare(bench.make_job(tiny_model_path, examples=8, steps=3), tmp_path)
     assert report["steps"] == 3
