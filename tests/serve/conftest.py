@@ -160,6 +160,18 @@ def _exclusive_bounds_as_numbers(node: Any) -> Any:
     return node
 
 
+def _nullable_as_null_type(node: Any) -> Any:
+    """OpenAPI 3.0's ``nullable: true`` as 3.1's ``anyOf [..., {"type": "null"}]``: the stream
+    chunk schema keeps 3.0's form (``finish_reason``, ``logprobs``, ``usage`` may be null),
+    which a 3.1 validator does not read."""
+    if isinstance(node, dict):
+        fixed = {k: _nullable_as_null_type(v) for k, v in node.items() if k != "nullable"}
+        return {"anyOf": [fixed, {"type": "null"}]} if node.get("nullable") is True else fixed
+    if isinstance(node, list):
+        return [_nullable_as_null_type(v) for v in node]
+    return node
+
+
 class SpecRecorder:
     """Records every request/response of a client and checks them against OpenAI's published
     spec (../shared/specs/openai/openapi.yaml) with openapi-core: JSON request bodies with
@@ -170,6 +182,8 @@ class SpecRecorder:
     def __init__(self, specs: Any) -> None:
         self.specs = specs
         self.seen: list[httpx.Response] = []
+        #: what streamed answers carried (the SDK reads them as they come: kept on the way)
+        self.streamed: dict[int, bytearray] = {}
 
     def openapi(self) -> Any:
         if SpecRecorder._openapi is None:
@@ -182,7 +196,24 @@ class SpecRecorder:
 
     def http_client(self) -> httpx.Client:
         """An ``httpx.Client`` to give the openai SDK (``http_client=``) so its traffic is kept."""
-        return httpx.Client(timeout=60, event_hooks={"response": [self.seen.append]})
+        return httpx.Client(timeout=60, event_hooks={"response": [self._keep]})
+
+    def _keep(self, response: httpx.Response) -> None:
+        self.seen.append(response)
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            kept = self.streamed[id(response)] = bytearray()
+            original = response.stream
+
+            class Tee(httpx.SyncByteStream):
+                def __iter__(self) -> Iterator[bytes]:
+                    for chunk in original:  # type: ignore[union-attr]
+                        kept.extend(chunk)
+                        yield chunk
+
+                def close(self) -> None:
+                    original.close()  # type: ignore[union-attr]
+
+            response.stream = Tee()
 
     def problems(self) -> list[str]:
         """One line per request or answer that breaks the spec (empty: every one matches)."""
@@ -195,9 +226,39 @@ class SpecRecorder:
                 # the spec declares file content as a JSON string; the bytes are sent as they
                 # are (application/octet-stream), which the SDK reads as binary either way
                 continue
-            if response.is_success:
+            if not response.is_success:
+                continue
+            if response.headers.get("content-type", "").startswith("text/event-stream"):
+                found += self._stream_problems(response)
+            else:
                 found += self._response_problems(response)
         return found
+
+    def _stream_problems(self, response: httpx.Response) -> list[str]:
+        """Each ``data:`` of a chat completions stream against the spec's chunk schema, and the
+        stream's end (``data: [DONE]``). The SDK reads the stream, so its text is here."""
+        import json
+
+        from openapi_schema_validator import OAS31Validator
+
+        where = f"stream {response.request.url.path}"
+        document = _nullable_as_null_type(
+            _exclusive_bounds_as_numbers(self.specs._document("openai"))
+        )
+        schema = {
+            "$ref": "#/components/schemas/CreateChatCompletionStreamResponse",
+            "components": document["components"],
+        }
+        text = bytes(self.streamed.get(id(response), b"")).decode()
+        datas = [line[6:] for line in text.splitlines() if line.startswith("data: ")]
+        if not datas or datas[-1] != "[DONE]":
+            return [f"{where}: does not end with data: [DONE]"]
+        validator = OAS31Validator(schema)
+        return [
+            f"{where}: {error.json_path}: {error.message}"
+            for data in datas[:-1]
+            for error in validator.iter_errors(json.loads(data))
+        ]
 
     def _mock_request(self, request: httpx.Request, with_body: bool) -> Any:
         from openapi_core.testing import MockRequest

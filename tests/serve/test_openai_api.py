@@ -206,6 +206,21 @@ def test_a_whole_simulated_job_through_the_sdk(server: Any, spec_recorder: Any) 
         model=done.fine_tuned_model, messages=[{"role": "user", "content": "hello there"}]
     )
     assert reply.object == "chat.completion" and "hello there" in reply.choices[0].message.content
+    assert reply.usage is None  # the simulated engine counts no tokens: none made up
+    streamed = client.chat.completions.create(
+        model=done.fine_tuned_model, messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    chunks = list(streamed)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == reply.choices[
+        0
+    ].message.content.replace("hello there", "hi")
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    for setting in ({"n": 2}, {"stop": "x"}):  # its chat() answers one choice, knows no stop
+        with pytest.raises(openai.BadRequestError) as unsupported:
+            client.chat.completions.create(
+                model=done.fine_tuned_model, messages=[{"role": "user", "content": "hi"}], **setting
+            )
+        assert unsupported.value.body["param"] == next(iter(setting))  # type: ignore[index]
     with pytest.raises(openai.BadRequestError) as pause:
         client.fine_tuning.jobs.pause(job.id)
     assert "simulated backend" in pause.value.message

@@ -39,8 +39,9 @@ def wait_for(
 
 @pytest.mark.slow
 def test_a_whole_trl_job_on_the_tiny_model(
-    server: Any, tiny_model_path: Path, spec_recorder: Any
+    start_server: Callable[..., Any], tiny_model_path: Path, spec_recorder: Any
 ) -> None:
+    server = start_server(max_loaded_models=1)
     client = server.openai(http_client=spec_recorder.http_client())
     train = client.files.create(
         file=("train.jsonl", jsonl(tiny_chat_data(16))), purpose="fine-tune"
@@ -84,10 +85,74 @@ def test_a_whole_trl_job_on_the_tiny_model(
         max_tokens=4,
     )
     assert isinstance(at_checkpoint.choices[0].message.content, str)
+    # one model loaded at a time (max_loaded_models=1): the checkpoint pushed the final model out
+    assert server.ctx.models.keys() == [checkpoints[0].fine_tuned_model_checkpoint]
+    chat_on_the_result(client, done.fine_tuned_model)
+    assert server.ctx.models.keys() == [done.fine_tuned_model]
     with pytest.raises(openai.BadRequestError, match="trl backend"):
         client.fine_tuning.jobs.pause(job.id)
     problems = spec_recorder.problems()
     assert problems == [], "\n".join(problems)
+
+
+def chat_on_the_result(client: Any, model: str) -> None:
+    """Chat completions on a local fine-tuned model: usage from its tokenizer, streaming through
+    the SDK's iterator, n, stop, max_completion_tokens; a setting out of range names itself."""
+    from transformers import AutoTokenizer
+
+    ask = [{"role": "user", "content": "What does the cat say?"}]
+    reply = client.chat.completions.create(model=model, messages=ask, max_completion_tokens=6)
+    (choice,) = reply.choices
+    text = choice.message.content
+    tokenizer = AutoTokenizer.from_pretrained(model.removeprefix("local:"))
+    prompt = tokenizer.apply_chat_template(ask, add_generation_prompt=True, return_dict=True)
+    assert reply.usage is not None
+    assert reply.usage.prompt_tokens == len(prompt["input_ids"])
+    assert 1 <= reply.usage.completion_tokens <= 6
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+    if reply.usage.completion_tokens == 6:
+        assert choice.finish_reason == "length"
+    # streamed, greedy: the same text, token by token, then the usage chunk
+    stream = client.chat.completions.create(
+        model=model,
+        messages=ask,
+        max_completion_tokens=6,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert {c.object for c in chunks} == {"chat.completion.chunk"} and len(
+        {c.id for c in chunks}
+    ) == 1
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == choice.finish_reason
+    assert chunks[-1].choices == [] and chunks[-1].usage == reply.usage
+    # several choices, sampled; a stop sequence ends the text before it
+    several = client.chat.completions.create(
+        model=model, messages=ask, n=3, max_tokens=4, temperature=1.0, top_p=0.9
+    )
+    assert [c.index for c in several.choices] == [0, 1, 2]
+    assert several.usage is not None and several.usage.completion_tokens <= 12
+    if len(text) > 2:
+        stop = text[1:3]
+        stopped = client.chat.completions.create(
+            model=model, messages=ask, max_tokens=6, stop=[stop]
+        )
+        assert stopped.choices[0].message.content == text[: text.index(stop)]
+        assert stopped.choices[0].finish_reason == "stop"
+    streamed = client.chat.completions.create(
+        model=model, messages=ask, max_tokens=3, n=2, temperature=0.0, stream=True
+    )
+    texts = ["", ""]
+    for chunk in streamed:
+        for part in chunk.choices:
+            texts[part.index] += part.delta.content or ""
+    assert texts[0] == texts[1]  # temperature 0: the greedy answer twice
+    for bad, param in (({"n": 0}, "n"), ({"stop": ["a"] * 5}, "stop"), ({"top_p": 0}, "top_p")):
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.chat.completions.create(model=model, messages=ask, **bad)
+        assert refused.value.body["param"] == param  # type: ignore[index]
 
 
 @pytest.fixture

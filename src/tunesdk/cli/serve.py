@@ -53,6 +53,14 @@ def serve(
             " only where every key holder may run code here)",
         ),
     ] = False,
+    max_loaded_models: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="local fine-tuned models chat completions keep loaded at once (least recently"
+            " used dropped first)",
+        ),
+    ] = 2,
 ) -> None:
     """Serve the OpenAI-compatible fine-tuning API (point the openai SDK's base_url at
     http://HOST:PORT/v1), the native API under /tunesdk/v1 and the dashboard at /, until Ctrl-C."""
@@ -68,6 +76,7 @@ def serve(
         max_file_bytes=max_file_mb * MiB,
         max_upload_bytes=max_upload_mb * MiB,
         allow_python_graders=allow_python_graders,
+        max_loaded_models=max_loaded_models,
     )
     config.check_bind()
     from tunesdk.errors import TuneError

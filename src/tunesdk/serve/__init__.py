@@ -14,6 +14,9 @@ restarting the server loses nothing. Modules, one job each:
 - what the OpenAI routes share: `http` (JSON bodies, ``limit``/``after``, list objects, ids),
   `file_store` (files and Uploads under generated names), `job_mapping` (a create body → a
   `tunesdk.Job` and its backend), `job_view` (a run as FineTuningJob / events / checkpoints)
+- what chat completions use: `chat_objects` (OpenAI's completion and chunk objects),
+  `chat_generation` (settings, local generation with tokens/n/stop/streaming, other handles),
+  `model_cache` (the LRU of loaded local models)
 """
 
 from __future__ import annotations

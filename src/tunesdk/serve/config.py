@@ -36,6 +36,9 @@ class ServeConfig:
     #: accept ``python`` graders in reinforcement jobs: their code runs on this machine (in the
     #: training worker), so only for servers where every key holder may run code here
     allow_python_graders: bool = False
+    #: local fine-tuned models chat completions keep loaded in this process at once (each holds
+    #: its weights in memory); the least recently used is dropped before another is loaded
+    max_loaded_models: int = 2
 
     def __repr__(self) -> str:  # keys are secrets: never in a repr
         keys = f"<{len(self.api_keys)} keys>" if self.api_keys else "none"

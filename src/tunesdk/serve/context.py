@@ -16,6 +16,7 @@ from tunesdk.serve.config import ServeConfig
 from tunesdk.serve.errors import not_found
 from tunesdk.serve.file_store import FileStore
 from tunesdk.serve.job_view import JobSidecars, Outcomes
+from tunesdk.serve.model_cache import ModelCache
 from tunesdk.serve.ownership import Ownership
 from tunesdk.store import RunRecord, RunStore
 
@@ -38,6 +39,8 @@ class ServeContext:
     job_facts: JobSidecars = field(init=False)
     #: finished runs' outcomes (fine-tuned model URI, error), read once per run
     outcomes: Outcomes = field(init=False)
+    #: local models loaded for chat completions (at most ``config.max_loaded_models``)
+    models: ModelCache = field(init=False)
     #: set by `create_app`: call ``ctx.supervisor.watch(run_id)`` after submitting a run
     supervisor: Supervisor | None = field(init=False, default=None)
 
@@ -53,6 +56,7 @@ class ServeContext:
         self.files = FileStore(self.files_dir, self.serve_dir / "uploads")
         self.job_facts = JobSidecars(self.serve_dir / "jobs")
         self.outcomes = Outcomes(self.files_dir)
+        self.models = ModelCache(self.config.max_loaded_models)
 
     @property
     def files_dir(self) -> Path:
