@@ -4,6 +4,7 @@ checkpoints, cancel, pause/resume, chat; errors in OpenAI's shape; keys and owne
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Callable
@@ -589,3 +590,38 @@ def test_dropped_options_are_job_events_not_warnings_on_the_servers_stderr(
     assert "UnsupportedOptionWarning" not in capfd.readouterr().err
     events = client.fine_tuning.jobs.list_events(job.id, limit=100)
     assert any(e.level == "warn" and "suffix" in e.message for e in events)
+
+
+def test_expired_uploads_leave_no_parts_on_access_or_after_a_restart(
+    serve_home: Path, start_server: Callable[..., Any]
+) -> None:
+    from tunesdk.serve.file_store import UPLOAD_TTL_S, FileStore
+
+    # an upload abandoned two hours ago, while no server ran
+    serve_dir = serve_home / "serve"
+    earlier = FileStore(
+        serve_dir / "files", serve_dir / "uploads", clock=lambda: time.time() - 7200
+    )
+    old = earlier.create_upload("old.jsonl", "fine-tune", 10, "text/jsonl")
+    earlier.add_part(old["id"], io.BytesIO(b"12345"))
+    old_parts = serve_dir / "uploads" / old["id"] / "parts"
+    assert any(old_parts.iterdir())
+    server = start_server()  # starting expires it
+    assert not old_parts.exists()
+    assert json.loads(old_parts.with_name("upload.json").read_text())["status"] == "expired"
+    # one that expires while the server runs: its parts go the first time it is touched
+    now = [time.time()]
+    server.ctx.files.clock = lambda: now[0]
+    client = server.openai()
+    pending = client.uploads.create(
+        filename="x.jsonl", purpose="fine-tune", bytes=10, mime_type="text/jsonl"
+    )
+    client.uploads.parts.create(upload_id=pending.id, data=b"12345")
+    parts = server.ctx.files.uploads_dir / pending.id / "parts"
+    assert len(list(parts.iterdir())) == 1
+    now[0] += UPLOAD_TTL_S + 1
+    with pytest.raises(openai.BadRequestError, match="expired"):
+        client.uploads.parts.create(upload_id=pending.id, data=b"67890")
+    assert not parts.exists()
+    with pytest.raises(openai.BadRequestError, match="expired"):
+        client.uploads.complete(upload_id=pending.id, part_ids=["part_" + "0" * 24])

@@ -70,6 +70,7 @@ def create_app(config: ServeConfig, *, context: ServeContext | None = None) -> A
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         quiet_dropped_option_warnings()  # the process serves this app: jobs' events say it
+        ctx.files.expire_uploads()  # parts of uploads abandoned while the server was down
         supervisor.start()  # follows the runs that had not ended when the server last stopped
         try:
             yield

@@ -18,7 +18,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -57,9 +57,13 @@ def display_name(filename: str | None) -> str:
 class FileStore:
     """Files (``file-…``) and Uploads (``upload_…``) of one server."""
 
-    def __init__(self, files_dir: Path, uploads_dir: Path) -> None:
+    def __init__(
+        self, files_dir: Path, uploads_dir: Path, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.files_dir = files_dir
         self.uploads_dir = uploads_dir
+        #: seconds since the epoch (tests pass a fake one to expire uploads)
+        self.clock = clock
         files_dir.mkdir(parents=True, exist_ok=True)
         uploads_dir.mkdir(parents=True, exist_ok=True)
 
@@ -86,7 +90,7 @@ class FileStore:
             "id": file_id,
             "object": "file",
             "bytes": size,
-            "created_at": int(time.time()),
+            "created_at": int(self.clock()),
             "filename": name,
             "purpose": purpose,
             "status": "processed",
@@ -146,7 +150,7 @@ class FileStore:
         upload_id = new_id(UPLOAD_PREFIX)
         folder = self.uploads_dir / upload_id
         (folder / "parts").mkdir(parents=True)
-        now = int(time.time())
+        now = int(self.clock())
         upload = {
             "id": upload_id,
             "object": "upload",
@@ -166,14 +170,35 @@ class FileStore:
         write_atomic(folder / "upload.json", json.dumps(upload))
 
     def upload(self, upload_id: str) -> dict[str, Any] | None:
-        """The Upload (its ``status`` ``expired`` once past ``expires_at``), or None."""
+        """The Upload, or None. One found past its ``expires_at`` while still pending is expired
+        now: its parts are deleted and its status saved as ``expired``."""
         folder = self._upload_dir(upload_id)
         if folder is None:
             return None
+        return self._expire(folder)
+
+    def _expire(self, folder: Path) -> dict[str, Any]:
         upload: dict[str, Any] = json.loads((folder / "upload.json").read_text(encoding="utf-8"))
-        if upload["status"] == "pending" and time.time() > upload["expires_at"]:
-            upload["status"] = "expired"
+        if upload["status"] == "pending" and self.clock() > upload["expires_at"]:
+            shutil.rmtree(folder / "parts", ignore_errors=True)
+            upload = {**upload, "status": "expired"}
+            self._save_upload(folder, upload)
         return upload
+
+    def expire_uploads(self) -> list[str]:
+        """Expire every pending Upload past its ``expires_at`` (deleting its parts), as the server
+        starts: an upload abandoned before a restart leaves nothing on disk. Returns their ids."""
+        expired = []
+        for folder in sorted(self.uploads_dir.iterdir()):
+            if not is_object_id(folder.name, UPLOAD_PREFIX):
+                continue
+            try:
+                pending = json.loads((folder / "upload.json").read_text("utf-8"))["status"]
+                if pending == "pending" and self._expire(folder)["status"] == "expired":
+                    expired.append(folder.name)
+            except (OSError, ValueError, KeyError):
+                continue  # half-written or foreign: left as it is
+        return expired
 
     def add_part(self, upload_id: str, data: IO[bytes]) -> dict[str, Any]:
         folder = self._upload_dir(upload_id)
@@ -184,7 +209,7 @@ class FileStore:
         return {
             "id": part_id,
             "object": "upload.part",
-            "created_at": int(time.time()),
+            "created_at": int(self.clock()),
             "upload_id": upload_id,
         }
 
