@@ -69,6 +69,21 @@ def plain_training_args(job: Any, output_dir: Path) -> dict[str, Any]:
     }
 
 
+def loss_recorder() -> tuple[Any, list[float]]:
+    """A transformers ``TrainerCallback`` that keeps every logged training loss, and the list
+    it fills (for a plain script's trainer: ``callbacks=[recorder]``)."""
+    from transformers import TrainerCallback
+
+    losses: list[float] = []
+
+    class Losses(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if logs and "loss" in logs:
+                losses.append(float(logs["loss"]))
+
+    return Losses(), losses
+
+
 def train_in_process(
     backend: Any, job: Any, home: Path, values: Callable[[list[Any]], list[float]]
 ) -> tuple[list[float], float]:

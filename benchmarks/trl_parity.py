@@ -30,6 +30,7 @@ from tunesdk_trl import TRLBackend
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, also when loaded by path
 from _common import (
     alternate,
+    loss_recorder,
     plain_training_args,
     run_through_worker,
     train_in_process,
@@ -63,16 +64,10 @@ def run_plain_trl(job: ts.Job, output_dir: Path) -> tuple[list[float], float]:
     """The same training written directly against TRL, as its documentation shows."""
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    losses: list[float] = []
-
-    class Losses(TrainerCallback):
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-            if logs and "loss" in logs:
-                losses.append(float(logs["loss"]))
-
+    recorder, losses = loss_recorder()
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(job.model_name)
     model = AutoModelForCausalLM.from_pretrained(job.model_name)
@@ -97,7 +92,7 @@ def run_plain_trl(job: ts.Job, output_dir: Path) -> tuple[list[float], float]:
         train_dataset=Dataset.from_list(job.data),
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[Losses()],
+        callbacks=[recorder],
     )
     trainer.train()
     trainer.save_model(str(output_dir / "model"))

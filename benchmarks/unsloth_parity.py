@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, also when loaded by path
-from _common import alternate, plain_training_args, train_in_process, wall_report
+from _common import (
+    alternate,
+    loss_recorder,
+    plain_training_args,
+    train_in_process,
+    wall_report,
+)
 
 IN_ENGINE = "TUNESDK_UNSLOTH_PARITY_IN_ENGINE"
 
@@ -60,17 +66,11 @@ def run_tunesdk(job: Any, home: Path) -> tuple[list[float], float]:
 def run_plain_unsloth(job: Any, output_dir: Path) -> tuple[list[float], float]:
     """The same training written directly against Unsloth, as its documentation shows."""
     from datasets import Dataset
-    from transformers import AutoTokenizer, TrainerCallback
+    from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
     from unsloth import FastLanguageModel
 
-    losses: list[float] = []
-
-    class Losses(TrainerCallback):
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-            if logs and "loss" in logs:
-                losses.append(float(logs["loss"]))
-
+    recorder, losses = loss_recorder()
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(job.model_name)
     model, _ = FastLanguageModel.from_pretrained(
@@ -108,7 +108,7 @@ def run_plain_unsloth(job: Any, output_dir: Path) -> tuple[list[float], float]:
         args=config,
         train_dataset=Dataset.from_list(job.data),
         processing_class=tokenizer,
-        callbacks=[Losses()],
+        callbacks=[recorder],
     )
     trainer.train()
     return losses, time.perf_counter() - start

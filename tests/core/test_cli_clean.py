@@ -57,7 +57,7 @@ def test_validate_suggests_clean_and_clean_removes_the_duplicates(invoke, train:
         "dropped 2 exact duplicate(s)" in stdout
         and f"kept 13 of 15 example(s); wrote {out}" in stdout
     )
-    assert read(out) == TRAIN[:12] + [TRAIN[14]]  # first copies kept, order kept
+    assert read(out) == [*TRAIN[:12], TRAIN[14]]  # first copies kept, order kept
     code, stdout, _ = invoke(["validate", str(out)])
     assert code == 0 and "duplicate" not in stdout
 
@@ -80,8 +80,10 @@ def test_drop_overlap_with_eval_drops_copies_and_shared_ngrams(
 def test_keep_duplicates_and_a_shorter_ngram(invoke, train: Path, eval_file: Path) -> None:
     out = train.with_name("clean.jsonl")
     code, stdout, _ = invoke(
-        ["clean", str(train), "-o", str(out), "--keep-duplicates", "--ngram", "4"]
-        + ["--drop-overlap-with", str(eval_file)]
+        [
+            *("clean", str(train), "-o", str(out), "--keep-duplicates", "--ngram", "4"),
+            *("--drop-overlap-with", str(eval_file)),
+        ]
     )
     assert code == 0
     assert "exact duplicate" not in stdout
