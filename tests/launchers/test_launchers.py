@@ -439,3 +439,27 @@ def test_a_final_event_repeated_by_the_driver_lands_once(
     assert [type(e) for e in events] == [StatusChanged, Completed]
     assert downloads == ["file:///bucket/run/model"]
     assert events[-1].model.path == str(record.outputs_dir / "model")  # type: ignore[union-attr]
+
+
+def test_a_cluster_away_for_a_while_is_one_warning_and_a_lost_job_ends_failed(
+    relayed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, record, backend = relayed
+
+    def away(submission_id: str) -> str:
+        raise ConnectionError("Connection refused")
+
+    monkeypatch.setattr(fake, "get_job_status", away)
+    assert poll_once(record, backend) == ([], False)
+    assert poll_once(record, backend) == ([], False)
+    (warning,) = record.events()  # once per distinct problem, until a poll succeeds
+    assert isinstance(warning, Log) and "did not answer" in warning.message
+
+    def lost(submission_id: str) -> str:
+        raise RuntimeError("Request failed with status code 404: Job s1 does not exist.")
+
+    monkeypatch.setattr(fake, "get_job_status", lost)
+    poll_once(record, backend)
+    final = record.events()[-1]
+    assert isinstance(final, Failed) and final.error_type == "RayJobLost"
+    assert record.status == "failed"

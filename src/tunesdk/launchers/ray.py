@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlparse
 
 from tunesdk.backend import Check, PlanRow
-from tunesdk.errors import JobError, TuneError
+from tunesdk.errors import CONNECTION_ERROR, JobError, ProviderError, TuneError
 from tunesdk.events import Cancelled, Completed, Event, Failed, Log, parse_event
 from tunesdk.launchers.base import Launcher, LauncherUnavailable
 from tunesdk.launchers.ray_bundle import (
@@ -389,7 +389,16 @@ class RayLauncher(Launcher):
                 f"run {run.run_id} has no Ray submission id: it was never submitted",
                 fix=f"start it again with `tunesdk resume {run.run_id}`",
             )
-        return self.client(str(state.get("ray_address", ""))), str(submission_id)
+        try:
+            client = self.client(str(state.get("ray_address", "")))
+        except LauncherUnavailable as exc:  # a live run's cluster away for a while: heals
+            raise ProviderError(
+                exc.reason,
+                provider="ray",
+                code=CONNECTION_ERROR,
+                fix="the run is followed again when the cluster answers",
+            ) from None
+        return client, str(submission_id)
 
     def worker_alive(self, backend: LocalBackend, run: RunRecord) -> bool:
         client, submission_id = self._client_for(run)
@@ -400,12 +409,32 @@ class RayLauncher(Launcher):
             return []
         client, submission_id = self._client_for(run)
         offset = self._pending.pop(run.run_id, None)
-        if offset is not None:  # the events read last time have been appended by now
+        stored = int(run.state.get("ray_log_offset", 0))
+        if offset is None:
+            offset = stored
+        elif offset != stored:  # the events read last time have been appended by now
             run.update_state(ray_log_offset=offset)
-        else:
-            offset = int(run.state.get("ray_log_offset", 0))
-        status = str(client.get_job_status(submission_id))  # before the log: nothing after it
-        text = client.get_job_logs(submission_id)
+        try:
+            status = str(client.get_job_status(submission_id))  # before the log: none after it
+            text = client.get_job_logs(submission_id)
+        except Exception as exc:  # the dashboard restarting, a dropped connection: heals
+            if "does not exist" in str(exc) or "status code 404" in str(exc):
+                return [
+                    Failed(
+                        error=f"the Ray cluster at {run.state.get('ray_address')} has no job "
+                        f"{submission_id} (the cluster was replaced, or the job deleted)",
+                        error_type="RayJobLost",
+                        details_path=str(run.worker_log),
+                    )
+                ]
+            raise ProviderError(
+                f"the Ray cluster at {run.state.get('ray_address')} did not answer for "
+                f"{submission_id} ({type(exc).__name__}: {str(exc)[:200]})",
+                provider="ray",
+                code=CONNECTION_ERROR,
+                fix="check the cluster (`ray status` on its head node); the run is followed "
+                "again when it answers",
+            ) from None
         end = text.rfind("\n") + 1
         events, ended = self._relay(run, submission_id, text[offset:end] if end > offset else "")
         self._pending[run.run_id] = max(end, offset)
