@@ -210,11 +210,33 @@ class TinkerBackend(LocalBackend):
                     where="model.base_model",
                     fix="ts.load_model(uri, base_model='...') with the model it was trained from",
                 )
-            from tunesdk_tinker.data import load_tokenizer
-
-            tokenizer = load_tokenizer(str(source), job.chat_template if job else None)
+            tokenizer = self._tokenizer(model, str(source), job, options)
             self._samplers[key] = (module, sampler, tokenizer)
         return self._samplers[key]
+
+    def _tokenizer(
+        self, model: ProviderModel, source: str, job: Job | None, options: dict[str, Any]
+    ) -> Any:
+        """``source``'s tokenizer; when it does not load here and the job named none, the one
+        the service named when the run trained (kept in its run folder), as training did."""
+        from tunesdk_tinker import service_tokenizer
+        from tunesdk_tinker.data import load_tokenizer
+
+        template = job.chat_template if job else None
+        try:
+            return load_tokenizer(source, template)
+        except JobError:
+            named = None
+            if not options.get("tokenizer") and model.job_id:
+                from tunesdk.store import RunStore
+
+                try:
+                    named = service_tokenizer.recalled(RunStore().get(model.job_id).dir)
+                except Exception:  # a run deleted since, or another store: report the source
+                    named = None
+            if named is None:
+                raise
+            return load_tokenizer(named, template)
 
     def _sample(self, model: ProviderModel, prompt: Any, generation: dict[str, Any]) -> str:
         """``prompt(tokenizer)`` → tokens, sampled once with the generation options."""

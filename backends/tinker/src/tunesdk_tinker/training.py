@@ -16,7 +16,7 @@ from tunesdk.job_data import train_eval_datasets
 from tunesdk.models import ProviderModel
 from tunesdk.store import RunRecord
 from tunesdk_tinker import data as data_mod
-from tunesdk_tinker import service
+from tunesdk_tinker import service, service_tokenizer
 from tunesdk_tinker.loops import common, dpo, grpo, sft
 from tunesdk_tinker.plan import loop_settings
 
@@ -72,6 +72,7 @@ def _tokenizer(run: RunRecord, native: dict[str, Any]) -> tuple[Any, common.Sess
             session.close()
             raise
         run.log("tokenizer: the one the service names for the model (get_tokenizer)")
+        service_tokenizer.remember(run.dir, tokenizer)  # chat() loads it again from there
         return tokenizer, session
 
 
