@@ -40,14 +40,15 @@ class ServeError(Exception):
         self.type = type or _TYPES.get(status, "server_error")
 
     def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
+        return error_object(self.message, type=self.type, param=self.param, code=self.code)
+
+
+def error_object(
+    message: str, *, type: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error body, ``{"error": {"message", "type", "param", "code"}}`` (also what the
+    OpenAI emulator of tunesdk-openai answers with)."""
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
 def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> ServeError:
@@ -71,4 +72,4 @@ def too_large(what: str, size: int | None, limit: int) -> ServeError:
     )
 
 
-__all__ = ["ServeError", "bad_request", "not_found", "too_large"]
+__all__ = ["ServeError", "bad_request", "error_object", "not_found", "too_large"]

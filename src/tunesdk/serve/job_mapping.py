@@ -342,15 +342,23 @@ def _seed(value: Any) -> int | None:
     return value
 
 
+def is_metadata(value: Any) -> bool:
+    """OpenAI's rule for ``metadata``: at most 16 string keys of up to 64 characters, each to a
+    string of up to 512 (also the OpenAI emulator's check)."""
+    return (
+        isinstance(value, dict)
+        and len(value) <= 16
+        and all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 512
+            for k, v in value.items()
+        )
+    )
+
+
 def _metadata(value: Any) -> dict[str, str] | None:
     if value is None:
         return None
-    ok = isinstance(value, dict) and len(value) <= 16
-    ok = ok and all(
-        isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 512
-        for k, v in value.items()
-    )
-    if not ok:
+    if not is_metadata(value):
         raise bad_request(
             "metadata must map at most 16 string keys (64 characters each) to string values"
             " (512 characters each).",
@@ -447,4 +455,15 @@ def _where(request: JobRequest) -> str:
     return f"method.{request.method}.hyperparameters"
 
 
-__all__ = ["KNOWN_FIELDS", "METHODS", "TUNESDK_FIELDS", "JobRequest", "build_job", "parse_request"]
+__all__ = [
+    "HYPERPARAMETERS",
+    "KNOWN_FIELDS",
+    "MAX_SEED",
+    "METHODS",
+    "REASONING_EFFORTS",
+    "TUNESDK_FIELDS",
+    "JobRequest",
+    "build_job",
+    "is_metadata",
+    "parse_request",
+]

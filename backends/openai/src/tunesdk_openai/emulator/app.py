@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import wraps
@@ -25,6 +24,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from tunesdk.emulation import ApiRoutes, ProviderError
+from tunesdk.serve.chat_objects import completion_object, usage_object
+from tunesdk.serve.errors import error_object
+from tunesdk.serve.job_mapping import HYPERPARAMETERS as OPENAI_HYPERPARAMETERS
+from tunesdk.serve.job_mapping import MAX_SEED, METHODS, REASONING_EFFORTS, is_metadata
 from tunesdk_openai.emulator.graders import grader_problems, run_grader
 from tunesdk_openai.emulator.state import ACTIVE, PendingUpload, World
 from tunesdk_openai.emulator.validation import estimate_tokens, validate_file
@@ -34,25 +37,10 @@ SETTINGS_PATH = "/_openai_emulator/settings"  # the older path; /_emulator/setti
 FILE_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
 UPLOAD_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision"})
 JSONL_MIME_TYPES = frozenset({"text/jsonl", "application/jsonl", "application/x-ndjson"})
-HYPERPARAMETERS = {
-    "supervised": frozenset({"n_epochs", "batch_size", "learning_rate_multiplier"}),
-    "dpo": frozenset({"n_epochs", "batch_size", "learning_rate_multiplier", "beta"}),
-    "reinforcement": frozenset(
-        {
-            "n_epochs",
-            "batch_size",
-            "learning_rate_multiplier",
-            "reasoning_effort",
-            "compute_multiplier",
-            "eval_interval",
-            "eval_samples",
-        }
-    ),
-}
-#: the objective (tunesdk's word, as the model catalog lists it) of each method type
-OBJECTIVES = {"supervised": "sft", "dpo": "dpo", "reinforcement": "grpo"}
-REASONING_EFFORTS = ("default", "low", "medium", "high")
-MAX_SEED = 2_147_483_647
+#: OpenAI's request facts, one copy for this emulator and tunesdk serve: the hyperparameters of
+#: each method type, the objective (tunesdk's word, as the model catalog lists it) of each
+HYPERPARAMETERS = {kind: frozenset(names) for kind, names in OPENAI_HYPERPARAMETERS.items()}
+OBJECTIVES = METHODS
 
 Handler = Callable[[Request, World], Awaitable[Response]]
 T = TypeVar("T")
@@ -74,14 +62,7 @@ class APIError(ProviderError):
         self.type, self.param, self.code = type, param, code
 
     def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
+        return error_object(self.message, type=self.type, param=self.param, code=self.code)
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
@@ -94,7 +75,7 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     kind, code = kinds.get(
         status, ("server_error" if status >= 500 else "invalid_request_error", None)
     )
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return error_object(message, type=kind, code=code)
 
 
 def _json(payload: Any, status: int = 200) -> JSONResponse:
@@ -529,12 +510,7 @@ def _check_range(
 def _metadata(value: Any) -> dict[str, str] | None:
     if value is None:
         return None
-    ok = isinstance(value, dict) and len(value) <= 16
-    ok = ok and all(
-        isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 512
-        for k, v in value.items()
-    )
-    if not ok:
+    if not is_metadata(value):
         raise APIError(
             400,
             "metadata must map at most 16 string keys (64 characters) to string values "
@@ -772,28 +748,8 @@ async def chat_completions(request: Request, world: World) -> Response:
     prompt_tokens = sum(
         estimate_tokens(str(m.get("content", ""))) for m in messages if isinstance(m, dict)
     )
-    completion_tokens = estimate_tokens(answer)
-    return _json(
-        {
-            "id": f"chatcmpl-{secrets.token_hex(12)}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": answer, "refusal": None},
-                    "finish_reason": "stop",
-                    "logprobs": None,
-                }
-            ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
-        }
-    )
+    usage = usage_object(prompt_tokens, estimate_tokens(answer))
+    return _json(completion_object(model, [(answer, "stop")], usage))
 
 
 async def _invalid_url(request: Request, exc: Exception) -> Response:
