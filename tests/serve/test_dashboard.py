@@ -350,6 +350,39 @@ def test_cancel_cancels_the_run(site: Any, browser: Browser) -> None:
     _close(page)
 
 
+def test_delete_asks_first_then_removes_an_ended_run(site: Any, browser: Browser) -> None:
+    live, ended = _fed_run(site), _fed_run(site)
+    ended.emit(Progress(step=1, train_loss=1.0))
+    ended.emit(ts.Cancelled())
+    page = _open(browser, site.base_url + f"/#/runs/{live.run_id}", WIDE)
+    expect(page.locator("#run-status")).to_contain_text("running")
+    expect(page.locator("#delete")).to_be_hidden()  # a live run is cancelled, not deleted
+    page.goto(site.base_url + f"/#/runs/{ended.run_id}")
+    expect(page.locator("#run-status")).to_contain_text("cancelled")
+    page.locator("#delete").click()
+    confirmation = page.locator("#delete-confirmation")
+    expect(confirmation).to_be_visible()
+    expect(confirmation).to_contain_text("cannot be undone")
+    expect(page.locator("#delete-keep")).to_be_focused()  # Enter alone keeps the run
+    page.keyboard.press("Enter")
+    expect(confirmation).to_be_hidden()
+    expect(page.locator("#delete")).to_be_focused()
+    assert ended.dir.is_dir()
+    page.locator("#delete").click()
+    page.locator("#delete-confirm").click()
+    expect(page.locator("h1")).to_have_text("Runs")  # back on the list, without the run
+    expect(page.locator(f'tr[data-run-id="{live.run_id}"]')).to_be_visible()
+    expect(page.locator(f'tr[data-run-id="{ended.run_id}"]')).to_have_count(0)
+    assert not ended.dir.exists()
+    assert site.ctx.ownership.owner_of("run", ended.run_id) is None
+    # a run that ends while its page is open offers Delete at once
+    page.goto(site.base_url + f"/#/runs/{live.run_id}")
+    expect(page.locator("#run-status")).to_contain_text("running")
+    live.emit(ts.Cancelled())
+    expect(page.locator("#delete")).to_be_visible()
+    _close(page)
+
+
 def test_keyboard_reaches_cancel_and_enter_activates_it(site: Any, browser: Browser) -> None:
     run = _submitted(site, step_seconds=0.2)
     page = _open(browser, site.base_url + f"/#/runs/{run.run_id}", WIDE)
@@ -428,6 +461,19 @@ def test_compare_draws_both_runs(site: Any, browser: Browser) -> None:
     page.get_by_role("button", name="Compare").click()
     expect(page.locator("#compare-caption")).to_contain_text("10 points")
     assert page.locator("#compare-figure").get_attribute("data-points") == "21"
+    # live: both runs are still training, and their new points appear without a reload
+    expect(page.locator("#compare-state")).to_contain_text("Live")
+    for step in range(11, 16):
+        first.emit(Progress(step=step, train_loss=2.0 - step * 0.1))
+    second.emit(Evaluation(step=15, eval_loss=1.4))
+    _wait(
+        lambda: page.locator("#compare-figure").get_attribute("data-points") == "27",
+        what="5 new train points of A and an eval point of B",
+    )
+    expect(page.locator("#compare-caption")).to_contain_text("15 points")
+    first.emit(ts.Cancelled())
+    second.emit(ts.Cancelled())
+    expect(page.locator("#compare-state")).to_have_text("")
     _close(page)
     # the run page's link preselects run A; the phone layout keeps to the screen
     phone = _open(browser, site.base_url + f"/#/runs/{first.run_id}", PHONE)

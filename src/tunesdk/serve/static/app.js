@@ -139,20 +139,6 @@
     return run.base_model || (run.job && run.job.model) || "";
   }
 
-  async function allEvents(id) {
-    const events = [];
-    let after = 0;
-    for (let page = 0; page < 1000; page++) {
-      const body = await api("/runs/" + encodeURIComponent(id) + "/events?limit=10000&after=" + after);
-      const batch = items(body);
-      if (!batch.length) break;
-      events.push(...batch);
-      after = batch[batch.length - 1].seq;
-      if (body && body.has_more === false) break;
-    }
-    return events;
-  }
-
   // Reads the run's server-sent events with fetch (headers allowed), resuming with Last-Event-ID
   // after a dropped connection so that no event is lost or repeated. Stops after a terminal event.
   function streamEvents(id, onEvent, onState) {
@@ -563,6 +549,13 @@
     const streamState = h("span", { class: "muted", id: "stream-state" }, "");
     const cancelButton = h("button", { type: "button", id: "cancel", class: "danger", disabled: TERMINAL.has(status) }, "Cancel run");
     const cancelNote = h("span", { class: "muted", id: "cancel-note", "aria-live": "polite" });
+    // Delete: only once the run has ended, and only after a second, explicit confirmation
+    const deleteButton = h("button", { type: "button", id: "delete", class: "danger", hidden: !TERMINAL.has(status), "aria-controls": "delete-confirmation", "aria-expanded": "false" }, "Delete run");
+    const confirmYes = h("button", { type: "button", id: "delete-confirm", class: "danger" }, "Delete permanently");
+    const confirmNo = h("button", { type: "button", id: "delete-keep" }, "Keep it");
+    const confirmBox = h("div", { class: "confirm", id: "delete-confirmation", role: "group", "aria-labelledby": "delete-question", hidden: true },
+      h("p", { id: "delete-question" }, "Delete run " + id + " with its events and outputs (the trained model included)? This cannot be undone."),
+      confirmYes, confirmNo);
     const chartBox = h("div", { class: "chart", id: "chart" });
     const chartCaption = h("figcaption", { id: "chart-caption", class: "muted" }, "No points yet.");
     const figure = h("figure", { class: "card chart-card", "data-points": "0", id: "loss-figure" },
@@ -585,8 +578,33 @@
       clear(badge);
       badge.append(statusBadge(status));
       cancelButton.disabled = TERMINAL.has(status);
+      deleteButton.hidden = !TERMINAL.has(status);
       announce("Run " + status);
     }
+
+    deleteButton.addEventListener("click", () => {
+      confirmBox.hidden = false;
+      deleteButton.setAttribute("aria-expanded", "true");
+      confirmNo.focus(); // the safe choice has the focus: Enter alone never deletes
+    });
+    confirmNo.addEventListener("click", () => {
+      confirmBox.hidden = true;
+      deleteButton.setAttribute("aria-expanded", "false");
+      deleteButton.focus();
+    });
+    confirmYes.addEventListener("click", async () => {
+      confirmYes.disabled = true;
+      cancelNote.textContent = "Deleting…";
+      try {
+        await api("/runs/" + encodeURIComponent(id), { method: "DELETE" });
+        announce("Run " + id + " deleted");
+        location.hash = "#/";
+      } catch (err) {
+        confirmYes.disabled = false;
+        confirmBox.hidden = true;
+        cancelNote.textContent = "Delete failed: " + (err.message || err);
+      }
+    });
 
     cancelButton.addEventListener("click", async () => {
       cancelButton.disabled = true;
@@ -606,7 +624,8 @@
       h("p", {}, h("a", { href: "#/" }, "← All runs")),
       h("div", { class: "heading run-heading" },
         h("h1", { class: "wrap" }, id),
-        h("div", { class: "run-actions" }, cancelButton, cancelNote)),
+        h("div", { class: "run-actions" }, cancelButton, deleteButton, cancelNote)),
+      confirmBox,
       h("dl", { class: "facts" },
         h("div", {}, h("dt", {}, "Status"), h("dd", {}, badge, " ", streamState)),
         h("div", {}, h("dt", {}, "Backend"), h("dd", {}, run.backend || "–")),
@@ -784,33 +803,59 @@
     view.append(h("h1", {}, "Compare runs"), form, figure);
     if (!a || !b) return;
 
-    let events;
+    // both runs exist (a 404 shows here, not as a stream that keeps reconnecting)
     try {
-      events = await Promise.all([allEvents(a), allEvents(b)]);
+      await Promise.all([a, b].map((id) => api("/runs/" + encodeURIComponent(id))));
       if (mine !== routeToken) return;
     } catch (err) {
+      if (mine !== routeToken) return;
       caption.textContent = "";
       showError(err, figure);
       return;
     }
-    const [ca, cb] = events.map((list) => {
-      const c = newCurves();
-      for (const e of list) addToCurves(c, e);
-      return c;
+    // live: each run's event stream from its first event on, redrawn once per frame; a run
+    // still training keeps adding points until its final event
+    const curves = [newCurves(), newCurves()];
+    const states = ["", ""];
+    const state = h("p", { class: "muted", id: "compare-state", "aria-live": "polite" }, "");
+    figure.append(state);
+    let chart = null;
+    let reward = null;
+    let drawPending = false;
+    function draw() {
+      drawPending = false;
+      if (mine !== routeToken) return;
+      const [ca, cb] = curves;
+      const wantReward = ca.reward.size > 0 || cb.reward.size > 0;
+      if (!chart || reward !== wantReward) {
+        if (chart) chart.destroy();
+        reward = wantReward;
+        const defs = reward
+          ? [{ label: "A reward", color: COLORS[0] }, { label: "B reward", color: COLORS[1] }]
+          : [{ label: "A train loss", color: COLORS[0] }, { label: "B train loss", color: COLORS[1] },
+            { label: "A eval loss", color: COLORS[0], dash: [4, 4], points: true },
+            { label: "B eval loss", color: COLORS[1], dash: [4, 4], points: true }];
+        document.getElementById("compare-title").textContent = reward ? "Mean reward" : "Loss";
+        chart = makeChart(chartBox, defs, reward ? "reward" : "loss");
+      }
+      const maps = reward ? [ca.reward, cb.reward] : [ca.train, cb.train, ca.eval, cb.eval];
+      chart.set(aligned(maps));
+      figure.setAttribute("data-points", String(maps.reduce((n, m) => n + m.size, 0)));
+      caption.textContent = "A: " + a + " (" + (reward ? ca.reward.size : ca.train.size) + " points). B: " + b + " (" + (reward ? cb.reward.size : cb.train.size) + " points).";
+    }
+    function scheduleDraw() {
+      if (!drawPending) { drawPending = true; requestAnimationFrame(draw); }
+    }
+    draw();
+    cleanups.push(() => { if (chart) chart.destroy(); });
+    [a, b].forEach((id, i) => {
+      cleanups.push(streamEvents(id, (e) => { if (addToCurves(curves[i], e)) scheduleDraw(); }, (next) => {
+        if (next === "needs-key") { renderKeyForm(null); return; }
+        states[i] = next;
+        const live = states.some((st) => st === "live" || st === "reconnecting");
+        state.textContent = live ? "Live: new points appear as the runs train." : "";
+      }));
     });
-    const reward = ca.reward.size > 0 || cb.reward.size > 0;
-    const maps = reward ? [ca.reward, cb.reward] : [ca.train, cb.train, ca.eval, cb.eval];
-    const defs = reward
-      ? [{ label: "A reward", color: COLORS[0] }, { label: "B reward", color: COLORS[1] }]
-      : [{ label: "A train loss", color: COLORS[0] }, { label: "B train loss", color: COLORS[1] },
-        { label: "A eval loss", color: COLORS[0], dash: [4, 4], points: true },
-        { label: "B eval loss", color: COLORS[1], dash: [4, 4], points: true }];
-    document.getElementById("compare-title").textContent = reward ? "Mean reward" : "Loss";
-    const chart = makeChart(chartBox, defs, reward ? "reward" : "loss");
-    chart.set(aligned(maps));
-    cleanups.push(() => chart.destroy());
-    figure.setAttribute("data-points", String(maps.reduce((n, m) => n + m.size, 0)));
-    caption.textContent = "A: " + a + " (" + (reward ? ca.reward.size : ca.train.size) + " points). B: " + b + " (" + (reward ? cb.reward.size : cb.train.size) + " points).";
   }
 
   // ---- routing --------------------------------------------------------------------------------
