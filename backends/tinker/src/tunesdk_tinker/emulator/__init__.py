@@ -125,7 +125,8 @@ class TinkerServer(ProviderEmulator):
         served = ", ".join(f"{k} -> {v}" for k, v in self.settings.models.items()) or "none"
         lines = [
             text,
-            f"  models: {served}; any other name: {self.settings.default_model or 'refused'}",
+            f"  models: {served}; a local model folder: served as it is; any other name: "
+            f"{self.settings.default_model or 'refused'}",
         ]
         lines.append(f"  checkpoints in {self.state_dir}")
         return "\n".join(lines)

@@ -1,6 +1,11 @@
-"""A model trained under a name only the service knows (its tokenizer found through the service,
-``get_tokenizer``) chats afterwards with that same tokenizer: ``chat()`` used to load the base
-model's name here and fail offline, although training had worked."""
+"""What the Tinker quickstart meets offline, against the offline server.
+
+- A model trained under a name only the service knows (its tokenizer found through the service,
+  ``get_tokenizer``) chats afterwards with that same tokenizer: ``chat()`` used to load the base
+  model's name here and fail offline, although training had worked.
+- The server's banner says a local model folder is served as it is (it said only "any other
+  name: refused", though the quickstart gives a folder as the model).
+"""
 
 from __future__ import annotations
 
@@ -43,3 +48,13 @@ def test_a_model_trained_with_the_services_tokenizer_chats_with_it(
     )
     assert isinstance(reply, str)
     assert (Path(result.run_dir) / "service_tokenizer.txt").is_file()
+
+
+def test_the_server_banner_says_a_local_folder_is_served(tmp_path: Path) -> None:
+    server = TinkerServer(state_dir=tmp_path / "state", device="cpu")
+    try:
+        banner = server.banner()
+    finally:
+        server.close()
+    assert "a local model folder: served as it is" in banner  # not only "any other name: refused"
+    assert "any other name: refused" in banner
