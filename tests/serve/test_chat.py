@@ -117,3 +117,73 @@ def test_a_failed_load_leaves_nothing_behind() -> None:
         cache.get("m", broken)
     assert cache.keys() == []
     assert cache.get("m", lambda: (Weights(), object())).key == "m"
+
+
+class FakeGenerator:
+    """Streams two choices word by word, or fails after the first word."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.fail = fail
+        self.cancelled: threading.Event | None = None
+
+    def stream(self, messages: Any, sampling: Any, emit: Any, cancelled: threading.Event) -> int:
+        from tunesdk.serve.chat_generation import Delta, Finish
+
+        self.cancelled = cancelled
+        for index in range(sampling.n):
+            for word in ("hello ", "there"):
+                emit(Delta(index, word))
+                if self.fail is not None:
+                    raise self.fail
+            emit(Finish(index, "length", 2))
+        return 7
+
+
+def _frames(generator: Any, n: int = 1, include_usage: bool = False) -> list[Any]:
+    import asyncio
+    import json
+
+    from tunesdk.serve.chat_generation import Sampling
+    from tunesdk.serve.openai_chat import _chunks
+
+    async def collect() -> list[bytes]:
+        stream = _chunks(generator, "m", [], Sampling(n=n), include_usage)
+        return [frame async for frame in stream]
+
+    datas = [f.decode().removeprefix("data: ").strip() for f in asyncio.run(collect())]
+    return [d if d == "[DONE]" else json.loads(d) for d in datas]
+
+
+def test_a_stream_is_openais_chunks_then_done() -> None:
+    frames = _frames(FakeGenerator(), n=2, include_usage=True)
+    assert frames[-1] == "[DONE]"
+    chunks = frames[:-1]
+    assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
+    assert len({c["id"] for c in chunks}) == 1 and all("usage" in c for c in chunks)
+    for index in (0, 1):
+        mine = [
+            c["choices"][0] for c in chunks if c["choices"] and c["choices"][0]["index"] == index
+        ]
+        assert mine[0]["delta"] == {"role": "assistant", "content": ""}
+        assert "".join(c["delta"].get("content", "") for c in mine) == "hello there"
+        assert mine[-1]["finish_reason"] == "length"
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"] == {"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11}
+    assert all(c["usage"] is None for c in chunks[:-1])
+    assert "usage" not in _frames(FakeGenerator())[0]  # only with stream_options.include_usage
+
+
+def test_a_failing_stream_ends_with_an_error_the_sdk_raises_and_stops_generating() -> None:
+    from tunesdk.errors import TuneError
+
+    generator = FakeGenerator(fail=TuneError("the provider is down"))
+    frames = _frames(generator)
+    assert frames[-1] != "[DONE]" and frames[-1]["error"]["message"] == "the provider is down"
+    assert generator.cancelled is not None and generator.cancelled.is_set()
+    hidden = _frames(FakeGenerator(fail=RuntimeError("/secret/path")))
+    assert hidden[-1]["error"] == {
+        "message": "generation failed",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    }

@@ -12,6 +12,7 @@ event loop keeps serving; a provider's model is asked at the provider through it
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -45,6 +46,7 @@ from tunesdk.serve.context import ServeContext
 from tunesdk.serve.errors import ServeError, bad_request
 from tunesdk.serve.http import answer, json_body
 
+log = logging.getLogger("tunesdk.serve")
 ROLES = ("system", "developer", "user", "assistant", "tool")
 #: fields of a chat request that are read; any other is accepted and ignored (as many
 #: OpenAI-compatible servers do), except those that would change the answer's shape
@@ -286,6 +288,8 @@ async def _chunks(
     try:
         while (item := await queue.get()) is not ended:
             if isinstance(item, BaseException):
+                if not isinstance(item, TuneError):  # the traceback for the operator only
+                    log.error("chat completion stream of %s failed", model, exc_info=item)
                 message = item.message if isinstance(item, TuneError) else "generation failed"
                 error = ServeError(400 if isinstance(item, TuneError) else 500, message)
                 yield sse_data(error.body())
