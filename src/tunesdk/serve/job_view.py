@@ -225,6 +225,10 @@ def hide_paths(text: str, files_dir: Path) -> str:
     return re.sub(pattern, r"\1", text)
 
 
+#: tunesdk statuses OpenAI's shape calls validating_files alike
+_BEFORE_QUEUED = frozenset({"created", "validating", "uploading"})
+
+
 def event_object(event: Event, files_dir: Path | None = None) -> dict[str, Any]:
     """One tunesdk event as a FineTuningJobEvent (``type`` ``metrics`` for progress/evaluation);
     ``files_dir``: stored files' paths in messages become file ids."""
@@ -232,7 +236,10 @@ def event_object(event: Event, files_dir: Path | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if isinstance(event, StatusChanged):
         message = f"Status: {STATUSES.get(event.status, event.status)}"
-        detail = event.message or event.provider_status
+        # created, validating and uploading are all validating_files: say which, or the log
+        # shows one line twice
+        collapsed = event.status if event.status in _BEFORE_QUEUED else None
+        detail = event.message or event.provider_status or collapsed
         if detail:
             message += f" ({detail})"
         data = {"status": event.status}
