@@ -84,8 +84,11 @@ class LocalBackend(Backend):
     @staticmethod
     def trains_here(job: Job) -> bool:
         """True when the job's worker runs on this machine (the local launcher): only then do
-        this machine's GPUs and packages decide whether it can run."""
-        return job.resources.launcher == "local"
+        this machine's GPUs and packages decide whether it can run (see
+        `tunesdk.launchers.worker_runs_here`)."""
+        from tunesdk.launchers import worker_runs_here
+
+        return worker_runs_here(job)
 
     def worker_python(self) -> str:
         """The interpreter that trains: this backend's engine environment when one is set up

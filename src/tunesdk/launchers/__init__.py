@@ -2,7 +2,13 @@
 Ray cluster (``ray``) or a SkyPilot managed job (``skypilot``). See `tunesdk.launchers.base`
 for the interface and docs/guide/clusters.md for choosing one."""
 
-from tunesdk.launchers.base import LAUNCHER_FIELDS, Launcher, LauncherUnavailable, apply_launcher
+from tunesdk.launchers.base import (
+    LAUNCHER_FIELDS,
+    Launcher,
+    LauncherUnavailable,
+    apply_launcher,
+    worker_runs_here,
+)
 from tunesdk.launchers.registry import (
     LauncherInfo,
     get_launcher,
@@ -21,4 +27,5 @@ __all__ = [
     "launcher_names",
     "launchers",
     "register_launcher",
+    "worker_runs_here",
 ]

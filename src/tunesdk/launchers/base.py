@@ -98,6 +98,9 @@ class Launcher:
     honours: ClassVar[dict[str, str]] = {"resources.launcher": "launcher"}
     #: seconds a cancelled run gets to stop by itself before `kill` (None: the backend's own)
     cancel_grace_s: ClassVar[float | None] = None
+    #: True when the worker runs on this machine (so its GPUs and packages decide whether the job
+    #: can run); a cluster launcher's workers run elsewhere, and the cluster checks them
+    runs_here: ClassVar[bool] = False
 
     # ---- is it usable? ------------------------------------------------------------------------
 
@@ -176,6 +179,17 @@ class Launcher:
             )
         return rows
 
+    def width_rows(self, job: Job, backend: str) -> list[PlanRow]:
+        """Rows for ``resources.nodes``/``resources.processes`` when this launcher, not the
+        backend's own launch command, decides how the ranks are started (Ray Train workers,
+        SkyPilot's nodes); they replace the backend's rows. ``[]``: the backend's rows stand."""
+        return []
+
+    def revise_notes(self, job: Job, notes: list[str]) -> list[str]:
+        """The backend's plan notes as they hold under this launcher (drop one about a launch
+        this launcher does not do)."""
+        return notes
+
     def native_request(self, job: Job, plan: Plan) -> dict[str, Any]:
         """What this launcher would submit for ``job`` (Ray: the job submission's entrypoint,
         runtime_env and resources; SkyPilot: the task YAML); ``{}`` when it submits nothing.
@@ -218,6 +232,15 @@ class Launcher:
         return f"<{type(self).__name__} {self.name!r}>"
 
 
+def worker_runs_here(job: Job) -> bool:
+    """Whether ``job``'s worker runs on this machine (its launcher's `Launcher.runs_here`): only
+    then do this machine's GPUs, drivers and engine packages decide whether the job can run.
+    Backends skip those checks otherwise (`tunesdk.local.LocalBackend.trains_here`)."""
+    from tunesdk.launchers.registry import get_launcher
+
+    return get_launcher(job.resources.launcher).runs_here
+
+
 def apply_launcher(job: Job, plan: Plan, *, local_backend: bool) -> Plan:
     """``plan`` with the launcher's rows, native request and notes (what ``job.plan()`` and
     ``submit`` return). A managed backend runs on its provider: a launcher other than ``local``
@@ -238,8 +261,9 @@ def apply_launcher(job: Job, plan: Plan, *, local_backend: bool) -> Plan:
         rows = [_managed_row(job, option, plan.backend) for option in LAUNCHER_FIELDS]
         return _with_rows(job, plan, rows, launcher="local", native={}, notes=[])
     launcher = get_launcher(name)
-    rows = launcher.plan_rows(job)
+    rows = [*launcher.plan_rows(job), *launcher.width_rows(job, plan.backend)]
     native = redact_tree(launcher.native_request(job, plan))
+    plan = plan.model_copy(update={"notes": launcher.revise_notes(job, list(plan.notes))})
     plan = _with_rows(job, plan, rows, launcher=name, native=native, notes=launcher.notes(job))
     plan = plan.model_copy(update={"launcher_format": launcher.native_format})
     dropped = [r for r in rows if r.status == "dropped" and r.user_set]
@@ -273,9 +297,13 @@ def _with_rows(
     native: dict[str, Any],
     notes: list[str],
 ) -> Plan:
-    """``plan`` with the launcher rows after the resources rows (replacing any a backend made)."""
+    """``plan`` with the launcher rows after the resources rows (replacing any a backend made;
+    a width row takes the place of the backend's row for that option)."""
     owned = {r.option for r in rows}
-    kept = [r for r in plan.rows if r.option not in owned]
+    places = {r.option: i for i, r in enumerate(plan.rows)}
+    in_place = {r.option: r for r in rows if r.option not in LAUNCHER_FIELDS and r.option in places}
+    rows = [r for r in rows if r.option not in in_place]
+    kept = [in_place.get(r.option, r) for r in plan.rows if r.option not in owned - set(in_place)]
     at = max((i + 1 for i, r in enumerate(kept) if r.option.startswith("resources.")), default=0)
     return plan.model_copy(
         update={
@@ -287,4 +315,10 @@ def _with_rows(
     )
 
 
-__all__ = ["LAUNCHER_FIELDS", "Launcher", "LauncherUnavailable", "apply_launcher"]
+__all__ = [
+    "LAUNCHER_FIELDS",
+    "Launcher",
+    "LauncherUnavailable",
+    "apply_launcher",
+    "worker_runs_here",
+]

@@ -30,6 +30,7 @@ class LocalLauncher(Launcher):
 
     name: ClassVar[str] = "local"
     option_keys: ClassVar[dict[str, str] | None] = {}
+    runs_here: ClassVar[bool] = True
 
     def launch(self, backend: LocalBackend, run: RunRecord) -> None:
         from tunesdk.local import process_start_time

@@ -206,6 +206,68 @@ class RayLauncher(Launcher):
             out.append(row)
         return out
 
+    def width_rows(self, job: Job, backend: str) -> list[PlanRow]:
+        """How many ranks Ray starts: one entrypoint process, or ``nodes × processes`` Ray Train
+        workers (each one rank of the backend's worker; Ray Train makes the process group, so
+        the backend's accelerate config and rendezvous are not used)."""
+        layout = Layout(job, self.options(job))
+        user_set = job.options_set()
+        nodes, processes = job.resources.nodes, layout.processes_per_node
+        if not layout.distributed:
+            return [
+                PlanRow(
+                    option="resources.processes",
+                    value=job.resources.processes,
+                    status="mapped" if "resources.processes" in user_set else "defaulted",
+                    native="ray job entrypoint",
+                    native_value="one process",
+                    reason="the Ray job's entrypoint runs the backend's worker as one process",
+                    user_set="resources.processes" in user_set,
+                ),
+                PlanRow(
+                    option="resources.nodes",
+                    value=nodes,
+                    status="mapped" if "resources.nodes" in user_set else "defaulted",
+                    native="ray job entrypoint",
+                    native_value="one node",
+                    reason="one node with the entrypoint's resources free",
+                    user_set="resources.nodes" in user_set,
+                ),
+            ]
+        workers = f"{nodes} node(s) × {processes} process(es) = {layout.world_size} workers"
+        counted = (
+            "resources.processes"
+            if job.resources.processes > 1
+            else "the GPU count per node (resources.gpus / accelerators)"
+        )
+        return [
+            PlanRow(
+                option="resources.processes",
+                value=job.resources.processes,
+                status="mapped",
+                native="TorchTrainer ScalingConfig.num_workers",
+                native_value=layout.world_size,
+                reason=f"Ray Train workers, one rank each: {workers} ({processes} per node from "
+                f"{counted}); Ray Train sets up the torch process group, no accelerate launch",
+                user_set="resources.processes" in user_set,
+            ),
+            PlanRow(
+                option="resources.nodes",
+                value=nodes,
+                status="mapped" if "resources.nodes" in user_set else "defaulted",
+                native="TorchTrainer ScalingConfig.num_workers",
+                native_value=layout.world_size,
+                reason=f"{workers}; Ray places them on the cluster's nodes (no rendezvous options)",
+                user_set="resources.nodes" in user_set,
+            ),
+        ]
+
+    def revise_notes(self, job: Job, notes: list[str]) -> list[str]:
+        """Ray Train workers run the ranks themselves: no ``accelerate launch`` note."""
+        if not Layout(job, self.options(job)).distributed:
+            return notes
+        return [n for n in notes if not n.startswith("launched with accelerate")]
+
     def native_request(self, job: Job, plan: Plan) -> dict[str, Any]:
         options = self.options(job)
         layout = Layout(job, options)

@@ -111,11 +111,27 @@ class AxolotlBackend(LocalBackend):
             return Check(usable=True, reason=CPU_NOTE, versions=versions)
         return Check(usable=True, versions=versions)
 
+    def check_job(self, job: Job) -> Check:
+        """`check`, on the machine that trains: a cluster launcher's job (ray, skypilot) needs
+        Axolotl and its GPUs on the cluster's machines, not on this one."""
+        if not self.trains_here(job):
+            return Check(
+                usable=True,
+                reason=f"trains on the {job.resources.launcher} launcher's machines: Axolotl and "
+                "their GPUs are checked there, not on this machine",
+            )
+        return self.check()
+
     def plan(self, job: Job) -> Plan:
         """The Axolotl YAML as ``plan.native`` (YAML format) and one row per option, and which
         interpreter will train. Pure (no import of axolotl)."""
         plan = build_plan(job, self.name)
-        return plan.model_copy(update={"notes": [*plan.notes, engine_note()]})
+        where = (
+            engine_note()
+            if self.trains_here(job)
+            else f"trains on the {job.resources.launcher} cluster's Axolotl"
+        )
+        return plan.model_copy(update={"notes": [*plan.notes, where]})
 
     def export(self, job: Job, folder: Path) -> Path:
         """The YAML plus converted data under ``folder/axolotl``: run ``axolotl train <path>``."""
@@ -136,9 +152,10 @@ class AxolotlBackend(LocalBackend):
             )
         if not path.exists() and _looks_like_path(model):
             raise JobError(f"no model at {path}", where="job.model", fix="check the path")
-        from tunesdk.paths import require_model
+        if self.trains_here(job):  # on a cluster, a hub id is the cluster's to download
+            from tunesdk.paths import require_model
 
-        require_model(model)  # offline and not cached: fail now, not after the hub's retries
+            require_model(model)  # offline and not cached: fail now, not after the hub's retries
         from tunesdk.data import Dataset
 
         for name in ("data", "eval_data"):

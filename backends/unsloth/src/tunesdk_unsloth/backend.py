@@ -21,6 +21,14 @@ from tunesdk_unsloth.native import target_modules, unsupported_method
 from tunesdk_unsloth.plan import build_plan
 
 
+def on_cluster(job: Job) -> str:
+    """What check_job and the plan say of a job whose worker runs on a cluster launcher."""
+    return (
+        f"trains on the {job.resources.launcher} launcher's machines: their GPU and Unsloth are "
+        "checked there, not on this machine"
+    )
+
+
 class UnslothBackend(LocalBackend):
     """Unsloth: SFT, DPO, GRPO, KTO and ORPO with LoRA (DoRA, rsLoRA), QLoRA 4/8-bit and full
     fine-tuning, one GPU."""
@@ -90,6 +98,8 @@ class UnslothBackend(LocalBackend):
         error = unsupported_method(job)
         if error is not None:
             return Check(usable=False, reason=error.message, fix=error.fix)
+        if not self.trains_here(job):  # a cluster launcher's machines, not this one, train
+            return Check(usable=True, reason=on_cluster(job))
         return self._check(job)
 
     def plan(self, job: Job) -> Plan:
@@ -100,7 +110,9 @@ class UnslothBackend(LocalBackend):
         version = found.versions.get("unsloth") if found else environment.unsloth_version()
         plan = build_plan(job, version)
         where = (
-            "trains in the " + found.describe()
+            on_cluster(job)
+            if not self.trains_here(job)
+            else "trains in the " + found.describe()
             if found is not None
             else f"trains in this interpreter ({sys.executable}); "
             f"`{engines.install_command('unsloth')}` gives Unsloth its own environment"
@@ -114,7 +126,8 @@ class UnslothBackend(LocalBackend):
 
         super().preflight(job, plan)  # the data, before any model file is read
         source = job.model_for(self.name)
-        check_model_path(source)
+        if self.trains_here(job) or Path(source).expanduser().exists():
+            check_model_path(source)  # (a hub id is the cluster's to download, not this machine's)
         if isinstance(job.method, LoRA) and Path(source).expanduser().exists():
             check_targets_on_meta(source, target_modules(job.method))
 

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from tunesdk.backend import Check
+from tunesdk.backend import Check, PlanRow
 from tunesdk.errors import CONNECTION_ERROR, JobError, ProviderError
 from tunesdk.events import Cancelled, Completed, Event, Failed, Log, StatusChanged, parse_event
 from tunesdk.launchers.base import Launcher, LauncherUnavailable
@@ -135,6 +135,67 @@ class SkyPilotLauncher(Launcher):
     def native_request(self, job: Job, plan: Plan) -> dict[str, Any]:
         """The SkyPilot task YAML (as a dict) that ``sky jobs launch`` runs as it is."""
         return tasks.build_task(job, plan.backend)
+
+    def width_rows(self, job: Job, backend: str) -> list[PlanRow]:
+        """What SkyPilot starts: ``num_nodes`` machines, each running the node script, which
+        starts the ranks of that node — the backend's ``accelerate launch`` (torchrun) with
+        ``processes`` per node for trl/unsloth, a plain torchrun with one rank per GPU of the
+        node (``SKYPILOT_NUM_GPUS_PER_NODE``, from ``resources.accelerators``) for the others."""
+        from tunesdk.launchers.skypilot.node import ACCELERATE_BACKENDS
+
+        resources = job.resources
+        user_set = job.options_set()
+        nodes = resources.nodes
+        rendezvous = (
+            "; each node's rank and node 0's address come from SKYPILOT_NODE_RANK / "
+            "SKYPILOT_NODE_IPS (no rendezvous options needed)"
+            if nodes > 1
+            else ""
+        )
+        rows = [
+            PlanRow(
+                option="resources.nodes",
+                value=nodes,
+                status="mapped" if "resources.nodes" in user_set else "defaulted",
+                native="num_nodes",
+                native_value=nodes,
+                reason=f"SkyPilot brings up {nodes} node(s), each running the node script"
+                + rendezvous,
+                user_set="resources.nodes" in user_set,
+            )
+        ]
+        if backend in ACCELERATE_BACKENDS:
+            per_node = resources.processes_per_node()
+            native, source = (
+                "accelerate launch (torchrun) on each node",
+                ("resources.processes" if resources.processes > 1 else "the GPU count per node"),
+            )
+        elif nodes > 1:
+            per_node = resources.gpus_per_node() or 1
+            native, source = (
+                "torchrun --nproc_per_node=$SKYPILOT_NUM_GPUS_PER_NODE",
+                ("the node's GPUs (resources.accelerators), not resources.processes"),
+            )
+        else:
+            return rows  # one node: the backend's own launch command runs as it does here
+        world = per_node * nodes
+        rows.append(
+            PlanRow(
+                option="resources.processes",
+                value=resources.processes,
+                status="mapped",
+                native=native,
+                native_value=f"{nodes} node(s) × {per_node} process(es) = {world} ranks",
+                reason=f"{per_node} per node from {source}",
+                user_set="resources.processes" in user_set,
+            )
+        )
+        return rows
+
+    def revise_notes(self, job: Job, notes: list[str]) -> list[str]:
+        """The backend's launch note names this machine's interpreter; the nodes use their own
+        (the ``resources.processes`` row says how they launch)."""
+        return [n for n in notes if not n.startswith("launched with accelerate")]
 
     def notes(self, job: Job) -> list[str]:
         options = tasks.skypilot_options(job)

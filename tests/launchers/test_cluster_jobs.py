@@ -1,0 +1,208 @@
+"""Jobs for cluster launchers, without a cluster: this machine's hardware is not checked for a
+worker that runs elsewhere, plans say how the cluster starts the ranks, and a stored job whose
+launcher secrets were redacted is refused before it reaches a cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tunesdk as ts
+from tunesdk.errors import BackendUnavailable, JobError
+from tunesdk.launchers import Launcher, get_launcher, register_launcher, worker_runs_here
+from tunesdk.registry import get_backend
+from tunesdk.testing import tiny_chat_data
+
+ROWS = tiny_chat_data(8)
+RAY = {"ray": {"address": "http://127.0.0.1:1"}}
+SKY = {"skypilot": {"outputs": "s3://bucket/prefix"}}
+
+
+@pytest.fixture(autouse=True)
+def _home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TUNESDK_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+
+def job(launcher: str = "local", **fields: Any) -> ts.Job:
+    options = {"ray": RAY, "skypilot": SKY}.get(launcher, {})
+    resources = {"launcher": launcher, **fields.pop("resources", {})}
+    return ts.Job(
+        **{
+            "model": "org/not-cached-here",
+            "data": ROWS,
+            "max_steps": 2,
+            "resources": resources,
+            "launcher_options": options,
+            **fields,
+        }
+    )
+
+
+# ---- 1. whose machine is checked -----------------------------------------------------------------
+
+
+def test_only_the_local_launcher_runs_the_worker_here() -> None:
+    assert worker_runs_here(job("local"))
+    assert not worker_runs_here(job("ray"))
+    assert not worker_runs_here(job("skypilot"))
+    assert get_launcher("local").runs_here and not Launcher.runs_here  # a plugin: elsewhere
+
+
+def test_a_registered_launcher_that_runs_here_gets_this_machines_checks() -> None:
+    class Here(type(get_launcher("local"))):  # type: ignore[misc]
+        name = "here-test"
+
+    register_launcher("here-test", Here)
+    assert worker_runs_here(job("here-test"))
+
+
+@pytest.fixture
+def no_unsloth_gpu(monkeypatch: pytest.MonkeyPatch) -> Any:
+    environment = pytest.importorskip("tunesdk_unsloth.environment")
+    monkeypatch.setattr(environment, "find_gpu", lambda *_: None)  # this machine, any machine
+    monkeypatch.setattr(environment, "engine", lambda: None)
+    monkeypatch.delenv(environment.ALLOW_CPU_ENV, raising=False)
+    return environment
+
+
+@pytest.mark.parametrize("launcher", ["ray", "skypilot"])
+def test_an_unsloth_cluster_job_plans_and_passes_its_checks_without_a_gpu_here(
+    no_unsloth_gpu: Any, launcher: str
+) -> None:
+    backend = get_backend("unsloth")
+    cluster_job = job(launcher, objective="dpo", data=_pairs())
+    check = backend.check_job(cluster_job)
+    assert check.usable, check.reason
+    assert "checked there" in (check.reason or "")
+    plan = cluster_job.plan("unsloth")
+    assert plan.launcher == launcher
+    assert any("launcher's machines" in note for note in plan.notes)
+    backend.preflight(cluster_job, plan)  # a hub id is the cluster's to download
+
+
+def test_an_unsloth_local_job_is_still_refused_with_the_gpu_fix(no_unsloth_gpu: Any) -> None:
+    check = get_backend("unsloth").check_job(job("local"))
+    assert not check.usable
+    assert check.reason == no_unsloth_gpu.NO_GPU and check.fix == no_unsloth_gpu.NO_GPU_FIX
+    with pytest.raises(BackendUnavailable) as caught:
+        job("local").submit("unsloth")
+    assert caught.value.fix == no_unsloth_gpu.NO_GPU_FIX
+
+
+def test_an_unsloth_cluster_job_still_refuses_what_unsloth_cannot_train(
+    no_unsloth_gpu: Any,
+) -> None:
+    check = get_backend("unsloth").check_job(job("ray", method=ts.PrefixTuning()))
+    assert not check.usable and "prefix" in (check.reason or "")
+
+
+@pytest.fixture
+def no_axolotl_here(monkeypatch: pytest.MonkeyPatch) -> Any:
+    backend_module = pytest.importorskip("tunesdk_axolotl.backend")
+    monkeypatch.setattr(backend_module.schema, "axolotl_installed", lambda: False)
+    monkeypatch.setattr(backend_module.engines, "find", lambda *_: None)
+    monkeypatch.delenv(backend_module.COMMAND_ENV, raising=False)
+    return backend_module
+
+
+@pytest.mark.parametrize("launcher", ["ray", "skypilot"])
+def test_an_axolotl_cluster_job_plans_and_passes_its_checks_without_axolotl_here(
+    no_axolotl_here: Any, launcher: str
+) -> None:
+    backend = get_backend("axolotl")
+    cluster_job = job(launcher)
+    check = backend.check_job(cluster_job)
+    assert check.usable and "checked there" in (check.reason or "")
+    plan = cluster_job.plan("axolotl")
+    assert plan.launcher == launcher
+    assert not any("not installed" in note for note in plan.notes)
+    backend.preflight(cluster_job, plan)  # the hub id is not cached here: the cluster's to get
+
+
+def test_an_axolotl_local_job_is_still_refused_with_the_install_fix(
+    no_axolotl_here: Any,
+) -> None:
+    check = get_backend("axolotl").check_job(job("local"))
+    assert not check.usable and check.fix == no_axolotl_here.INSTALL_FIX
+    with pytest.raises(JobError, match="not-cached-here"):  # and the model is checked here
+        get_backend("axolotl").preflight(job("local"), job("local").plan("axolotl"))
+
+
+def test_trl_uses_the_same_rule() -> None:
+    pytest.importorskip("tunesdk_trl")
+    backend = get_backend("trl")
+    with pytest.raises(JobError, match="not-cached-here"):
+        backend.preflight(job("local"), job("local").plan("trl"))
+    backend.preflight(job("ray"), job("ray").plan("trl"))
+
+
+def _pairs() -> list[dict[str, str]]:
+    return [{"prompt": f"q{i}", "chosen": "yes", "rejected": "no"} for i in range(8)]
+
+
+# ---- 2. plan rows for the width of a cluster job ----------------------------------------------
+
+
+def wide(launcher: str, **resources: Any) -> ts.Job:
+    return job(launcher, batch_size=64, micro_batch_size=1, resources=resources)
+
+
+def test_ray_rows_say_ray_train_workers_counted_from_the_accelerators() -> None:
+    pytest.importorskip("tunesdk_trl")
+    plan = wide("ray", nodes=2, accelerators="A10G:4").plan("trl")
+    processes, nodes = plan.row("resources.processes"), plan.row("resources.nodes")
+    assert processes.native == "TorchTrainer ScalingConfig.num_workers"
+    assert processes.native_value == 8 and nodes.native_value == 8
+    assert "2 node(s) × 4 process(es)" in (processes.reason or "")
+    assert "accelerators" in (processes.reason or "")
+    assert "accelerate" not in str(nodes.native) + str(processes.native)
+    assert not any(n.startswith("launched with accelerate") for n in plan.notes)
+    scaling = plan.launcher_native["ray_train"]["TorchTrainer"]["scaling_config"]
+    assert scaling["num_workers"] == processes.native_value  # the row is what is submitted
+    options = [r.option for r in plan.rows]
+    assert options.count("resources.processes") == 1 and options.count("resources.nodes") == 1
+
+
+def test_ray_rows_for_one_process_name_the_entrypoint() -> None:
+    pytest.importorskip("tunesdk_trl")
+    plan = wide("ray").plan("trl")
+    assert plan.row("resources.processes").native == "ray job entrypoint"
+    assert plan.row("resources.nodes").native_value == "one node"
+
+
+def test_ray_rows_counted_from_processes_say_so() -> None:
+    pytest.importorskip("tunesdk_trl")
+    row = wide("ray", processes=2).plan("trl").row("resources.processes")
+    assert row.native_value == 2 and "from resources.processes" in (row.reason or "")
+
+
+def test_skypilot_rows_say_num_nodes_times_the_ranks_each_node_starts() -> None:
+    pytest.importorskip("tunesdk_trl")
+    plan = wide("skypilot", nodes=2, accelerators="A10G:4").plan("trl")
+    nodes, processes = plan.row("resources.nodes"), plan.row("resources.processes")
+    assert (nodes.native, nodes.native_value) == ("num_nodes", 2)
+    assert "SKYPILOT_NODE_RANK" in (nodes.reason or "")
+    assert processes.native == "accelerate launch (torchrun) on each node"
+    assert processes.native_value == "2 node(s) × 4 process(es) = 8 ranks"
+    assert not any(n.startswith("launched with accelerate") for n in plan.notes)
+    assert plan.launcher_native["num_nodes"] == 2
+
+
+def test_skypilot_rows_for_a_torchrun_backend_count_the_nodes_gpus() -> None:
+    pytest.importorskip("tunesdk_axolotl")
+    row = (
+        wide("skypilot", nodes=2, accelerators="A10G:4").plan("axolotl").row("resources.processes")
+    )
+    assert row.native == "torchrun --nproc_per_node=$SKYPILOT_NUM_GPUS_PER_NODE"
+    assert row.native_value == "2 node(s) × 4 process(es) = 8 ranks"
+
+
+def test_the_local_launcher_keeps_the_backends_accelerate_rows() -> None:
+    pytest.importorskip("tunesdk_trl")
+    plan = wide("local", nodes=1, processes=2).plan("trl")
+    assert plan.row("resources.nodes").native == "accelerate_config.yaml: num_machines"
+    assert any(n.startswith("launched with accelerate") for n in plan.notes)
