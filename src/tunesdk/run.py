@@ -100,7 +100,7 @@ class Run:
         from tunesdk.launchers.base import apply_launcher
 
         plan = apply_launcher(job, backend.plan(job), local_backend=backend.kind == "local")
-        launcher = _launcher_of(job, backend)
+        launcher = _launcher_of(job, backend, resume)
         backend.preflight(job, plan)
         if launcher is not None:
             launcher.preflight(job, plan, backend)
@@ -359,12 +359,16 @@ def _stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
 
 
-def _launcher_of(job: Job, backend: Backend) -> Any:
-    """The job's launcher for a local backend (LauncherUnavailable when it cannot run here);
-    None for a managed backend, which `apply_launcher` already checked."""
+def _launcher_of(job: Job, backend: Backend, resume: bool | str = False) -> Any:
+    """The job's launcher for a local backend (LauncherUnavailable when it cannot run here;
+    JobError when a launcher option is a redacted ``***``); None for a managed backend, which
+    `apply_launcher` already checked."""
     if not isinstance(backend, LocalBackend):
         return None
     from tunesdk.launchers import LauncherUnavailable, get_launcher
+    from tunesdk.launchers.base import require_secrets
+
+    require_secrets(job, resume=resume)
 
     launcher = get_launcher(job.resources.launcher)
     check = launcher.check_job(job)

@@ -206,3 +206,64 @@ def test_the_local_launcher_keeps_the_backends_accelerate_rows() -> None:
     plan = wide("local", nodes=1, processes=2).plan("trl")
     assert plan.row("resources.nodes").native == "accelerate_config.yaml: num_machines"
     assert any(n.startswith("launched with accelerate") for n in plan.notes)
+
+
+# ---- 5. a stored job's redacted launcher secrets ------------------------------------------------
+
+SECRET = "tok-0123456789abcdef"
+SECRET_PATH = "launcher_options.ray.runtime_env.env_vars.HF_TOKEN"
+
+
+@pytest.fixture
+def stored_ray_run() -> Any:
+    """A failed Ray run whose job had a secret in its runtime_env (the run folder has ``***``)."""
+    from tunesdk.events import Failed
+    from tunesdk.store import RunStore
+
+    spec = job(
+        "ray",
+        launcher_options={
+            "ray": {
+                **RAY["ray"],
+                "runtime_env": {"env_vars": {"HF_TOKEN": SECRET, "PLAIN": "kept"}},
+            }
+        },
+    )
+    record = RunStore().create(spec, spec.plan("simulated"), "simulated")
+    record.emit(Failed(error="node lost"))
+    return record
+
+
+def test_resuming_a_stored_job_with_a_redacted_secret_is_refused_before_anything_is_sent(
+    stored_ray_run: Any,
+) -> None:
+    from tunesdk.launchers import redacted_options
+    from tunesdk.store import RunStore
+
+    stored = RunStore().get(stored_ray_run.run_id).job
+    assert redacted_options(stored) == [SECRET_PATH]
+    assert stored.launcher_options["ray"]["runtime_env"]["env_vars"]["PLAIN"] == "kept"
+    before = len(RunStore().list())
+    with pytest.raises(JobError) as caught:
+        ts.Run.submit(stored, "simulated", resume=stored_ray_run.run_id)
+    error = caught.value
+    assert error.where == SECRET_PATH and "'***'" in error.message
+    assert f'tunesdk resume {stored_ray_run.run_id} --set {SECRET_PATH}="$HF_TOKEN"' in (
+        error.fix or ""
+    )
+    assert len(RunStore().list()) == before  # no run was created
+
+
+def test_cli_resume_refuses_then_takes_the_secret_again_with_set(
+    stored_ray_run: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from tests.launchers.test_launchers import invoke
+
+    code, out = invoke(["resume", stored_ray_run.run_id], monkeypatch, capsys)
+    assert code != 0 and "'***'" in out and "--set" in out, out
+    code, out = invoke(
+        ["resume", stored_ray_run.run_id, "--set", f"{SECRET_PATH}={SECRET}"], monkeypatch, capsys
+    )
+    # past the secrets check: the (absent) cluster is the next thing named, the secret is not
+    assert code != 0 and "'***'" not in out and "127.0.0.1:1" in out, out
+    assert SECRET not in out

@@ -12,7 +12,7 @@ import typer
 import yaml
 
 from tunesdk.cli import follow
-from tunesdk.cli.common import BackendOpt, JobFile, SetOpt, app, err, load_job, out
+from tunesdk.cli.common import BackendOpt, JobFile, SetOpt, app, err, load_job, out, parse_sets
 from tunesdk.errors import TuneError
 
 if TYPE_CHECKING:
@@ -71,8 +71,12 @@ def resume(
     run_id: str,
     json_events: JsonOpt = False,
     detach: DetachOpt = False,
+    set_: SetOpt = None,
 ) -> None:
     """Start a new run of RUN's job from RUN's last checkpoint (a completed run is left alone).
+
+    The run folder keeps no secrets: give a launcher option's secret again with --set (e.g.
+    ``--set launcher_options.ray.runtime_env.env_vars.HF_TOKEN="$HF_TOKEN"``).
 
     A managed run's checkpoints live on the provider: a new provider job starts from the last
     one and trains what was left (or resume says why it cannot, and what to run). A paused
@@ -105,6 +109,7 @@ def resume(
         if code:
             raise typer.Exit(code)
         return
+    resumed_job = old.record.job.with_overrides(parse_sets(set_)) if set_ else old.record.job
     if not old.done:
         raise TuneError(
             f"run {old.run_id} is still {old.status}: resuming it would train the job twice",
@@ -112,7 +117,7 @@ def resume(
             "first",
         )
     _start_and_follow(
-        lambda: Run.submit(old.record.job, old.record.backend, resume=old.run_id),
+        lambda: Run.submit(resumed_job, old.record.backend, resume=old.run_id),
         json_events=json_events,
         detach=detach,
         restart_hint=f"tunesdk resume {old.run_id}",

@@ -7,6 +7,8 @@ from tunesdk.launchers.base import (
     Launcher,
     LauncherUnavailable,
     apply_launcher,
+    redacted_options,
+    require_secrets,
     worker_runs_here,
 )
 from tunesdk.launchers.registry import (
@@ -26,6 +28,8 @@ __all__ = [
     "get_launcher",
     "launcher_names",
     "launchers",
+    "redacted_options",
     "register_launcher",
+    "require_secrets",
     "worker_runs_here",
 ]

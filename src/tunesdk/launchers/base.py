@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from tunesdk.backend import Check, PlanRow
 from tunesdk.errors import JobError, TuneError
 from tunesdk.options import LAUNCHER_OPTIONS, option_value
-from tunesdk.secrets import redact, redact_tree
+from tunesdk.secrets import REDACTED, redact, redact_tree
 
 if TYPE_CHECKING:
     from tunesdk.events import Event
@@ -241,6 +241,46 @@ def worker_runs_here(job: Job) -> bool:
     return get_launcher(job.resources.launcher).runs_here
 
 
+def redacted_options(job: Job) -> list[str]:
+    """The ``launcher_options`` paths whose value is the redaction marker ``***``: a job read
+    back from a run folder (``tunesdk resume``, `Run.attach(...).record.job`) has those in place
+    of its secrets, which were never stored."""
+    found: list[str] = []
+
+    def walk(value: Any, path: str) -> None:
+        if value == REDACTED:
+            found.append(path)
+        elif isinstance(value, dict):
+            for key, inner in value.items():
+                walk(inner, f"{path}.{key}")
+        elif isinstance(value, list):
+            for index, inner in enumerate(value):
+                walk(inner, f"{path}[{index}]")
+
+    walk(job.launcher_options, "launcher_options")
+    return found
+
+
+def require_secrets(job: Job, *, resume: bool | str = False) -> None:
+    """JobError before anything is sent when a launcher option holds ``***`` (a redacted secret of
+    a stored run): the cluster would get ``***`` instead of the credential."""
+    found = redacted_options(job)
+    if not found:
+        return
+    name = found[0].rsplit(".", 1)[-1]
+    run = resume if isinstance(resume, str) else "RUN_ID"
+    sets = " ".join(f'--set {path}="${name if path == found[0] else "..."}"' for path in found)
+    raise JobError(
+        f"{', '.join(found)} {'is' if len(found) == 1 else 'are'} '***': the run folder keeps "
+        "no secrets, so this job, read back from it, would send '***' to the cluster",
+        where=found[0],
+        fix=f"give the value again: `tunesdk resume {run} {sets}` (the shell fills it in from "
+        "your environment), or in Python pass a Job that holds it; to keep a secret out of the "
+        'job altogether, Ray takes `"${NAME}"` in runtime_env.env_vars from the cluster\'s '
+        "environment and SkyPilot's `secrets` from this machine's",
+    )
+
+
 def apply_launcher(job: Job, plan: Plan, *, local_backend: bool) -> Plan:
     """``plan`` with the launcher's rows, native request and notes (what ``job.plan()`` and
     ``submit`` return). A managed backend runs on its provider: a launcher other than ``local``
@@ -320,5 +360,7 @@ __all__ = [
     "Launcher",
     "LauncherUnavailable",
     "apply_launcher",
+    "redacted_options",
+    "require_secrets",
     "worker_runs_here",
 ]
