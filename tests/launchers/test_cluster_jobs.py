@@ -267,3 +267,79 @@ def test_cli_resume_refuses_then_takes_the_secret_again_with_set(
     # past the secrets check: the (absent) cluster is the next thing named, the secret is not
     assert code != 0 and "'***'" not in out and "127.0.0.1:1" in out, out
     assert SECRET not in out
+
+
+# ---- 4. checkpoints follow the model to a storage URI ---------------------------------------------
+
+
+def _tagged(text: str) -> list[Any]:
+    from tunesdk.events import parse_event
+    from tunesdk.launchers.ray_entry import TAG
+
+    return [parse_event(line.split(TAG, 1)[1]) for line in text.splitlines() if TAG in line]
+
+
+def test_the_relay_uploads_each_checkpoint_to_the_storage_uri(tmp_path: Path, capsys: Any) -> None:
+    from tunesdk.events import Cancelled, Checkpoint, Progress
+    from tunesdk.launchers.ray_entry import Relay
+    from tunesdk.store import RunStore
+
+    spec = job("ray")
+    record = RunStore().create(spec, spec.plan("simulated"), "simulated")
+    saved = record.outputs_dir / "checkpoints" / "checkpoint-2"
+    saved.mkdir(parents=True)
+    (saved / "trainer_state.json").write_text('{"global_step": 2}')
+    bucket = tmp_path / "bucket"
+    relay = Relay(record.dir, {"run_id": record.run_id, "storage_uri": f"file://{bucket}"})
+    record.emit(Progress(step=2, total_steps=9))
+    record.emit(Checkpoint(step=2, path=str(saved)))
+    record.emit(Cancelled(checkpoint=str(saved)))
+    relay.pump()
+    events = _tagged(capsys.readouterr().out)
+    uri = f"file://{bucket}/{record.run_id}/checkpoints/checkpoint-2"
+    assert [type(e).__name__ for e in events][-3:] == ["Progress", "Checkpoint", "Cancelled"]
+    checkpoint = next(e for e in events if isinstance(e, Checkpoint))
+    assert checkpoint.path == uri and events[-1].checkpoint == uri
+    uploaded = bucket / record.run_id / "checkpoints" / "checkpoint-2" / "trainer_state.json"
+    assert uploaded.read_text() == '{"global_step": 2}'
+
+
+def test_without_a_storage_uri_checkpoints_stay_where_they_are(capsys: Any) -> None:
+    from tunesdk.events import Checkpoint
+    from tunesdk.launchers.ray_entry import Relay
+    from tunesdk.store import RunStore
+
+    spec = job("ray")
+    record = RunStore().create(spec, spec.plan("simulated"), "simulated")
+    record.emit(Checkpoint(step=1, path="/shared/run/checkpoint-1"))
+    Relay(record.dir, {"run_id": record.run_id}).pump()
+    (event,) = [e for e in _tagged(capsys.readouterr().out) if isinstance(e, Checkpoint)]
+    assert event.path == "/shared/run/checkpoint-1"
+
+
+def test_a_checkpoint_at_a_uri_is_copied_onto_the_node_to_resume_from(tmp_path: Path) -> None:
+    from tunesdk.launchers.ray_bundle import stage
+    from tunesdk.launchers.ray_entry import materialize
+    from tunesdk.store import RunRecord, RunStore
+
+    bucket = tmp_path / "bucket" / "old-run" / "checkpoints" / "checkpoint-4"
+    bucket.mkdir(parents=True)
+    (bucket / "trainer_state.json").write_text('{"global_step": 4}')
+    spec = job("ray")
+    record = RunStore().create(spec, spec.plan("simulated"), "simulated")
+    uri = f"file://{bucket}"
+    bundle = stage(
+        record,
+        {
+            "run_id": record.run_id,
+            "backend": "simulated",
+            "output_dir": None,
+            "backend_state": {"resume_from": uri},
+        },
+        [],
+    )
+    folder = materialize(bundle)
+    resume_from = RunRecord(folder).state["resume_from"]
+    assert not resume_from.startswith("file://")
+    assert Path(resume_from).name == "checkpoint-4"
+    assert (Path(resume_from) / "trainer_state.json").read_text() == '{"global_step": 4}'

@@ -234,3 +234,29 @@ def test_cancel_reaches_every_ray_train_rank(ray_cluster: Any, model_dir: Path) 
     assert isinstance(final, Cancelled) and run.status == "cancelled"
     assert final.checkpoint and Path(final.checkpoint).is_dir()  # saved at the step they reached
     assert max(e.step for e in events if isinstance(e, Progress)) < 400
+
+
+def test_a_run_resumes_from_the_checkpoint_its_node_uploaded_to_the_storage_uri(
+    ray_cluster: Any, model_dir: Path, tmp_path: Path
+) -> None:
+    """The first run's checkpoint goes to the bucket (not only the node's disk); a second run
+    resumes from it there: the node copies it in and training goes on from its step."""
+    from tunesdk.events import Checkpoint, Log
+
+    bucket = tmp_path / "bucket"
+    storage = {"storage": f"file://{bucket}"}
+    first = ray_job(model_dir, ray_cluster.address, ray=storage, max_steps=2, n_checkpoints=1)
+    done = first.run(backend="trl", progress=False)
+    saved = [e for e in done.events() if isinstance(e, Checkpoint)]
+    assert saved and all(e.path and e.path.startswith("file://") for e in saved), saved
+    uri = saved[-1].path
+    assert uri == f"file://{bucket}/{done.run_id}/checkpoints/checkpoint-2"
+    assert (bucket / done.run_id / "checkpoints" / "checkpoint-2" / "trainer_state.json").is_file()
+
+    longer = ray_job(model_dir, ray_cluster.address, ray=storage, max_steps=4, n_checkpoints=1)
+    resumed = longer.run(backend="trl", progress=False, resume=done.run_id)
+    events = resumed.events()
+    assert_gap_free(events)
+    assert any(isinstance(e, Log) and uri in e.message for e in events)  # resuming from ...
+    assert [e.step for e in events if isinstance(e, Progress)] == [3, 4]  # from its step on
+    assert isinstance(resumed.model, ts.LocalModel)

@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tunesdk.paths import is_remote
+
 #: prefix of an event line in the job's log (anything before it, such as Ray's
 #: ``(RayTrainWorker pid=...)`` prefix, is ignored)
 TAG = "@@tunesdk-event@@ "
@@ -60,6 +62,10 @@ def materialize(cwd: Path) -> Path:
         job = Job.from_dict(json.loads((cwd / "job.json").read_text("utf-8")), base_dir=cwd)
         write_atomic(folder / "job.json", json.dumps(redacted_job(job), indent=2))
         write_atomic(folder / "plan.json", (cwd / "plan.json").read_text("utf-8"))
+        backend_state = dict(spec.get("backend_state", {}))
+        resume_from = backend_state.get("resume_from")
+        if isinstance(resume_from, str) and is_remote(resume_from):
+            backend_state["resume_from"] = fetch_checkpoint(resume_from, folder / "inputs")
         stamp = now()
         state = {
             "run_id": spec["run_id"],
@@ -70,11 +76,22 @@ def materialize(cwd: Path) -> Path:
             "last_seq": 0,
             "source_ids": [],
             "events_size": 0,
-            "backend_state": dict(spec.get("backend_state", {})),
+            "backend_state": backend_state,
         }
         write_atomic(folder / "state.json", json.dumps(state, indent=2))
         (folder / "events.jsonl").touch()
     return folder
+
+
+def fetch_checkpoint(uri: str, inputs: Path) -> str:
+    """A checkpoint at a storage URI (where an earlier Ray run uploaded it), copied onto this
+    node for the backend to resume from; its local path."""
+    from tunesdk.launchers.ray import download
+
+    target = inputs / "resume" / uri.rstrip("/").rsplit("/", 1)[-1]
+    download(uri, target)
+    _say(f"tunesdk: checkpoint {uri} copied to {target} to resume from")
+    return str(target)
 
 
 def _say(line: str) -> None:
@@ -92,6 +109,8 @@ class Relay:
         self.spec = spec
         self.after = 0
         self.ended = False
+        #: checkpoint paths on this node -> where they were uploaded (storage URI only)
+        self.uploaded: dict[str, str] = {}
         #: the terminal event's line, once printed
         self.final: str | None = None
 
@@ -99,11 +118,46 @@ class Relay:
         """Print every event appended since the last call; remember a terminal one."""
         for event in self.record.events(self.after, strict=False):
             self.after = event.seq
+            event = self._checkpoint_to_storage(event)
             if event.terminal:
                 event = self._finish(event)
                 self.ended = True
                 self.final = event.to_json()
             _say(TAG + event.to_json())
+
+    def _checkpoint_to_storage(self, event: Any) -> Any:
+        """With a storage URI, each checkpoint is uploaded next to the model
+        (``URI/<run id>/checkpoints/<name>``) and its event names the URI, so a later run can
+        resume from it after this node is gone; a Cancelled event names the uploaded one."""
+        from tunesdk.events import Cancelled, Checkpoint
+
+        uri = self.spec.get("storage_uri")
+        if not uri:
+            return event
+        if isinstance(event, Cancelled) and event.checkpoint:
+            target = self.uploaded.get(event.checkpoint) or self._upload(event.checkpoint)
+            return event.model_copy(update={"checkpoint": target}) if target else event
+        if isinstance(event, Checkpoint) and event.path:
+            target = self._upload(event.path)
+            return event.model_copy(update={"path": target}) if target else event
+        return event
+
+    def _upload(self, path: str) -> str | None:
+        """``path`` uploaded under the storage URI; None (and a line in the log) when that fails,
+        which leaves the checkpoint where it is rather than stopping the run."""
+        local = Path(path)
+        target = (
+            f"{self.spec['storage_uri'].rstrip('/')}/{self.spec['run_id']}/checkpoints/{local.name}"
+        )
+        try:
+            upload(local, target)
+        except Exception as exc:  # a full bucket, lost credentials: the run itself goes on
+            _say(
+                f"tunesdk: could not upload checkpoint {path} to {target} ({type(exc).__name__}: {exc})"
+            )
+            return None
+        self.uploaded[path] = target
+        return target
 
     def _finish(self, event: Any) -> Any:
         """The Completed event as the submitter should see it: the model uploaded to the
