@@ -24,11 +24,13 @@ from tunesdk.events import Cancelled, Completed, Progress
 from tunesdk.testing import tiny_chat_data, tiny_job, tiny_model
 from tunesdk.testing.contract import (
     BackendFacts,
+    CancelContract,
     ContractHarness,
     DataContract,
     Followed,
     LifecycleContract,
     PlanContract,
+    ReattachContract,
 )
 
 pytest.importorskip("ray.job_submission")
@@ -74,10 +76,13 @@ def test_every_ray_listener_is_on_loopback(ray_cluster: Any) -> None:
         assert address.is_loopback, line
 
 
-class TestRayLauncherContract(LifecycleContract, DataContract, PlanContract):
+class TestRayLauncherContract(
+    LifecycleContract, DataContract, PlanContract, CancelContract, ReattachContract
+):
     """The contract suite's cases, through the Ray launcher: one job followed by its submitter
     and an attached Run at once, outputs through an fsspec URI (uploaded by the cluster,
-    downloaded into the run folder)."""
+    downloaded into the run folder); a long run cancelled mid-way (stop_job); a run re-followed
+    by ``Run.attach`` after its submitter was SIGKILLed."""
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -100,6 +105,7 @@ class TestRayLauncherContract(LifecycleContract, DataContract, PlanContract):
                 },
             },
             dropped={"suffix": "bot"},
+            long_job={"max_steps": 400, "data": tiny_chat_data(64)},
             env={"TUNESDK_POLL_INTERVAL": "0.1"},
             chat_echoes=False,
             generation={"max_new_tokens": 4},
