@@ -115,6 +115,10 @@ def grpo_settings(job: Job, options: dict[str, Any]) -> dict[str, Any]:
         "temperature": sampling.temperature,
         "loss_fn": options.get("rl_loss", DEFAULT_RL_LOSS),
         "advantages": "group-normalized: (reward - group mean) / (group std + 1e-4)",
+        # 0 unless the job sets it, as the trl backend (and GRPOConfig) do
+        "beta": job.beta if "beta" in job.options_set() else 0.0,
+        "kl": "k3 to the base model (a base-model sampling client's compute_logprobs), folded "
+        "into the per-token advantages: A - beta * (1 - exp(ref - logp))",
         "sampler": "save_weights_and_get_sampling_client() before each step (on-policy)",
     }
 
@@ -360,7 +364,20 @@ def _grpo_rows(builder: PlanBuilder, job: Job, grpo: dict[str, Any]) -> None:
         f"the loop trains with Tinker's {grpo['loss_fn']} loss (backend_options.tinker.rl_loss "
         f"chooses among {', '.join(RL_LOSSES)})",
     )
-    _drop_or_default(builder, "beta", "no KL penalty: the loop keeps no reference model (beta 0)")
+    if "beta" in job.options_set():
+        builder.mapped(
+            "beta",
+            "grpo.beta",
+            grpo["beta"],
+            reason="per-token k3 KL to the base model, folded into the advantages",
+        )
+    else:
+        builder.defaulted(
+            "beta",
+            "0, no KL penalty (TRL's GRPO default): set beta for one to the base model",
+            native="grpo.beta",
+            native_value=0.0,
+        )
     builder.notes.append(
         "GRPO samples with the current weights before each step; watch Progress.reward_mean "
         "(the policy loss is about 0 on-policy)"

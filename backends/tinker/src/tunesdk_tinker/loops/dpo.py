@@ -14,11 +14,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from tunesdk_tinker import normalize
 from tunesdk_tinker.data import Pair, Sequence, datum
+from tunesdk_tinker.loops import reference as base_logprobs
 from tunesdk_tinker.loops.common import Loop, Session
 from tunesdk_tinker.service import resolved
 
@@ -27,7 +28,7 @@ def _sequences(pairs: list[Pair]) -> list[Sequence]:
     return [s for pair in pairs for s in (pair.chosen, pair.rejected)]
 
 
-def _masked_sum(sequence: Sequence, logprobs: list[float | None]) -> float:
+def _masked_sum(sequence: Sequence, logprobs: Iterable[float | None]) -> float:
     """Σ logprob over the learned targets (``logprobs[i]`` is target ``i``'s)."""
     return float(
         sum(lp for lp, keep in zip(logprobs, sequence.learned[1:], strict=False) if keep and lp)
@@ -52,9 +53,9 @@ def reference(
             _masked_sum(s, out["logprobs"].tolist())
             for s, out in zip(sequences, outputs, strict=True)
         ]
-    base = resolved(session.service.create_sampling_client(base_model=native["base_model"]))
-    futures = [base.compute_logprobs(types.ModelInput.from_ints(s.tokens)) for s in sequences]
-    return [_masked_sum(s, list(resolved(f))[1:]) for s, f in zip(sequences, futures, strict=True)]
+    base = base_logprobs.base_sampler(session, native)
+    per_token = base_logprobs.token_logprobs(base, types, [s.tokens for s in sequences])
+    return [_masked_sum(s, lps) for s, lps in zip(sequences, per_token, strict=True)]
 
 
 def dpo_terms(policy: Any, ref: Any, beta: float) -> tuple[Any, dict[str, float]]:

@@ -10,10 +10,22 @@ Each optimizer step:
 5. ``forward_backward`` with Tinker's ``importance_sampling`` loss (or ``ppo``/``cispo``): the
    sampled tokens as targets, the sampler's logprobs, the advantage on every completion token,
    scaled by 1/(completion tokens in the batch) — DAPO's token-level mean — then ``optim_step``.
+
+KL penalty (``beta`` > 0): TRL's per-token loss ``-ratio·A + β·k3``, with the k3 estimator
+``k3 = exp(ref − logp) − (ref − logp) − 1`` against the base model, is *folded into the
+per-token advantages*: ``A' = A − β·(1 − exp(ref − logp))``. Tinker's policy losses have the
+gradient ``−ratio·A'`` per token, and on-policy (one update per sampling, ratio 1 at the
+weights the gradient is taken at) that equals the gradient of TRL's loss exactly, for
+``importance_sampling``, ``ppo`` and ``cispo`` alike, with no extra forward pass. ``ref`` comes
+from a sampling client of the base model (``compute_logprobs``, as DPO's resumed reference);
+``logp`` is the sampler's own logprob of each sampled token (at temperature 1; at another
+temperature the current weights are scored with ``compute_logprobs`` too). The reported loss
+is the policy term only; ``Progress.kl`` is the batch's mean k3.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from typing import Any
@@ -21,6 +33,7 @@ from typing import Any
 from tunesdk.rewards import RewardError, checked, resolve_reward, reward_name
 from tunesdk_tinker import normalize
 from tunesdk_tinker.data import Prompt
+from tunesdk_tinker.loops import reference
 from tunesdk_tinker.loops.common import Loop
 from tunesdk_tinker.service import resolved
 
@@ -70,8 +83,22 @@ def advantages(rewards: list[float], group: int) -> list[float]:
     return out
 
 
+def kl_k3(policy: list[float], ref: list[float]) -> list[float]:
+    """TRL's per-token KL estimate of the policy to the reference (Schulman's k3):
+    ``exp(ref − logp) − (ref − logp) − 1`` (never negative; 0 where they agree)."""
+    return [math.exp(r - p) - (r - p) - 1.0 for p, r in zip(policy, ref, strict=True)]
+
+
+def kl_advantages(
+    advantage: float, policy: list[float], ref: list[float], beta: float
+) -> list[float]:
+    """Per-token advantages whose policy-loss gradient on-policy is that of ``-A + β·k3``:
+    ``d(β·k3)/d logp = β·(1 − exp(ref − logp))``, so ``A' = A − β·(1 − exp(ref − logp))``."""
+    return [advantage - beta * (1.0 - math.exp(r - p)) for p, r in zip(policy, ref, strict=True)]
+
+
 def _datum(
-    types: Any, prompt: list[int], tokens: list[int], logprobs: list[float], adv: float
+    types: Any, prompt: list[int], tokens: list[int], logprobs: list[float], adv: list[float]
 ) -> Any:
     import numpy as np
 
@@ -85,10 +112,18 @@ def _datum(
                 np.asarray([0.0] * pad + list(logprobs), dtype=np.float32)
             ),
             "advantages": types.TensorData.from_numpy(
-                np.asarray([0.0] * pad + [adv] * len(tokens), dtype=np.float32)
+                np.asarray([0.0] * pad + list(adv), dtype=np.float32)
             ),
         },
     )
+
+
+def _completion_logprobs(
+    sampler: Any, types: Any, samples: list[tuple[Prompt, list[int], list[float]]]
+) -> list[list[float]]:
+    """Each sample's completion-token logprobs under ``sampler`` (temperature 1)."""
+    scored = reference.token_logprobs(sampler, types, [p.tokens + t for p, t, _ in samples])
+    return [lps[len(lps) - len(t) :] if t else [] for lps, (_, t, _) in zip(scored, samples)]
 
 
 def train(loop: Loop, prompts: list[Prompt]) -> None:
@@ -98,6 +133,8 @@ def train(loop: Loop, prompts: list[Prompt]) -> None:
     group = grpo["num_generations"]
     types = loop.types
     tokenizer = loop.tokenizer
+    beta = grpo["beta"]
+    base = reference.base_sampler(loop.session, loop.native) if beta > 0 else None
     for step, indices in loop.batches(len(prompts), grpo["prompts_per_step"]):
         started = time.monotonic()
         sampler = resolved(loop.training.save_weights_and_get_sampling_client())
@@ -141,9 +178,24 @@ def train(loop: Loop, prompts: list[Prompt]) -> None:
         advantage = advantages(rewards, group)
         completion_tokens = sum(len(tokens) for _, tokens, _ in samples)
         scale = 1.0 / max(1, completion_tokens)
+        per_token = [[a] * len(tokens) for a, (_, tokens, _) in zip(advantage, samples)]
+        kl: dict[str, float] = {}
+        if base is not None:
+            refs = _completion_logprobs(base, types, samples)
+            policy = (
+                [lps for _, _, lps in samples]
+                if grpo["temperature"] == 1.0
+                else _completion_logprobs(sampler, types, samples)
+            )
+            per_token = [
+                kl_advantages(a, pol, ref, beta)
+                for a, pol, ref in zip(advantage, policy, refs, strict=True)
+            ]
+            estimates = [k for pol, ref in zip(policy, refs, strict=True) for k in kl_k3(pol, ref)]
+            kl["kl"] = sum(estimates) / max(1, len(estimates))
         datums = [
-            _datum(types, p.tokens, tokens, logprobs, a * scale)
-            for (p, tokens, logprobs), a in zip(samples, advantage, strict=True)
+            _datum(types, p.tokens, tokens, logprobs, [a * scale for a in adv])
+            for (p, tokens, logprobs), adv in zip(samples, per_token, strict=True)
             if tokens
         ]
         futures = [loop.training.forward_backward(datums, grpo["loss_fn"])] if datums else []
@@ -157,4 +209,5 @@ def train(loop: Loop, prompts: list[Prompt]) -> None:
             reward_std=statistics.pstdev(rewards) if len(rewards) > 1 else 0.0,
             rewards=per_function or None,
             completion_length=completion_tokens / len(samples),
+            **kl,
         )
