@@ -343,3 +343,11 @@ def test_a_checkpoint_at_a_uri_is_copied_onto_the_node_to_resume_from(tmp_path: 
     assert not resume_from.startswith("file://")
     assert Path(resume_from).name == "checkpoint-4"
     assert (Path(resume_from) / "trainer_state.json").read_text() == '{"global_step": 4}'
+
+
+def test_ray_refuses_processes_that_disagree_with_the_accelerators_per_node() -> None:
+    with pytest.raises(JobError, match="one accelerator") as caught:
+        wide("ray", processes=2, accelerators="A10G:4").plan("simulated")
+    assert caught.value.where == "resources.processes" and "set it to 4" in (caught.value.fix or "")
+    plan = wide("ray", processes=4, accelerators="A10G:4").plan("simulated")
+    assert plan.launcher_native["ray_train"]["TorchTrainer"]["scaling_config"]["num_workers"] == 4

@@ -93,7 +93,20 @@ class Layout:
 
     def __init__(self, job: Job, options: dict[str, Any]) -> None:
         resources = job.resources
-        self.accelerator, _ = accelerator_spec(resources.accelerators)  # checked: TYPE:COUNT
+        self.accelerator, count = accelerator_spec(resources.accelerators)  # checked: TYPE:COUNT
+        if (
+            resources.processes > 1
+            and count
+            and resources.gpus is None
+            and count != resources.processes
+        ):
+            # as SkyPilot: one rank per accelerator, so the two counts must agree
+            raise JobError(
+                f"resources.processes={resources.processes} but resources.accelerators="
+                f"{resources.accelerators!r}: each Ray Train worker holds one accelerator",
+                where="resources.processes",
+                fix=f"drop resources.processes (one worker per accelerator) or set it to {count}",
+            )
         self.gpus_per_node = resources.gpus_per_node() or 0
         per_node = resources.processes_per_node()  # as the backend counts its ranks
         self.processes_per_node = per_node
