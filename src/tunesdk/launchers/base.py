@@ -33,6 +33,10 @@ Contract for every launcher (the contract suite checks it, see `tunesdk.testing.
   `launch` also records ``launcher=<name>`` (done for you by `LocalBackend.launch`).
 - **The model.** The Completed event's `LocalModel` names files on *this* machine (copied back),
   or a path this machine shares with the cluster; the launcher rewrites remote paths.
+- **Whose machine.** ``runs_here`` is True only when the worker runs on this machine; backends
+  then check this machine's GPUs and engines (`worker_runs_here`), and skip them otherwise.
+  A launcher that starts the ranks itself says how in `width_rows` (the plan's
+  ``resources.nodes``/``processes`` rows).
 - **No surprises.** ``check``/``check_job``/``plan_rows``/``native_request`` are cheap and pure
   (no network, no heavy imports). ``preflight`` may contact the cluster (to fail early, naming the
   address) but spends nothing. Errors are `TuneError` instances with ``where`` and ``fix``.
