@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import tunesdk as ts
-from tunesdk.backend import job_options
+from tunesdk.backend import job_options, plan_checked
 from tunesdk.errors import JobError, UnsupportedOption
 from tunesdk.testing import tiny_chat_data, tiny_preference_data
 from tunesdk_unsloth import UnslothBackend
@@ -133,7 +133,8 @@ def test_plan_without_unsloth_says_how_to_install_it() -> None:
 
 @pytest.mark.parametrize("kind", ["lora", "qlora", "full"])
 def test_every_option_has_exactly_one_row(kind: str) -> None:
-    plan = UnslothBackend().plan(job(METHODS[kind]))
+    # the core adds the launcher's rows (resources.launcher, ...) to every plan
+    plan = plan_checked(UnslothBackend(), job(METHODS[kind]))
     options = [row.option for row in plan.rows]
     assert len(options) == len(set(options))
     assert set(job_options(job(METHODS[kind]), "sft")) <= set(options)
