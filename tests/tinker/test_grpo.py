@@ -118,11 +118,14 @@ def test_grpo_with_beta_reports_the_kl_to_the_base_model(
     assert second > 1e-4  # one update later the policy has left the reference
 
 
-@pytest.mark.slow
 def test_grpo_on_tinker_learns_to_say_o(
     tiny_model_path: Path, tinker_env: TinkerServer, tmp_path: Path
 ) -> None:
-    record, _ = train_in_process(grpo_job(tiny_model_path), tmp_path)
+    """LoRA on lm_head too: with attention/MLP adapters only, 16 steps barely move the random
+    tiny model's reward (measured +0.03..+0.14 at learning rates 0.05..0.2); with the
+    unembedding it says almost nothing but "o" within the 16 steps (0.5 -> 15.9, ~5 s)."""
+    job = grpo_job(tiny_model_path, backend_options={"tinker": {"train_unembed": True}})
+    record, _ = train_in_process(job, tmp_path)
     rewards = [e.reward_mean or 0.0 for e in record.events() if isinstance(e, Progress)]
     assert len(rewards) == 16
     start, end = sum(rewards[:4]) / 4, sum(rewards[-4:]) / 4
@@ -161,7 +164,6 @@ def test_a_misbehaving_reward_stops_training_with_one_line(
     assert says in line and "\n" not in line
 
 
-@pytest.mark.slow
 def test_a_raising_reward_in_the_worker_ends_the_run_failed_with_one_line(
     tiny_model_path: Path,
     tinker_env: TinkerServer,
