@@ -123,7 +123,10 @@ def _completion_logprobs(
 ) -> list[list[float]]:
     """Each sample's completion-token logprobs under ``sampler`` (temperature 1)."""
     scored = reference.token_logprobs(sampler, types, [p.tokens + t for p, t, _ in samples])
-    return [lps[len(lps) - len(t) :] if t else [] for lps, (_, t, _) in zip(scored, samples)]
+    return [
+        lps[len(lps) - len(t) :] if t else []
+        for lps, (_, t, _) in zip(scored, samples, strict=True)
+    ]
 
 
 def train(loop: Loop, prompts: list[Prompt]) -> None:
@@ -178,7 +181,9 @@ def train(loop: Loop, prompts: list[Prompt]) -> None:
         advantage = advantages(rewards, group)
         completion_tokens = sum(len(tokens) for _, tokens, _ in samples)
         scale = 1.0 / max(1, completion_tokens)
-        per_token = [[a] * len(tokens) for a, (_, tokens, _) in zip(advantage, samples)]
+        per_token = [
+            [a] * len(tokens) for a, (_, tokens, _) in zip(advantage, samples, strict=True)
+        ]
         kl: dict[str, float] = {}
         if base is not None:
             refs = _completion_logprobs(base, types, samples)
