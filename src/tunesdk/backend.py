@@ -111,6 +111,18 @@ class Backend:
         """Ask the run to stop; the terminal Cancelled event follows through poll or the worker."""
         raise NotImplementedError
 
+    def pause(self, run: RunRecord) -> None:
+        """Ask the provider to pause ``run``'s job, which stays live (``capabilities.pause``);
+        the base refuses, naming the backend."""
+        raise TuneError(
+            f"backend {self.name!r} cannot pause a run (its capabilities have no pause)",
+            fix=f"cancel it instead (`tunesdk cancel {run.run_id}`); a backend with pause is openai",
+        )
+
+    def unpause(self, run: RunRecord) -> bool:
+        """Ask the provider to go on with ``run``'s paused job; False (the base): no pause here."""
+        return False
+
     def train(self, run: RunRecord) -> ModelHandle:
         """Local backends: train in the worker process and return the model handle."""
         raise TuneError(f"backend {self.name!r} does not train locally")

@@ -28,6 +28,8 @@ class Capabilities(BaseModel):
     needs_gpu: bool = False
     multi_process: bool = False
     resume: bool = False
+    #: the provider pauses a live job and goes on with it later (`Run.pause` / `Run.unpause`)
+    pause: bool = False
     eval: bool = True
     download: bool = False
     notes: str | None = None

@@ -347,6 +347,20 @@ def launch_step(state: dict[str, Any]) -> str:
     return "not started"
 
 
+def _status_source_id(run: RunRecord, provider_status: str) -> str:
+    """The ``source_id`` of the StatusChanged for ``provider_status``: ``status:<word>``, with a
+    round number after each pause (``status:running@1``), so that a job running again after
+    resume gets a StatusChanged of its own. The state is saved before the event is emitted, so a
+    poller that stops in between emits the same id again (deduplicated), never a second round."""
+    seen = run.state.get("provider_status")
+    rounds = int(run.state.get("status_round") or 0)
+    if provider_status != seen:
+        if seen == "paused":
+            rounds += 1
+        run.update_state(provider_status=provider_status, status_round=rounds)
+    return f"status:{provider_status}" + (f"@{rounds}" if rounds else "")
+
+
 class ManagedBackend(Backend):
     """Base class of the provider backends. See the module docstring for the guarantees."""
 
@@ -589,7 +603,7 @@ class ManagedBackend(Backend):
                 StatusChanged(
                     status=status,
                     provider_status=remote.status,
-                    source_id=f"status:{remote.status}",
+                    source_id=_status_source_id(run, remote.status),
                 )
             )
         if status == "completed":

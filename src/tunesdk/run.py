@@ -275,6 +275,52 @@ class Run:
         """Async twin of `cancel` (same arguments)."""
         await asyncio.to_thread(self.cancel, wait=wait, timeout=timeout)
 
+    def pause(self) -> None:
+        """Ask the provider to pause the run's job (backends whose ``capabilities.pause`` is
+        set: openai). The run stays live, its status back to ``queued`` with provider status
+        ``paused``, until `unpause`; TuneError naming the backend where it cannot pause."""
+        self._pausable("pause")
+        self.backend.pause(self.record)
+        self.record.log(f"asked {self.record.backend} to pause the job (run.pause())")
+        poll_once(self.record, self.backend)  # the StatusChanged to paused, when it is already
+
+    def unpause(self) -> None:
+        """Ask the provider to go on with the paused job in place: the same run, from the step
+        it paused at (`resume=` of `submit` starts a new job from a checkpoint instead)."""
+        self._pausable("unpause")
+        if not self.backend.unpause(self.record):
+            raise TuneError(f"backend {self.record.backend!r} did not go on with run {self.run_id}")
+        self.record.log(f"asked {self.record.backend} to go on with the paused job (run.unpause())")
+        poll_once(self.record, self.backend)
+
+    async def apause(self) -> None:
+        """Async twin of `pause`."""
+        await asyncio.to_thread(self.pause)
+
+    async def aunpause(self) -> None:
+        """Async twin of `unpause`."""
+        await asyncio.to_thread(self.unpause)
+
+    def _pausable(self, action: str) -> None:
+        """TuneError unless this run's backend pauses and its provider job exists and is live."""
+        name = self.record.backend
+        if not self.backend.capabilities.pause:
+            raise TuneError(
+                f"backend {name!r} cannot {action} a run: it has no pause (capabilities.pause)",
+                where=f"run {self.run_id}",
+                fix=f"cancel it instead (`tunesdk cancel {self.run_id}`); openai pauses jobs",
+            )
+        if self.record.terminal:
+            raise TuneError(
+                f"run {self.run_id} has already ended ({self.status}); there is nothing to {action}",
+                fix=f"`tunesdk resume {self.run_id}` starts a new job from its last checkpoint",
+            )
+        if self.backend.kind == "managed" and not self.record.state.get("remote_job_id"):
+            raise TuneError(
+                f"run {self.run_id} has no {name} job yet (it is still {self.status})",
+                fix=f"{action} it once it is queued (`tunesdk status {self.run_id}`)",
+            )
+
     def __repr__(self) -> str:
         return f"<Run {self.run_id} {self.status}>"
 

@@ -148,6 +148,20 @@ def cancel(run_id: str) -> None:
     out.print(f"run {the_run.run_id}: {the_run.status}")
 
 
+@app.command()
+def pause(run_id: str) -> None:
+    """Pause a run's provider job (backends with pause: openai); `tunesdk resume RUN` goes on.
+
+    The run stays live while paused (its provider status says paused); a backend without pause
+    refuses, naming itself.
+    """
+    from tunesdk.run import Run
+
+    the_run = Run.attach(run_id)
+    the_run.pause()
+    out.print(f"run {the_run.run_id}: asked {the_run.record.backend} to pause its job")
+
+
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="delete without asking")]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="also delete runs that have not ended (their files go)")

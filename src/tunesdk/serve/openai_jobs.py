@@ -315,18 +315,21 @@ def routes(ctx: ServeContext) -> list[BaseRoute]:
 
             record = ctx.run_for(ctx.owner(request), request.path_params["job_id"])
             run = Run.attach(record.run_id, home=ctx.store.home)
-            act = getattr(run.backend, action, None)
-            if not callable(act):
+            if not run.backend.capabilities.pause:
                 raise bad_request(
                     f"Job {record.run_id} runs on the {record.backend} backend, which cannot"
-                    f" {action} jobs (no tunesdk backend has pause/resume yet). Cancel it instead;"
+                    f" {action} jobs (only backends with pause can: openai). Cancel it instead;"
                     " a new job can resume from its last checkpoint.",
                     code="unsupported_operation",
                 )
             if record.terminal:
                 status = view(record, live=False)["status"]
                 raise bad_request(f"Job {record.run_id} has already {status}; it cannot {action}.")
-            await asyncio.to_thread(act, record)
+            act = run.pause if action == "pause" else run.unpause
+            try:
+                await asyncio.to_thread(act)
+            except TuneError as exc:
+                raise bad_request(f"Job {record.run_id} could not {action}: {exc}") from None
             return answer(view(record))
 
         return handle

@@ -46,6 +46,7 @@ class OpenAIBackend(ManagedBackend):
         objectives=frozenset({"sft", "dpo", "grpo"}),
         methods=frozenset({"full", "lora"}),
         eval=True,
+        pause=True,
         notes="OpenAI picks the training method; new jobs stop on 2027-01-06 (use base_url or "
         "Azure OpenAI after that)",
         unsupported={
@@ -112,6 +113,11 @@ class OpenAIBackend(ManagedBackend):
         ids = dict(getattr(job.model, "ids", {}))
         ids[self.name] = str(checkpoint.provider_id)
         return job.with_overrides({"model": {"name": job.model_name, "ids": ids}})
+
+    def pause(self, run: RunRecord) -> None:
+        """``POST /fine_tuning/jobs/{id}/pause``: the job stops and waits, still live, for resume."""
+        job_id = run.state["remote_job_id"]
+        self.retrying(lambda: self.client(run.job).fine_tuning.jobs.pause(job_id))
 
     def unpause(self, run: RunRecord) -> bool:
         """``POST /fine_tuning/jobs/{id}/resume``: OpenAI goes on with the paused job itself."""
