@@ -1,7 +1,8 @@
 """The tinker backend: its plan, tokenization and schedule (pure), and SFT/DPO/GRPO runs
 through the official client against the offline Tinker server (cancel, resume, events, chat,
 download). The contract suite (test_contract.py) covers completion, attach after a killed
-submitter and secrets for SFT."""
+submitter and secrets for SFT, and attach after a killed submitter for DPO; GRPO's KL, learning
+and reward failures are in test_grpo.py."""
 
 from __future__ import annotations
 
@@ -401,10 +402,15 @@ def test_a_key_in_backend_options_reaches_the_worker_but_no_file(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "rows",
+    [tiny_chat_data(12), tiny_preference_data(12)],
+    ids=["sft", "dpo"],  # DPO's resumed run takes its reference from a base-model sampler
+)
 def test_cancel_saves_state_and_resume_continues_from_it(
-    tiny_model_path: Path, tinker_env: TinkerServer
+    tiny_model_path: Path, tinker_env: TinkerServer, rows: list[dict[str, Any]]
 ) -> None:
-    job = sft_job(tiny_model_path, epochs=3)
+    job = sft_job(tiny_model_path, data=rows, epochs=3)
     job = job.model_copy(update={"max_steps": None})  # 3 epochs of 3 steps
     run = job.submit("tinker")
     for event in run.events():
