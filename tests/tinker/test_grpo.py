@@ -105,10 +105,21 @@ def test_beta_is_mapped_when_set_and_zero_otherwise() -> None:
 # ---- runs against the offline server ----------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "temperature",
+    [1.0, 0.7],  # 1.0: the sampler's own logprobs; else the current weights scored again
+)
 def test_grpo_with_beta_reports_the_kl_to_the_base_model(
-    tiny_model_path: Path, tinker_env: TinkerServer, tmp_path: Path
+    tiny_model_path: Path, tinker_env: TinkerServer, tmp_path: Path, temperature: float
 ) -> None:
-    job = grpo_job(tiny_model_path, beta=0.04, batch_size=8, max_steps=2, max_completion_length=6)
+    job = grpo_job(
+        tiny_model_path,
+        beta=0.04,
+        batch_size=8,
+        max_steps=2,
+        max_completion_length=6,
+        temperature=temperature,
+    )
     record, _ = train_in_process(job, tmp_path)
     progress = [e for e in record.events() if isinstance(e, Progress)]
     assert [p.step for p in progress] == [1, 2]
