@@ -25,6 +25,8 @@ def _running_run(emulator: Any, sdk: Any, samples: Any, wait_until: Any) -> tupl
     run = ts.Job(model=MODEL, data=samples.chat(48), epochs=1, batch_size=4).submit("openai")
     job_id = wait_until(lambda: run.record.state.get("remote_job_id"))
     wait_until(lambda: sdk.fine_tuning.jobs.retrieve(job_id).status == "running")
+    run.refresh()  # the run has seen it running (a follower's poll)
+    assert _changes(run)[-1] == "running"
     return run, job_id
 
 
@@ -53,7 +55,8 @@ def test_pause_stops_the_job_in_place_and_unpause_goes_on_to_the_end(
     assert len(emulator.world.jobs) == 1  # the same job went on
     changes = _changes(run)
     paused_at = changes.index("paused")
-    assert "running" in changes[paused_at + 1 :]  # running again after resume: its own event
+    assert changes.count("running") == 2  # running again after resume: an event of its own
+    assert "running" in changes[paused_at + 1 :]
     logs = [e.message for e in run.record.events() if isinstance(e, Log)]
     assert "asked openai to pause the job (run.pause())" in logs
     assert "asked openai to go on with the paused job (run.unpause())" in logs
