@@ -4,13 +4,14 @@ while paused, and the refusal of backends that cannot pause."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 import tunesdk as ts
 from tunesdk.backend import Capabilities
-from tunesdk.errors import TuneError
+from tunesdk.errors import ProviderError, TuneError
 from tunesdk.events import Completed, Log, Progress, StatusChanged
 from tunesdk.follow import Follower
 from tunesdk.registry import get_backend
@@ -74,8 +75,21 @@ def test_the_follow_loop_keeps_following_a_paused_run_at_its_longest_interval(
     assert follower.delay == follower.longest and batches[-1].pause == pytest.approx(
         follower.longest, abs=0.01
     )
-    run.unpause()
+    run.pause()  # paused already (a retried call, the dashboard): no error
+    asyncio.run(run.aunpause())
+    asyncio.run(run.aunpause())  # going on already: no error either
     assert run.wait(timeout=30).status == "completed"
+    with pytest.raises(TuneError, match="already ended"):
+        asyncio.run(run.apause())
+
+
+def test_openai_refusal_of_a_job_it_cannot_pause_is_raised_as_it_is(
+    emulator, sdk, samples, wait_until
+) -> None:
+    run, job_id = _running_run(emulator, sdk, samples, wait_until)
+    sdk.fine_tuning.jobs.cancel(job_id)  # cancelled on OpenAI; the run has not seen it yet
+    with pytest.raises(ProviderError, match="Only running jobs can be paused"):
+        run.pause()
 
 
 def test_tunesdk_pause_and_resume_on_the_command_line(

@@ -115,15 +115,27 @@ class OpenAIBackend(ManagedBackend):
         return job.with_overrides({"model": {"name": job.model_name, "ids": ids}})
 
     def pause(self, run: RunRecord) -> None:
-        """``POST /fine_tuning/jobs/{id}/pause``: the job stops and waits, still live, for resume."""
-        job_id = run.state["remote_job_id"]
-        self.retrying(lambda: self.client(run.job).fine_tuning.jobs.pause(job_id))
+        """``POST /fine_tuning/jobs/{id}/pause``: the job stops and waits, still live, for resume.
+        A job found paused already (a retried call whose answer was lost, the dashboard) is no
+        error; OpenAI's refusal of any other status is raised as it is."""
+        self._act(run, "pause", settled=("paused",))
 
     def unpause(self, run: RunRecord) -> bool:
-        """``POST /fine_tuning/jobs/{id}/resume``: OpenAI goes on with the paused job itself."""
-        job_id = run.state["remote_job_id"]
-        self.retrying(lambda: self.client(run.job).fine_tuning.jobs.resume(job_id))
+        """``POST /fine_tuning/jobs/{id}/resume``: OpenAI goes on with the paused job itself (one
+        found going on already is no error)."""
+        self._act(run, "resume", settled=("validating_files", "queued", "running"))
         return True
+
+    def _act(self, run: RunRecord, action: str, settled: tuple[str, ...]) -> None:
+        """Call ``fine_tuning.jobs.<action>``; a refusal while the job is already ``settled`` (the
+        call is not idempotent: a retry after a lost answer is refused) counts as done."""
+        jobs = self.client(run.job).fine_tuning.jobs
+        job_id = run.state["remote_job_id"]
+        try:
+            self.retrying(lambda: getattr(jobs, action)(job_id))
+        except ProviderError:
+            if self.retrying(lambda: jobs.retrieve(job_id)).status not in settled:
+                raise
 
     def client(self, job: Job | None = None, **overrides: Any) -> Any:
         """The official SDK client for this job's target (cached)."""
