@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from tunesdk.serve.browser_guard import BrowserGuard
 from tunesdk.serve.config import ServeConfig
 from tunesdk.serve.context import ServeContext
 from tunesdk.serve.errors import ServeError
@@ -94,7 +95,7 @@ def create_app(config: ServeConfig, *, context: ServeContext | None = None) -> A
         },
     )
     app.state.ctx = ctx
-    return RequestIds(BodyLimit(app, config))
+    return RequestIds(BrowserGuard(BodyLimit(app, config), config))
 
 
 __all__ = ["create_app"]

@@ -58,6 +58,9 @@ def job_of(body: dict[str, Any], ctx: ServeContext, owner: str) -> Job:
     data = dict(data)
     if ctx.config.authenticated:
         _refuse_server_paths(data)
+        _refuse_elsewhere(data)
+    if not ctx.config.allow_python_graders:
+        _refuse_python_rewards(data)
     for role in ("data", "eval_data"):
         value = data.get(role)
         if isinstance(value, str) and value.startswith("file-"):
@@ -103,6 +106,67 @@ def _refuse_server_paths(data: dict[str, Any]) -> None:
                 " server with API keys does not run: use a grader object (tunesdk.graders)",
                 param="job.rewards",
             )
+
+
+#: backend option names that point the server's provider key or code somewhere else
+_CONNECTION_WORDS = (
+    "url",
+    "endpoint",
+    "host",
+    "address",
+    "key",
+    "token",
+    "secret",
+    "credential",
+    "account",
+    "organization",
+    "project",
+    "path",
+    "dir",
+    "file",
+    "command",
+    "env",
+    "proxy",
+)
+
+
+def _refuse_elsewhere(data: dict[str, Any]) -> None:
+    """Options that would send the server's provider key (or the job) to a host the client
+    names, or run it on a cluster: ``backend_options.<b>.base_url`` and its kin, and every
+    ``launcher_options``. The server's own environment decides where jobs go."""
+    options = data.get("backend_options")
+    if isinstance(options, dict):
+        for backend, settings in options.items():
+            for name in settings if isinstance(settings, dict) else ():
+                lowered = str(name).lower()
+                if any(word in lowered for word in _CONNECTION_WORDS):
+                    raise bad_request(
+                        f"backend_options.{str(backend)[:40]}.{str(name)[:40]} says where the"
+                        " backend connects or what it reads, which a server with API keys does"
+                        " not let a client choose (its provider keys would go there): leave it"
+                        " out; the server's environment sets it",
+                        param=f"job.backend_options.{str(backend)[:40]}.{str(name)[:40]}",
+                    )
+    if data.get("launcher_options"):
+        raise bad_request(
+            "launcher_options choose where a job runs (a Ray cluster's address, a SkyPilot"
+            " cloud), which a server with API keys does not let a client choose: leave it out",
+            param="job.launcher_options",
+        )
+
+
+def _refuse_python_rewards(data: dict[str, Any]) -> None:
+    from tunesdk.serve.job_mapping import _has_python
+
+    rewards = data.get("rewards")
+    if isinstance(rewards, list) and any(_has_python(reward) for reward in rewards):
+        raise bad_request(
+            "Python graders are refused by this server: their code would run on the server's"
+            " machine. Use string_check, text_similarity, score_model or multi graders, or start"
+            " the server with --allow-python-graders if every client may run code there.",
+            param="job.rewards",
+            code="invalid_grader",
+        )
 
 
 def _local_path(name: object) -> bool:
