@@ -133,3 +133,52 @@ def test_a_python_grader_in_native_rewards_is_refused(keyed: httpx.Client) -> No
         answer = keyed.post("/tunesdk/v1/plan", json=body)
         assert answer.status_code == 400, answer.text
         assert answer.json()["error"]["code"] == "invalid_grader"
+
+
+# ---- server paths and internals in answers ---------------------------------------------------
+
+
+def _upload(client: httpx.Client, rows: list[Any]) -> str:
+    content = "\n".join(json.dumps(row) for row in rows).encode()
+    answer = client.post(
+        "/v1/files", files={"file": ("d.jsonl", content)}, data={"purpose": "fine-tune"}
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["id"])
+
+
+def test_a_bad_uploaded_file_is_named_by_its_id_not_its_server_path(
+    keyed: httpx.Client, servers: Any
+) -> None:
+    file_id = _upload(keyed, [{"messages": 3}])
+    answer = keyed.post("/tunesdk/v1/runs", json={"job": job(data=file_id)})
+    assert answer.status_code == 400, answer.text
+    message = answer.json()["error"]["message"]
+    assert file_id in message
+    assert str(servers[1].ctx.files_dir) not in message
+
+
+def test_event_streams_name_uploaded_files_by_id(keyed: httpx.Client, servers: Any) -> None:
+    row = tiny_chat_data(1)[0]
+    file_id = _upload(keyed, [row, row, *tiny_chat_data(3)])  # the duplicate: a logged warning
+    options = {"simulated": {"step_seconds": 0.01}}
+    created = keyed.post(
+        "/tunesdk/v1/runs", json={"job": job(data=file_id, backend_options=options)}
+    )
+    assert created.status_code == 201, created.text
+    run_id = created.json()["id"]
+    serve_dir = str(servers[1].ctx.files_dir.parent)
+    for path in (
+        f"/tunesdk/v1/runs/{run_id}/events/stream",
+        f"/v1/fine_tuning/jobs/{run_id}/events/stream",
+    ):
+        with keyed.stream("GET", path) as stream:
+            text = b"".join(stream.iter_bytes()).decode()
+        assert serve_dir not in text, path
+    assert file_id in text
+
+
+def test_deeply_nested_json_is_a_400(keyed: httpx.Client) -> None:
+    answer = keyed.post("/tunesdk/v1/plan", content=b"[" * 100_000)
+    assert answer.status_code == 400
+    assert "nested too deeply" in answer.json()["error"]["message"]

@@ -21,7 +21,14 @@ from tunesdk.serve.limits import BodyLimit
 
 async def _serve_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServeError)
-    return JSONResponse(exc.body(), status_code=exc.status)
+    from tunesdk.serve.job_view import hide_paths
+
+    # a tunesdk error about an uploaded file names the file's path on the server: its id instead
+    body = exc.body()
+    ctx = getattr(request.app.state, "ctx", None)
+    if ctx is not None and isinstance(body["error"].get("message"), str):
+        body["error"]["message"] = hide_paths(body["error"]["message"], ctx.files_dir)
+    return JSONResponse(body, status_code=exc.status)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -32,6 +32,9 @@ async def json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
         data = json.loads(raw or b"{}")
+    except RecursionError:
+        # nesting deeper than Python's stack: json's C decoder gives up; a 400, not a 500
+        raise bad_request("The JSON body of your request is nested too deeply.") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise bad_request(
             "We could not parse the JSON body of your request. The body must be one JSON object"

@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tunesdk.errors import ProviderError, RunDamaged, RunNotFound, TuneError
@@ -38,7 +38,14 @@ from tunesdk.events import TERMINAL_STATUSES, Completed, Failed, summarize
 from tunesdk.serve.context import ServeContext
 from tunesdk.serve.errors import ServeError, bad_request, not_found
 from tunesdk.serve.native_jobs import as_bad_request, backend_of, job_of
-from tunesdk.serve.sse import as_stored, event_stream, lines_after, resume_point, shaped
+from tunesdk.serve.sse import (
+    Line,
+    as_stored,
+    event_stream,
+    lines_after,
+    resume_point,
+    shaped,
+)
 from tunesdk.store import RunRecord, RunSummary
 from tunesdk.store.state import DAMAGED, STATUSES, summarize_folder
 
@@ -74,6 +81,18 @@ class NativeAPI:
     def __init__(self, ctx: ServeContext) -> None:
         self.ctx = ctx
 
+    def _json(self, payload: dict[str, Any], status_code: int = 200) -> Response:
+        """``payload`` as JSON, uploaded files' server paths (a job's ``data``, plan rows, the
+        data report) replaced by the files' ids: a client never learns the server's folders."""
+        from tunesdk.serve.job_view import hide_paths
+
+        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        return Response(
+            hide_paths(text, self.ctx.files_dir),
+            status_code=status_code,
+            media_type="application/json",
+        )
+
     # ---- who sees what ------------------------------------------------------------------------
 
     def _record(self, owner: str, run_id: str) -> RunRecord:
@@ -107,7 +126,7 @@ class NativeAPI:
         after = query.get("after") or None
         rows, has_more = self._page(owner, status, backend, limit, after)
         data = [_summary_json(row) for row in rows]
-        return JSONResponse(
+        return self._json(
             {
                 "object": "list",
                 "data": data,
@@ -170,7 +189,7 @@ class NativeAPI:
         owner = self.ctx.owner(request)
         body = await json_body(request)
         payload = await run_in_threadpool(self._submit, owner, body)
-        return JSONResponse(payload, status_code=201)
+        return self._json(payload, status_code=201)
 
     def _submit(self, owner: str, body: dict[str, Any]) -> dict[str, Any]:
         backend = backend_of(body, self.ctx)
@@ -187,7 +206,7 @@ class NativeAPI:
     def get_run(self, request: Request) -> Response:
         owner = self.ctx.owner(request)
         record = self._record(owner, request.path_params["run_id"])
-        return JSONResponse(_run_json(record))
+        return self._json(_run_json(record))
 
     def delete_run(self, request: Request) -> Response:
         """Delete a run that has ended, outputs included (as ``tunesdk rm``); 409 while live."""
@@ -207,7 +226,7 @@ class NativeAPI:
         except RunNotFound:
             raise not_found(RUN_KIND, record.run_id) from None
         self.ctx.ownership.release("run", record.run_id)
-        return JSONResponse({"object": "tunesdk.run.deleted", "id": record.run_id, "deleted": True})
+        return self._json({"object": "tunesdk.run.deleted", "id": record.run_id, "deleted": True})
 
     def cancel_run(self, request: Request) -> Response:
         owner = self.ctx.owner(request)
@@ -232,7 +251,7 @@ class NativeAPI:
             self.ctx.cancel(record.run_id)
         except ProviderError as exc:
             raise _provider_refusal(exc) from None
-        return JSONResponse(_run_json(record))
+        return self._json(_run_json(record))
 
     # ---- events -------------------------------------------------------------------------------
 
@@ -247,7 +266,7 @@ class NativeAPI:
         )
         lines = lines_after(record.events_path, after, limit + 1)
         page = lines[:limit]
-        return JSONResponse(
+        return self._json(
             {
                 "object": "list",
                 "data": [line.data for line in page],  # each event as the log holds it
@@ -262,7 +281,14 @@ class NativeAPI:
         record = self._record(owner, request.path_params["run_id"])
         after = resume_point(request)
         self._follow(record)
-        return event_stream(record, after, as_stored)
+        from tunesdk.serve.job_view import hide_paths
+
+        files_dir = self.ctx.files_dir
+
+        def render(line: Line) -> bytes:  # the stored event, uploaded files' paths as their ids
+            return hide_paths(as_stored(line).decode(), files_dir).encode()
+
+        return event_stream(record, after, render)
 
     def stream_job(self, request: Request) -> Response:
         owner = self.ctx.owner(request)
@@ -273,7 +299,8 @@ class NativeAPI:
         record = self.ctx.run_for(owner, request.path_params["job_id"], kind="fine-tuning job")
         after = resume_point(request)
         self._follow(record)
-        return event_stream(record, after, shaped(event_object))
+        files_dir = self.ctx.files_dir
+        return event_stream(record, after, shaped(lambda event: event_object(event, files_dir)))
 
     def _follow(self, record: RunRecord) -> None:
         """Make sure someone polls the run's backend while clients watch it (a run submitted
@@ -294,7 +321,7 @@ class NativeAPI:
 
         owner = self.ctx.owner(request)
         body = await json_body(request)
-        return JSONResponse(await run_in_threadpool(self._plan, owner, body))
+        return self._json(await run_in_threadpool(self._plan, owner, body))
 
     def _plan(self, owner: str, body: dict[str, Any]) -> dict[str, Any]:
         backend = backend_of(body, self.ctx)
@@ -317,7 +344,7 @@ class NativeAPI:
 
         owner = self.ctx.owner(request)
         body = await json_body(request)
-        return JSONResponse(await run_in_threadpool(self._estimate, owner, body))
+        return self._json(await run_in_threadpool(self._estimate, owner, body))
 
     def _estimate(self, owner: str, body: dict[str, Any]) -> dict[str, Any]:
         job = job_of(body, self.ctx, owner)
@@ -340,7 +367,7 @@ class NativeAPI:
         data = [
             {"object": "tunesdk.backend", **info.model_dump(mode="json")} for info in backends()
         ]
-        return JSONResponse(
+        return self._json(
             {"object": "list", "data": data, "default": self.ctx.config.default_backend}
         )
 
