@@ -182,3 +182,15 @@ def test_deeply_nested_json_is_a_400(keyed: httpx.Client) -> None:
     answer = keyed.post("/tunesdk/v1/plan", content=b"[" * 100_000)
     assert answer.status_code == 400
     assert "nested too deeply" in answer.json()["error"]["message"]
+
+
+def test_chat_max_tokens_is_bounded(keyed: httpx.Client) -> None:
+    from tunesdk.serve.openai_chat import MAX_NEW_TOKENS
+
+    messages = [{"role": "user", "content": "hi"}]
+    for param in ("max_tokens", "max_completion_tokens"):
+        body = {"model": "nope", "messages": messages, param: 10**12}
+        answer = keyed.post("/v1/chat/completions", json=body)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["param"] == param
+        assert str(MAX_NEW_TOKENS) in answer.json()["error"]["message"]

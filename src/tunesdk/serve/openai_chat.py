@@ -53,6 +53,8 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 REFUSED = ("tools", "functions", "response_format", "audio", "modalities", "logprobs")
 #: OpenAI's own limits
 MAX_CHOICES = 128
+#: new tokens one choice may ask for: a bound on what one cheap request can make the GPU do
+MAX_NEW_TOKENS = 32_768
 MAX_STOPS = 4
 
 
@@ -113,8 +115,10 @@ def sampling_of(body: dict[str, Any]) -> Sampling:
     """The request's generation settings, each checked (400 naming it)."""
     param = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
     most = body.get(param)
-    if most is not None and (not _whole(most) or most < 1):
-        raise bad_request(f"{param} must be a whole number ≥ 1.", param=param)
+    if most is not None and (not _whole(most) or not 1 <= most <= MAX_NEW_TOKENS):
+        raise bad_request(
+            f"{param} must be a whole number from 1 to {MAX_NEW_TOKENS}.", param=param
+        )
     temperature = body.get("temperature")
     if temperature is not None and (not _number(temperature) or not 0 <= temperature <= 2):
         raise bad_request("temperature must be a number from 0 to 2.", param="temperature")
