@@ -136,13 +136,14 @@ def lookup_backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> type:
 
 def test_plugin_plan_accounts_for_every_option_and_honours_strict(lookup_backend: type) -> None:
     import tunesdk as ts
-    from tunesdk.backend import job_options
+    from tunesdk.backend import job_options, plan_checked
 
     rows = [
         {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
     ]
     job = ts.Job(model="m", data=rows, learning_rate=1e-3)
-    plan = lookup_backend().plan(job)
+    # the core adds the launcher's rows (resources.launcher, ...); the plugin plans the rest
+    plan = plan_checked(lookup_backend(), job)
     assert {row.option for row in plan.rows} >= set(job_options(job, "sft"))
     assert [row.option for row in plan.dropped] == ["learning_rate"]  # set by the user
     with pytest.raises(ts.UnsupportedOption, match="learning_rate"):
