@@ -141,7 +141,7 @@ def test_plugin_plan_accounts_for_every_option_and_honours_strict(lookup_backend
     rows = [
         {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
     ]
-    job = ts.Job(model="m", data=rows, learning_rate=1e-3)
+    job = ts.Job(model="m", data=rows, learning_rate=1e-3, method=ts.Full())
     # the core adds the launcher's rows (resources.launcher, ...); the plugin plans the rest
     plan = plan_checked(lookup_backend(), job)
     assert {row.option for row in plan.rows} >= set(job_options(job, "sft"))
