@@ -58,11 +58,23 @@ def resolve_paths(source: str | Path) -> list[Path]:
                 fix=f"check the pattern; only {', '.join(EXTENSIONS)} files are read",
             )
         return files
+    if _REMOTE.match(text):
+        raise DataError(
+            "remote data is not read on this machine (only the cluster that trains reads it)",
+            where=text,
+            fix="set `objective` in the job (it is otherwise inferred by reading the data) and run"
+            " it with a launcher whose nodes read the URI (`--launcher skypilot`), or download the"
+            " file and pass its local path",
+        )
     raise DataError(
         "no such file or directory",
         where=text,
         fix="check the path (relative paths resolve against the current directory)",
     )
+
+
+#: ``s3://``, ``gs://``, ``hf://``, ``https://``...: a URI this machine does not read as a path
+_REMOTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _supported(path: Path) -> bool:
