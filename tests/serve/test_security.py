@@ -175,7 +175,7 @@ def test_event_streams_name_uploaded_files_by_id(keyed: httpx.Client, servers: A
         with keyed.stream("GET", path) as stream:
             text = b"".join(stream.iter_bytes()).decode()
         assert serve_dir not in text, path
-    assert file_id in text
+        assert file_id in text, path  # the warning about the duplicate names the file
 
 
 def test_deeply_nested_json_is_a_400(keyed: httpx.Client) -> None:
@@ -194,3 +194,42 @@ def test_chat_max_tokens_is_bounded(keyed: httpx.Client) -> None:
         assert answer.status_code == 400, answer.text
         assert answer.json()["error"]["param"] == param
         assert str(MAX_NEW_TOKENS) in answer.json()["error"]["message"]
+
+
+def test_one_key_cannot_hold_unbounded_event_streams(
+    keyed: httpx.Client, servers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    monkeypatch.setattr("tunesdk.serve.stream_limit.MAX_STREAMS_PER_KEY", 2)
+    options = {"simulated": {"step_seconds": 0.05}}
+    created = keyed.post(
+        "/tunesdk/v1/runs", json={"job": job(max_steps=400, backend_options=options)}
+    )
+    assert created.status_code == 201, created.text
+    run_id = created.json()["id"]
+    path = f"/tunesdk/v1/runs/{run_id}/events/stream"
+    try:
+        with httpx.Client(base_url=servers[1].base_url, timeout=30) as other:
+            opened = [
+                keyed.stream("GET", path),
+                other.stream("GET", path, headers={"Authorization": f"Bearer {KEY}"}),
+            ]
+            # keep the byte iterators: a dropped one closes its response
+            chunks = [manager.__enter__().iter_bytes() for manager in opened]
+            for chunk in chunks:
+                next(chunk)  # streaming: counted
+            third = keyed.get(f"/v1/fine_tuning/jobs/{run_id}/events/stream")
+            assert third.status_code == 429, third.text
+            assert third.json()["error"]["code"] == "too_many_streams"
+            opened[0].__exit__(None, None, None)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # the server notices the client left
+                with keyed.stream("GET", path) as again:
+                    if again.status_code == 200:
+                        break
+                time.sleep(0.1)
+            assert again.status_code == 200
+            opened[1].__exit__(None, None, None)
+    finally:
+        keyed.post(f"/tunesdk/v1/runs/{run_id}/cancel")

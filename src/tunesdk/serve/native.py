@@ -79,7 +79,10 @@ class NativeAPI:
     """The native routes over one `ServeContext`."""
 
     def __init__(self, ctx: ServeContext) -> None:
+        from tunesdk.serve.stream_limit import StreamLimit
+
         self.ctx = ctx
+        self.streams = StreamLimit()
 
     def _json(self, payload: dict[str, Any], status_code: int = 200) -> Response:
         """``payload`` as JSON, uploaded files' server paths (a job's ``data``, plan rows, the
@@ -280,6 +283,7 @@ class NativeAPI:
         owner = self.ctx.owner(request)
         record = self._record(owner, request.path_params["run_id"])
         after = resume_point(request)
+        self.streams.admit(owner)
         self._follow(record)
         from tunesdk.serve.job_view import hide_paths
 
@@ -288,7 +292,7 @@ class NativeAPI:
         def render(line: Line) -> bytes:  # the stored event, uploaded files' paths as their ids
             return hide_paths(as_stored(line).decode(), files_dir).encode()
 
-        return event_stream(record, after, render)
+        return self.streams.counted(owner, event_stream(record, after, render))
 
     def stream_job(self, request: Request) -> Response:
         owner = self.ctx.owner(request)
@@ -298,9 +302,11 @@ class NativeAPI:
 
         record = self.ctx.run_for(owner, request.path_params["job_id"], kind="fine-tuning job")
         after = resume_point(request)
+        self.streams.admit(owner)
         self._follow(record)
         files_dir = self.ctx.files_dir
-        return event_stream(record, after, shaped(lambda event: event_object(event, files_dir)))
+        stream = event_stream(record, after, shaped(lambda event: event_object(event, files_dir)))
+        return self.streams.counted(owner, stream)
 
     def _follow(self, record: RunRecord) -> None:
         """Make sure someone polls the run's backend while clients watch it (a run submitted
