@@ -233,3 +233,12 @@ def test_one_key_cannot_hold_unbounded_event_streams(
             opened[1].__exit__(None, None, None)
     finally:
         keyed.post(f"/tunesdk/v1/runs/{run_id}/cancel")
+
+
+def test_a_plan_does_not_show_where_the_servers_python_lives(keyed: httpx.Client) -> None:
+    import sys
+
+    answer = keyed.post("/tunesdk/v1/plan", json={"job": job(), "backend": "trl"})
+    assert answer.status_code == 200, answer.text
+    assert "tunesdk.worker" in answer.text  # the launch command is there, as python -m ...
+    assert sys.executable not in answer.text

@@ -26,6 +26,8 @@ provider never block the event loop.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -86,12 +88,18 @@ class NativeAPI:
 
     def _json(self, payload: dict[str, Any], status_code: int = 200) -> Response:
         """``payload`` as JSON, uploaded files' server paths (a job's ``data``, plan rows, the
-        data report) replaced by the files' ids: a client never learns the server's folders."""
+        data report) replaced by the files' ids, and with keys the server's Python (a plan's
+        launch command) as ``python``: a client never learns the server's folders."""
         from tunesdk.serve.job_view import hide_paths
 
-        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        text = hide_paths(
+            json.dumps(payload, ensure_ascii=False, separators=(",", ":")), self.ctx.files_dir
+        )
+        if self.ctx.config.authenticated:  # a plan's launch command: not where Python lives here
+            for python in {sys.executable, os.path.realpath(sys.executable)} - {""}:
+                text = text.replace(json.dumps(python)[1:-1], "python")
         return Response(
-            hide_paths(text, self.ctx.files_dir),
+            text,
             status_code=status_code,
             media_type="application/json",
         )
