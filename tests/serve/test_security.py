@@ -242,3 +242,35 @@ def test_a_plan_does_not_show_where_the_servers_python_lives(keyed: httpx.Client
     assert answer.status_code == 200, answer.text
     assert "tunesdk.worker" in answer.text  # the launch command is there, as python -m ...
     assert sys.executable not in answer.text
+
+
+def test_engine_config_in_backend_options_is_refused(keyed: httpx.Client) -> None:
+    # passed through to the engine unchanged: remote code from the hub, plugins, paths
+    for options in (
+        {"axolotl": {"trust_remote_code": True}},
+        {"axolotl": {"plugins": ["attacker.plugin"]}},
+        {"trl": {"accelerate": {"main_process_ip": "10.0.0.9"}}},
+    ):
+        answer = keyed.post("/tunesdk/v1/plan", json={"job": job(backend_options=options)})
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["param"] == f"job.backend_options.{next(iter(options))}"
+
+
+def test_allow_backend_options_still_refuses_connection_options(
+    serve_kit: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TUNESDK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with (
+        serve_kit.running(
+            None, api_keys={KEY}, default_backend="simulated", allow_backend_options=True
+        ) as server,
+        server.http(KEY) as client,
+    ):
+        engine = {"axolotl": {"trust_remote_code": True}}
+        answer = client.post("/tunesdk/v1/plan", json={"job": job(backend_options=engine)})
+        assert answer.json().get("error", {}).get("param") != "job.backend_options.axolotl"
+        elsewhere = {"openai": {"base_url": "http://attacker.example/v1"}}
+        answer = client.post("/tunesdk/v1/plan", json={"job": job(backend_options=elsewhere)})
+        assert answer.status_code == 400
+        assert answer.json()["error"]["param"] == "job.backend_options.openai.base_url"

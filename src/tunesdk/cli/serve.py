@@ -53,6 +53,15 @@ def serve(
             " only where every key holder may run code here)",
         ),
     ] = False,
+    allow_backend_options: Annotated[
+        bool,
+        typer.Option(
+            "--allow-backend-options",
+            help="with API keys, accept backend_options in native jobs (an engine's own config,"
+            " passed through unchanged: only where every key holder may configure the engine"
+            " as this machine's user; connection options such as base_url stay refused)",
+        ),
+    ] = False,
     max_loaded_models: Annotated[
         int,
         typer.Option(
@@ -76,6 +85,7 @@ def serve(
         max_file_bytes=max_file_mb * MiB,
         max_upload_bytes=max_upload_mb * MiB,
         allow_python_graders=allow_python_graders,
+        allow_backend_options=allow_backend_options,
         max_loaded_models=max_loaded_models,
     )
     config.check_bind()

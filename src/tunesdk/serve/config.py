@@ -36,6 +36,10 @@ class ServeConfig:
     #: accept ``python`` graders in reinforcement jobs: their code runs on this machine (in the
     #: training worker), so only for servers where every key holder may run code here
     allow_python_graders: bool = False
+    #: with keys, accept native jobs' ``backend_options`` (an engine's own config, passed through
+    #: unchanged: trust_remote_code, plugins, file paths...) for real backends; options that say
+    #: where to connect (``base_url``, ``api_key``...) stay refused either way
+    allow_backend_options: bool = False
     #: local fine-tuned models chat completions keep loaded in this process at once (each holds
     #: its weights in memory); the least recently used is dropped before another is loaded
     max_loaded_models: int = 2

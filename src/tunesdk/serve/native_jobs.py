@@ -59,6 +59,8 @@ def job_of(body: dict[str, Any], ctx: ServeContext, owner: str) -> Job:
     if ctx.config.authenticated:
         _refuse_server_paths(data)
         _refuse_elsewhere(data)
+        if not ctx.config.allow_backend_options:
+            _refuse_engine_config(data)
     if not ctx.config.allow_python_graders:
         _refuse_python_rewards(data)
     for role in ("data", "eval_data"):
@@ -153,6 +155,26 @@ def _refuse_elsewhere(data: dict[str, Any]) -> None:
             " cloud), which a server with API keys does not let a client choose: leave it out",
             param="job.launcher_options",
         )
+
+
+#: backends whose options configure nothing real (the simulated backend runs no code)
+_HARMLESS_OPTIONS = frozenset({"simulated"})
+
+
+def _refuse_engine_config(data: dict[str, Any]) -> None:
+    """A real backend's options go to its engine unchanged (an Axolotl config's
+    ``trust_remote_code`` or ``plugins``, accelerate's config, file paths): with keys they are
+    the server's to set, unless it runs with ``--allow-backend-options``."""
+    options = data.get("backend_options")
+    for backend in options if isinstance(options, dict) else ():
+        if backend not in _HARMLESS_OPTIONS and options[backend]:
+            raise bad_request(
+                f"backend_options.{str(backend)[:40]} configures the engine on the server (passed"
+                " through unchanged), which this server does not let clients do: use the job's"
+                " own fields, or start the server with --allow-backend-options if every key"
+                " holder may configure it",
+                param=f"job.backend_options.{str(backend)[:40]}",
+            )
 
 
 def _refuse_python_rewards(data: dict[str, Any]) -> None:
