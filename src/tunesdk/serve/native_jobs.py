@@ -166,8 +166,8 @@ def _refuse_engine_config(data: dict[str, Any]) -> None:
     ``trust_remote_code`` or ``plugins``, accelerate's config, file paths): with keys they are
     the server's to set, unless it runs with ``--allow-backend-options``."""
     options = data.get("backend_options")
-    for backend in options if isinstance(options, dict) else ():
-        if backend not in _HARMLESS_OPTIONS and options[backend]:
+    for backend, settings in options.items() if isinstance(options, dict) else ():
+        if backend not in _HARMLESS_OPTIONS and settings:
             raise bad_request(
                 f"backend_options.{str(backend)[:40]} configures the engine on the server (passed"
                 " through unchanged), which this server does not let clients do: use the job's"
