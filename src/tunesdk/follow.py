@@ -54,8 +54,11 @@ def heals(exc: TuneError) -> bool:
     return isinstance(exc, ProviderError) and exc.transient
 
 
-def poll_once(record: RunRecord, backend: Backend) -> tuple[list[Event], bool]:
-    """Ask ``backend`` for news once, if this process holds the poll lease.
+def poll_once(
+    record: RunRecord, backend: Backend, *, wait: bool = False
+) -> tuple[list[Event], bool]:
+    """Ask ``backend`` for news once, if this process holds the poll lease (``wait``: wait for
+    another poller to finish rather than skip, when news on our own request must show at once).
 
     Returns the events appended and whether the poll went through (True also when another
     process holds the lease or the run ended). A failure that can heal is logged once per
@@ -63,7 +66,7 @@ def poll_once(record: RunRecord, backend: Backend) -> tuple[list[Event], bool]:
     """
     if record.terminal:
         return [], True
-    with record.poll_lease() as mine:
+    with record.poll_lease(wait=wait) as mine:
         if not mine:
             return [], True
         try:

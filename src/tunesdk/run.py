@@ -282,7 +282,9 @@ class Run:
         self._pausable("pause")
         self.backend.pause(self.record)
         self.record.log(f"asked {self.record.backend} to pause the job (run.pause())")
-        poll_once(self.record, self.backend)  # the StatusChanged to paused, when it is already
+        # the StatusChanged to paused, when it is already (waiting out another poller, e.g. a
+        # server's, whose poll may have read the job just before it paused)
+        poll_once(self.record, self.backend, wait=True)
 
     def unpause(self) -> None:
         """Ask the provider to go on with the paused job in place: the same run, from the step
@@ -291,7 +293,7 @@ class Run:
         if not self.backend.unpause(self.record):
             raise TuneError(f"backend {self.record.backend!r} did not go on with run {self.run_id}")
         self.record.log(f"asked {self.record.backend} to go on with the paused job (run.unpause())")
-        poll_once(self.record, self.backend)
+        poll_once(self.record, self.backend, wait=True)
 
     async def apause(self) -> None:
         """Async twin of `pause`."""

@@ -179,8 +179,10 @@ class SpecRecorder:
 
     _openapi: Any = None
 
-    def __init__(self, specs: Any) -> None:
+    def __init__(self, specs: Any, *, checking: bool = True) -> None:
         self.specs = specs
+        #: False where ../shared/specs is missing: the traffic is kept, nothing is checked
+        self.checking = checking
         self.seen: list[httpx.Response] = []
         #: what streamed answers carried (the SDK reads them as they come: kept on the way)
         self.streamed: dict[int, bytearray] = {}
@@ -216,8 +218,11 @@ class SpecRecorder:
             response.stream = Tee()
 
     def problems(self) -> list[str]:
-        """One line per request or answer that breaks the spec (empty: every one matches)."""
+        """One line per request or answer that breaks the spec (empty: every one matches, or
+        the spec is not here to check against)."""
         found: list[str] = []
+        if not self.checking:
+            return found
         for response in self.seen:
             if not response.request.url.path.startswith("/v1/"):
                 continue
@@ -318,7 +323,6 @@ class SpecRecorder:
 
 @pytest.fixture
 def spec_recorder(specs: Any) -> SpecRecorder:
-    """A `SpecRecorder`; skips the test where ../shared/specs/openai is missing."""
-    if not specs.available("openai"):
-        pytest.skip("../shared/specs/openai/openapi.yaml is not here (the spec checks need it)")
-    return SpecRecorder(specs)
+    """A `SpecRecorder`. Where ../shared/specs/openai is missing the test still runs the whole
+    job; only the spec checks are left out (``recorder.checking`` is False)."""
+    return SpecRecorder(specs, checking=specs.available("openai"))

@@ -303,5 +303,6 @@ def test_an_openai_job_pauses_and_resumes_through_the_server(
     # "status": "paused" (as OpenAI does): the one disagreement allowed, and only on these paths
     paused_word = "$.status: 'paused' is not one of"
     problems = [p for p in spec_recorder.problems() if paused_word not in p]
-    assert sum(paused_word in p for p in spec_recorder.problems()) == 2  # the pause, one retrieve
+    if spec_recorder.checking:  # the pause and one retrieve answer `paused`, which the spec lacks
+        assert sum(paused_word in p for p in spec_recorder.problems()) == 2
     assert problems == [], "\n".join(problems)

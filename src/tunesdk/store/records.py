@@ -382,9 +382,10 @@ class RunRecord:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def poll_lease(self) -> contextlib.AbstractContextManager[bool]:
-        """Non-blocking: yields True in the one process allowed to poll the backend right now."""
-        return self.lease("poll")
+    def poll_lease(self, *, wait: bool = False) -> contextlib.AbstractContextManager[bool]:
+        """Yields True in the one process allowed to poll the backend right now (non-blocking
+        unless ``wait``: then it waits for the current poller to finish)."""
+        return self.lease("poll", wait=wait)
 
     @contextlib.contextmanager
     def lease(self, name: str, *, wait: bool = False) -> Iterator[bool]:
