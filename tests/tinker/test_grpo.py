@@ -15,6 +15,7 @@ import tunesdk as ts
 from tunesdk.events import Progress
 from tunesdk.rewards import RewardError
 from tunesdk.store import RunStore
+from tunesdk.testing.misbehaving_rewards import MISBEHAVING_REWARDS
 from tunesdk.worker import one_line
 from tunesdk_tinker import TinkerBackend
 from tunesdk_tinker.emulator import TinkerServer
@@ -143,26 +144,7 @@ def test_grpo_on_tinker_learns_to_say_o(
     assert end > start + 0.3, rewards
 
 
-def _raises(prompts: list[str], completions: list[str], **_: Any) -> list[float]:
-    raise KeyError("answer")
-
-
-def _short(prompts: list[str], completions: list[str], **_: Any) -> list[float]:
-    return [1.0]
-
-
-def _nan(prompts: list[str], completions: list[str], **_: Any) -> list[float]:
-    return [math.nan] * len(completions)
-
-
-@pytest.mark.parametrize(
-    ("reward", "says"),
-    [
-        (_raises, "reward '_raises' raised KeyError: 'answer'"),
-        (_short, "reward '_short' returned 1 scores for 8 completions"),
-        (_nan, "reward '_nan' returned nan at position 0"),
-    ],
-)
+@pytest.mark.parametrize(("reward", "says"), MISBEHAVING_REWARDS)
 def test_a_misbehaving_reward_stops_training_with_one_line(
     tiny_model_path: Path, tinker_env: TinkerServer, tmp_path: Path, reward: Any, says: str
 ) -> None:

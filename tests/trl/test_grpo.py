@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 import textwrap
 from collections.abc import Callable
@@ -15,6 +14,7 @@ import tunesdk as ts
 from tunesdk.events import Progress
 from tunesdk.rewards import RewardError
 from tunesdk.store import RunRecord
+from tunesdk.testing.misbehaving_rewards import MISBEHAVING_REWARDS
 from tunesdk.worker import one_line
 from tunesdk_trl import TRLBackend
 
@@ -83,26 +83,7 @@ def test_grpo_lora_trains_an_adapter_with_a_kl_penalty(
     assert handle.kind == "adapter" and Path(handle.path, "adapter_config.json").exists()
 
 
-def _raises(prompts: list[str], completions: list[str], **_: Any) -> list[float]:
-    raise KeyError("answer")
-
-
-def _short(prompts: list[str], completions: list[str], **_: Any) -> list[float]:
-    return [1.0]
-
-
-def _nan(prompts: list[str], completions: list[str], **_: Any) -> list[float]:
-    return [math.nan] * len(completions)
-
-
-@pytest.mark.parametrize(
-    ("reward", "says"),
-    [
-        (_raises, "reward '_raises' raised KeyError: 'answer'"),
-        (_short, "reward '_short' returned 1 scores for 8 completions"),
-        (_nan, "reward '_nan' returned nan at position 0"),
-    ],
-)
+@pytest.mark.parametrize(("reward", "says"), MISBEHAVING_REWARDS)
 def test_a_misbehaving_reward_stops_training_with_one_line(
     tiny_model_path: Path, make_record: MakeRecord, reward: Any, says: str
 ) -> None:
